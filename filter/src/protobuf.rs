@@ -1,0 +1,87 @@
+//! Minimal protobuf encoding of `google.protobuf.Struct` (struct.proto), so that Envoy's
+//! `%FILTER_STATE(wasm.ai_attribution:TYPED)%` renders the record as nested JSON.
+
+/// A value of a flat Struct record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StructValue {
+    String(String),
+    Number(f64),
+    Bool(bool),
+}
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn length_delimited(field: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    varint(u64::from(field << 3 | 2), out);
+    varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// `google.protobuf.Value`: number_value = 2 (double), string_value = 3, bool_value = 4.
+fn encode_value(value: &StructValue, out: &mut Vec<u8>) {
+    match value {
+        StructValue::Number(n) => {
+            out.push(2 << 3 | 1);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        StructValue::String(s) => length_delimited(3, s.as_bytes(), out),
+        StructValue::Bool(b) => {
+            out.push(4 << 3);
+            out.push(u8::from(*b));
+        }
+    }
+}
+
+/// `google.protobuf.Struct { map<string, Value> fields = 1; }`, each map entry `{key = 1; value = 2}`.
+pub fn encode_struct<K: AsRef<str>>(fields: &[(K, StructValue)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * fields.len());
+    let mut entry = Vec::new();
+    let mut value = Vec::new();
+    for (key, v) in fields {
+        entry.clear();
+        value.clear();
+        length_delimited(1, key.as_ref().as_bytes(), &mut entry);
+        encode_value(v, &mut value);
+        length_delimited(2, &value, &mut entry);
+        length_delimited(1, &entry, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_string_entry() {
+        let bytes = encode_struct(&[("a", StructValue::String("b".into()))]);
+        // field 1 (entry) len 8: key "a", value { string_value "b" }
+        assert_eq!(bytes, vec![0x0a, 8, 0x0a, 1, b'a', 0x12, 3, 0x1a, 1, b'b']);
+    }
+
+    #[test]
+    fn encodes_number_and_bool() {
+        let bytes = encode_struct(&[
+            ("n", StructValue::Number(1.0)),
+            ("t", StructValue::Bool(true)),
+        ]);
+        assert_eq!(&bytes[..5], &[0x0a, 14, 0x0a, 1, b'n']);
+        assert_eq!(&bytes[5..8], &[0x12, 9, 0x11]);
+        assert_eq!(&bytes[8..16], &1.0f64.to_le_bytes());
+        assert_eq!(&bytes[16..], &[0x0a, 7, 0x0a, 1, b't', 0x12, 2, 0x20, 1]);
+    }
+
+    #[test]
+    fn long_strings_use_multibyte_lengths() {
+        let s = "x".repeat(300);
+        let bytes = encode_struct(&[("k", StructValue::String(s))]);
+        // entry = key (3) + value tag (1) + length (2) + string field (3 + 300) = 309
+        assert_eq!(&bytes[..3], &[0x0a, 0xb5, 0x02]);
+    }
+}
