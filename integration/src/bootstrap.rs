@@ -53,7 +53,9 @@ impl Bootstrap {
             upstream_port,
             plugin_config,
             access_log,
-            dimensions: ["user", "service_account", "app", "session", "business_unit"].map(String::from).to_vec(),
+            dimensions: ["user", "service_account", "app", "session", "business_unit"]
+                .map(String::from)
+                .to_vec(),
             filters_before: Vec::new(),
             hcm_extra: Map::new(),
             transport_socket: None,
@@ -76,8 +78,15 @@ impl Bootstrap {
         ] {
             f.insert(k.into(), json!(v));
         }
-        for key in RECORD_KEYS.iter().map(|k| k.to_string()).chain(self.dimensions.iter().cloned()) {
-            f.insert(key.clone(), json!(format!("%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%")));
+        for key in RECORD_KEYS
+            .iter()
+            .map(|k| k.to_string())
+            .chain(self.dimensions.iter().cloned())
+        {
+            f.insert(
+                key.clone(),
+                json!(format!("%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%")),
+            );
         }
         Value::Object(f)
     }
@@ -123,7 +132,7 @@ impl Bootstrap {
                 "name": "models",
                 "virtual_hosts": [{
                     "name": "models", "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "model_server", "timeout": "60s"}}]
+                    "routes": [{"name": "models-route", "match": {"prefix": "/"}, "route": {"cluster": "model_server", "timeout": "60s"}}]
                 }]
             },
             "http_filters": filters
@@ -167,7 +176,14 @@ impl Bootstrap {
 
 /// The `stats_tags` that `envoy/envoy.yaml` ships, for the filter's `;key=value` metric names.
 pub fn stats_tags() -> Value {
-    let tags = ["decision", "provider", "direction", "business_unit", "user", "model"];
+    let tags = [
+        "decision",
+        "provider",
+        "direction",
+        "business_unit",
+        "user",
+        "model",
+    ];
     Value::Array(
         tags.iter()
             .map(|t| json!({"tag_name": t, "regex": format!("^wasmcustom\\.ai_attribution_\\w+_total.*?(;{t}=([^;]*))")}))

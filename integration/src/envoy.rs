@@ -8,12 +8,17 @@ use std::time::{Duration, Instant};
 
 /// The repository root (the integration crate's parent).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The pinned Envoy the Makefile installs, or `$ENVOY_BIN`.
 pub fn envoy_bin() -> PathBuf {
-    std::env::var_os("ENVOY_BIN").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/envoy"))
+    std::env::var_os("ENVOY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/envoy"))
 }
 
 /// The release build of the filter.
@@ -23,7 +28,10 @@ pub fn wasm_path() -> PathBuf {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
 /// A scratch directory removed when dropped.
@@ -33,7 +41,8 @@ impl TempDir {
     pub fn new(tag: &str) -> io::Result<TempDir> {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("ai-attribution-{tag}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ai-attribution-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         Ok(TempDir(dir))
     }
@@ -65,13 +74,23 @@ pub struct Validation {
 /// Runs `envoy --mode validate -c <file>` from the repo root.
 pub fn validate_config(file: &Path) -> io::Result<Validation> {
     let out = Command::new(envoy_bin())
-        .args(["--mode", "validate", "--disable-hot-restart", "-l", "warn", "-c"])
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "warn",
+            "-c",
+        ])
         .arg(file)
         .current_dir(repo_root())
         .output()?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
-    Ok(Validation { ok: out.status.success(), output })
+    Ok(Validation {
+        ok: out.status.success(),
+        output,
+    })
 }
 
 impl Envoy {
@@ -93,7 +112,12 @@ impl Envoy {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut envoy = Envoy { child: Some(child), admin_port, log_path, dir };
+        let mut envoy = Envoy {
+            child: Some(child),
+            admin_port,
+            log_path,
+            dir,
+        };
         envoy.wait_live(Duration::from_secs(30))?;
         Ok(envoy)
     }
@@ -103,7 +127,10 @@ impl Envoy {
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
-                    return Err(io::Error::other(format!("envoy exited with {status}:\n{}", self.log())));
+                    return Err(io::Error::other(format!(
+                        "envoy exited with {status}:\n{}",
+                        self.log()
+                    )));
                 }
             }
             if let Ok(body) = admin_get(self.admin_port, "/ready") {
@@ -113,7 +140,10 @@ impl Envoy {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(io::Error::other(format!("envoy not ready after {timeout:?}:\n{}", self.log())))
+        Err(io::Error::other(format!(
+            "envoy not ready after {timeout:?}:\n{}",
+            self.log()
+        )))
     }
 
     /// Waits for Envoy to exit by itself (used for configs it must refuse).
@@ -145,7 +175,9 @@ impl Envoy {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(io::Error::other("envoy kept running with a config it should refuse"));
+                return Err(io::Error::other(
+                    "envoy kept running with a config it should refuse",
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -163,8 +195,13 @@ impl Envoy {
 
     /// One stat's value from `/stats?filter=` (exact name), or None.
     pub fn stat(&self, name: &str) -> Option<u64> {
-        let body = self.admin(&format!("/stats?filter=^{}$", name.replace('.', "\\."))).ok()?;
-        body.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")).and_then(|v| v.trim().parse().ok()))
+        let body = self
+            .admin(&format!("/stats?filter=^{}$", name.replace('.', "\\.")))
+            .ok()?;
+        body.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}: "))
+                .and_then(|v| v.trim().parse().ok())
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -199,12 +236,25 @@ impl Drop for Envoy {
 fn admin_get(port: u16, path: &str) -> io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: admin\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )?;
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     let text = String::from_utf8_lossy(&out).into_owned();
     match text.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => Ok(body.to_string()),
+        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+            let chunked = head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked");
+            if chunked {
+                let bytes = crate::http::dechunk(body.as_bytes()).unwrap_or_default();
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            } else {
+                Ok(body.to_string())
+            }
+        }
         _ => Err(io::Error::other(format!("admin {path}: {text}"))),
     }
 }

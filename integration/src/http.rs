@@ -18,10 +18,18 @@ pub struct Request {
 
 impl Request {
     pub fn post(path: &str) -> Request {
-        Request { method: "POST".into(), path: path.into(), ..Request::default() }
+        Request {
+            method: "POST".into(),
+            path: path.into(),
+            ..Request::default()
+        }
     }
     pub fn get(path: &str) -> Request {
-        Request { method: "GET".into(), path: path.into(), ..Request::default() }
+        Request {
+            method: "GET".into(),
+            path: path.into(),
+            ..Request::default()
+        }
     }
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.into(), value.into()));
@@ -29,7 +37,8 @@ impl Request {
     }
     pub fn json(mut self, body: &serde_json::Value) -> Request {
         self.body = body.to_string().into_bytes();
-        self.headers.push(("content-type".into(), "application/json".into()));
+        self.headers
+            .push(("content-type".into(), "application/json".into()));
         self
     }
     pub fn body(mut self, body: Vec<u8>) -> Request {
@@ -38,7 +47,11 @@ impl Request {
     }
 
     fn write_head(&self, out: &mut impl Write) -> io::Result<()> {
-        write!(out, "{} {} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n", self.method, self.path)?;
+        write!(
+            out,
+            "{} {} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n",
+            self.method, self.path
+        )?;
         for (k, v) in &self.headers {
             out.write_all(k.as_bytes())?;
             out.write_all(b": ")?;
@@ -81,7 +94,10 @@ pub struct Response {
 impl Response {
     /// The first header with that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -123,21 +139,37 @@ pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     let rest = raw.get(end + 4..).unwrap_or_default();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest).ok_or_else(|| bad("bad chunked body"))? } else { rest.to_vec() };
-    Ok(Response { status, headers, body })
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        dechunk(rest).ok_or_else(|| bad("bad chunked body"))?
+    } else {
+        rest.to_vec()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Decodes a chunked body; a body cut short returns what arrived.
 pub fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let Some(line_end) = find(raw, b"\r\n") else { return Some(out) };
+        let Some(line_end) = find(raw, b"\r\n") else {
+            return Some(out);
+        };
         let size_text = std::str::from_utf8(raw.get(..line_end)?).ok()?;
         let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
         raw = raw.get(line_end + 2..)?;

@@ -1,0 +1,86 @@
+//! Every shipped Envoy config passes `envoy --mode validate`; invalid plugin configs are refused
+//! by a real Envoy with the field named in its log.
+
+use integration::bootstrap::{Bootstrap, RECORD_KEYS};
+use integration::envoy::{free_port, repo_root, validate_config, Envoy};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Envoy bootstraps under `envoy/` (Kubernetes manifests live in `envoy/istio` and `envoy/envoy-gateway`).
+fn shipped_configs() -> Vec<PathBuf> {
+    let dir = repo_root().join("envoy");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "json"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_envoy_config_validates() {
+    let configs = shipped_configs();
+    assert!(!configs.is_empty());
+    for file in configs {
+        let v = validate_config(&file).unwrap();
+        assert!(v.ok, "{} does not validate:\n{}", file.display(), v.output);
+    }
+}
+
+#[test]
+fn the_standalone_access_log_carries_every_record_key() {
+    let text = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap();
+    for key in RECORD_KEYS {
+        let field = format!("{key}: \"%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%\"");
+        assert!(text.contains(&field), "envoy/envoy.yaml does not log {key}");
+    }
+    assert!(text.contains("%FILTER_STATE(wasm.ai_attribution:TYPED)%"));
+}
+
+fn refused(plugin_config: &str) -> String {
+    let mut b = Bootstrap::new(
+        free_port(),
+        plugin_config.to_string(),
+        std::env::temp_dir().join("unused.log"),
+    );
+    b.admin_port = free_port();
+    let (code, log) = Envoy::wait_exit(&b.to_json(), Duration::from_secs(30)).unwrap();
+    assert_ne!(code, Some(0), "envoy accepted {plugin_config}");
+    log
+}
+
+#[test]
+fn an_invalid_config_is_refused_and_the_log_names_the_field() {
+    let cases = [
+        (
+            r#"{"dimensions":{"user":["header:x-user-id","heder:x"]},"require":[["user"]]}"#,
+            r#"dimensions.user[1]: unknown source kind "heder""#,
+        ),
+        (r#"{"mode":"block"}"#, "mode: unknown variant `block`"),
+        (
+            r#"{"correlation":{"headr":"x"}}"#,
+            "correlation.headr: unknown field `headr`",
+        ),
+        (
+            r#"{"require":[["team"]]}"#,
+            r#"require[0][0]: "team" is not a configured dimension"#,
+        ),
+        (
+            r#"{"dimensions":{"user":["jwt:sub"]},"require":[["user"]]}"#,
+            "dimensions.user[0]: source kind \"jwt\" is not supported yet",
+        ),
+        ("not json", "the configuration must be a JSON object"),
+    ];
+    for (config, want) in cases {
+        let log = refused(config);
+        assert!(
+            log.contains("invalid ai-attribution configuration"),
+            "{config}: {log}"
+        );
+        assert!(
+            log.contains(want),
+            "{config}: log does not say {want:?}:\n{log}"
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! The scenario corpus through a real Envoy with the filter and the local model server.
+
+use integration::scenario::{load_corpus, run_file};
+
+#[test]
+fn scenario_corpus_through_real_envoy() {
+    let corpus = load_corpus();
+    assert!(corpus.len() >= 4, "scenario corpus not found");
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for file in &corpus {
+        match run_file(file) {
+            Ok(n) => ran += n,
+            Err(f) => failures.extend(f),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(ran >= 30, "only {ran} cases ran");
+}
