@@ -97,10 +97,7 @@ fn default_dimensions() -> BTreeMap<String, Vec<String>> {
 }
 
 fn default_require() -> Vec<Vec<String>> {
-    vec![
-        vec!["user".to_string()],
-        vec!["service_account".to_string()],
-    ]
+    vec![vec!["user".to_string()], vec!["service_account".to_string()]]
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,9 +155,7 @@ impl Default for RawApiKeys {
 }
 
 fn default_api_key_headers() -> Vec<String> {
-    ["authorization", "x-api-key", "api-key"]
-        .map(String::from)
-        .to_vec()
+    ["authorization", "x-api-key", "api-key"].map(String::from).to_vec()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -438,7 +433,6 @@ fn supported(source: &Source) -> Result<(), SourceError> {
         Source::Jwt(_) => Err(SourceError::NotSupportedYet("jwt")),
         Source::Peer(_) => Err(SourceError::NotSupportedYet("peer")),
         Source::ApiKey(_) => Err(SourceError::NotSupportedYet("api_key")),
-        Source::Body(_) => Err(SourceError::NotSupportedYet("body")),
         _ => Ok(()),
     }
 }
@@ -465,8 +459,7 @@ impl Config {
             let message = strip_position(&inner.to_string());
             err(if path == "." { String::new() } else { path }, message)
         })?;
-        de.end()
-            .map_err(|e| err("", strip_position(&e.to_string())))?;
+        de.end().map_err(|e| err("", strip_position(&e.to_string())))?;
         compile(raw)
     }
 }
@@ -489,10 +482,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     for (name, sources) in &raw.dimensions {
         let path = format!("dimensions.{name}");
         if !is_dimension_name(name) {
-            return Err(err(
-                path,
-                "dimension names are [a-z][a-z0-9_]* (at most 64 bytes)",
-            ));
+            return Err(err(path, "dimension names are [a-z][a-z0-9_]* (at most 64 bytes)"));
         }
         if FIXED_RECORD_KEYS.contains(&name.as_str()) {
             return Err(err(
@@ -510,7 +500,10 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             supported(&source).map_err(|e| err(&spath, e.to_string()))?;
             if let Source::Static(v) = &source {
                 if !matches!(check_str(v, max_value_bytes), Checked::Valid(_)) {
-                    return Err(err(spath, "a static value must be non-empty, printable and within limits.max_value_bytes"));
+                    return Err(err(
+                        spath,
+                        "a static value must be non-empty, printable and within limits.max_value_bytes",
+                    ));
                 }
             }
             compiled.push(source);
@@ -523,10 +516,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let index_of = |name: &str| dimensions.iter().position(|d| d.name == name);
 
     if raw.require.is_empty() {
-        return Err(err(
-            "require",
-            "needs at least one alternative (a list of dimensions)",
-        ));
+        return Err(err("require", "needs at least one alternative (a list of dimensions)"));
     }
     let mut require = Vec::new();
     for (i, alternative) in raw.require.iter().enumerate() {
@@ -571,22 +561,18 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     for (i, h) in raw.api_keys.headers.iter().enumerate() {
         let lower = h.to_ascii_lowercase();
         if !is_header_name(&lower) {
-            return Err(err(
-                format!("api_keys.headers[{i}]"),
-                "not a valid header name",
-            ));
+            return Err(err(format!("api_keys.headers[{i}]"), "not a valid header name"));
         }
         api_key_headers.push(lower);
     }
     for (fp, fields) in &raw.api_keys.owners {
         let path = format!("api_keys.owners.{fp}");
         let hex = fp.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 12
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(err(path, "keys are fingerprints: \"sha256:\" + the first 12 lower-case hex digits of the key's SHA-256"));
+        if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(err(
+                path,
+                "keys are fingerprints: \"sha256:\" + the first 12 lower-case hex digits of the key's SHA-256",
+            ));
         }
         for (field, value) in fields {
             if !matches!(check_str(value, max_value_bytes), Checked::Valid(_)) {
@@ -645,9 +631,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         if !extra.path_prefix.starts_with('/') {
             return Err(err(format!("{path}.path_prefix"), "must start with '/'"));
         }
-        if !matches!(check_str(&extra.provider, 64), Checked::Valid(_))
-            || extra.provider.contains(';')
-        {
+        if !matches!(check_str(&extra.provider, 64), Checked::Valid(_)) || extra.provider.contains(';') {
             return Err(err(
                 format!("{path}.provider"),
                 "must be a non-empty printable name without ';' (at most 64 bytes)",
@@ -664,10 +648,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     if !(400..=599).contains(&raw.reject.status) {
-        return Err(err(
-            "reject.status",
-            "must be an HTTP error status between 400 and 599",
-        ));
+        return Err(err("reject.status", "must be an HTTP error status between 400 and 599"));
     }
 
     let correlation_header = raw.correlation.header.to_ascii_lowercase();
@@ -726,9 +707,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         if label != "provider" && label != "model" && index_of(label).is_none() {
             return Err(err(
                 format!("metrics.labels[{i}]"),
-                format!(
-                    "\"{label}\" is neither \"provider\", \"model\" nor a configured dimension"
-                ),
+                format!("\"{label}\" is neither \"provider\", \"model\" nor a configured dimension"),
             ));
         }
         if !metric_labels.contains(label) {
@@ -736,10 +715,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     }
     if raw.metrics.max_label_values == 0 || raw.metrics.max_label_values > 10_000 {
-        return Err(err(
-            "metrics.max_label_values",
-            "must be between 1 and 10000",
-        ));
+        return Err(err("metrics.max_label_values", "must be between 1 and 10000"));
     }
 
     let scalar_keys = match &raw.record.scalar_keys {
@@ -840,9 +816,7 @@ mod tests {
 
     #[test]
     fn unknown_source_kind_names_the_path() {
-        let e =
-            parse(r#"{"dimensions":{"user":["header:x-user","heder:x"]},"require":[["user"]]}"#)
-                .unwrap_err();
+        let e = parse(r#"{"dimensions":{"user":["header:x-user","heder:x"]},"require":[["user"]]}"#).unwrap_err();
         assert!(
             e.starts_with("dimensions.user[1]: unknown source kind \"heder\""),
             "{e}"
@@ -852,10 +826,7 @@ mod tests {
     #[test]
     fn unknown_field_names_the_path() {
         let e = parse(r#"{"correlation":{"headr":"x"}}"#).unwrap_err();
-        assert!(
-            e.starts_with("correlation.headr: unknown field `headr`"),
-            "{e}"
-        );
+        assert!(e.starts_with("correlation.headr: unknown field `headr`"), "{e}");
         let e = parse(r#"{"modee":"audit"}"#).unwrap_err();
         assert!(e.starts_with("modee: unknown field"), "{e}");
     }
@@ -873,10 +844,7 @@ mod tests {
                 r#"{"correlation":{"propagate":["team"]}}"#,
                 "correlation.propagate[0]: \"team\"",
             ),
-            (
-                r#"{"limits":{"max_value_bytes":0}}"#,
-                "limits.max_value_bytes: must be",
-            ),
+            (r#"{"limits":{"max_value_bytes":0}}"#, "limits.max_value_bytes: must be"),
             (
                 r#"{"pricing":{"gpt-*o":{"input":1,"output":2}}}"#,
                 "pricing.gpt-*o: a pattern",
@@ -917,10 +885,7 @@ mod tests {
                 r#"{"record":{"scalar_keys":["nope"]}}"#,
                 "record.scalar_keys[0]: \"nope\"",
             ),
-            (
-                r#"{"metrics":{"labels":["team"]}}"#,
-                "metrics.labels[0]: \"team\"",
-            ),
+            (r#"{"metrics":{"labels":["team"]}}"#, "metrics.labels[0]: \"team\""),
             (
                 r#"{"header_trust":{"peers":["corp/ns/x"]}}"#,
                 "header_trust.peers[0]: must be a SPIFFE ID",
@@ -940,7 +905,7 @@ mod tests {
 
     #[test]
     fn sources_not_yet_supported_are_clear_errors() {
-        for kind in ["jwt:sub", "peer:spiffe_id", "api_key:team", "body:user"] {
+        for kind in ["jwt:sub", "peer:spiffe_id", "api_key:team"] {
             let json = format!(r#"{{"dimensions":{{"user":["{kind}"]}},"require":[["user"]]}}"#);
             let e = parse(&json).unwrap_err();
             assert!(e.contains("is not supported yet"), "{e}");
@@ -981,10 +946,7 @@ mod tests {
         let c = parse(json).unwrap();
         assert_eq!(c.mode, Mode::Audit);
         assert_eq!(
-            c.dimensions
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>(),
+            c.dimensions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
             ["app", "business_unit", "service_account", "session", "user"]
         );
         assert_eq!(c.require, vec![vec![4, 1], vec![2, 1]]);

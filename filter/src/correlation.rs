@@ -92,13 +92,7 @@ pub fn merge_baggage(inbound: Option<&str>, entries: &[(&str, &str)]) -> Option<
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
-        .filter(|m| {
-            !m.split(['=', ';'])
-                .next()
-                .unwrap_or("")
-                .trim()
-                .starts_with("ai.")
-        })
+        .filter(|m| !m.split(['=', ';']).next().unwrap_or("").trim().starts_with("ai."))
         .map(str::to_string)
         .collect();
     for (dim, value) in entries {

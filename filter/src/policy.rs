@@ -75,11 +75,7 @@ pub struct Attribution {
 }
 
 /// Resolves one dimension: the first source with a valid value wins.
-pub fn resolve_dimension(
-    sources: &[Source],
-    lookup: &mut dyn SourceLookup,
-    max_bytes: usize,
-) -> Resolution {
+pub fn resolve_dimension(sources: &[Source], lookup: &mut dyn SourceLookup, max_bytes: usize) -> Resolution {
     let mut cause = Unresolved::Absent;
     for (i, source) in sources.iter().enumerate() {
         let (raw, unverified) = match lookup.lookup(source) {
@@ -175,12 +171,7 @@ impl Attribution {
             .missing
             .iter()
             .copied()
-            .filter(|&i| {
-                matches!(
-                    self.dimensions.get(i),
-                    Some(Resolution::Unresolved(Unresolved::Absent))
-                )
-            })
+            .filter(|&i| matches!(self.dimensions.get(i), Some(Resolution::Unresolved(Unresolved::Absent))))
             .collect();
         let mut parts = Vec::new();
         for (label, idx) in [
@@ -199,10 +190,7 @@ impl Attribution {
     pub fn sources(&self, config: &Config) -> String {
         let mut out = String::new();
         for (dim, res) in config.dimensions.iter().zip(&self.dimensions) {
-            if let Resolution::Resolved {
-                source, unverified, ..
-            } = res
-            {
+            if let Resolution::Resolved { source, unverified, .. } = res {
                 if let Some(src) = dim.sources.get(*source) {
                     if !out.is_empty() {
                         out.push(',');
@@ -245,12 +233,7 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, Lookup)]) -> Headers {
-        Headers(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
+        Headers(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
     }
 
     fn v(s: &str) -> Lookup {
@@ -269,16 +252,10 @@ mod tests {
     #[test]
     fn attributed_when_one_alternative_is_met() {
         let c = config("");
-        let a = attribute(
-            &c,
-            &mut headers(&[("x-sa", v("svc")), ("x-bu2", v("finance"))]),
-        );
+        let a = attribute(&c, &mut headers(&[("x-sa", v("svc")), ("x-bu2", v("finance"))]));
         assert_eq!(a.decision, Decision::Attributed);
         assert_eq!(a.reason(&c), "");
-        assert_eq!(
-            a.sources(&c),
-            "business_unit=header:x-bu2,service_account=header:x-sa"
-        );
+        assert_eq!(a.sources(&c), "business_unit=header:x-bu2,service_account=header:x-sa");
     }
 
     #[test]
@@ -336,10 +313,7 @@ mod tests {
     #[test]
     fn empty_values_are_absent() {
         let c = config("");
-        let a = attribute(
-            &c,
-            &mut headers(&[("x-user-id", v("  ")), ("x-bu", v("ops"))]),
-        );
+        let a = attribute(&c, &mut headers(&[("x-user-id", v("  ")), ("x-bu", v("ops"))]));
         assert_eq!(a.reason(&c), "missing:user");
     }
 }

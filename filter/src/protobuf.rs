@@ -67,10 +67,7 @@ mod tests {
 
     #[test]
     fn encodes_number_and_bool() {
-        let bytes = encode_struct(&[
-            ("n", StructValue::Number(1.0)),
-            ("t", StructValue::Bool(true)),
-        ]);
+        let bytes = encode_struct(&[("n", StructValue::Number(1.0)), ("t", StructValue::Bool(true))]);
         assert_eq!(&bytes[..5], &[0x0a, 14, 0x0a, 1, b'n']);
         assert_eq!(&bytes[5..8], &[0x12, 9, 0x11]);
         assert_eq!(&bytes[8..16], &1.0f64.to_le_bytes());

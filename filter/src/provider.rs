@@ -85,12 +85,7 @@ fn call(provider: &str, operation: &str, family: ApiFamily) -> ModelCall {
 }
 
 /// Recognises a model call from the method and the path (the query is ignored).
-pub fn recognize(
-    method: &str,
-    path: &str,
-    enabled: ProviderSet,
-    extra: &[ExtraRoute],
-) -> Option<ModelCall> {
+pub fn recognize(method: &str, path: &str, enabled: ProviderSet, extra: &[ExtraRoute]) -> Option<ModelCall> {
     if method != "POST" {
         return None;
     }
@@ -111,30 +106,10 @@ pub fn recognize(
 /// Paths recognised by their ending, so that gateways may mount them under a prefix.
 fn by_suffix(path: &str) -> Option<ModelCall> {
     const TABLE: [(&str, &str, &str, ApiFamily); 19] = [
-        (
-            "/v1/chat/completions",
-            "openai",
-            "chat",
-            ApiFamily::OpenAiChat,
-        ),
-        (
-            "/v1/completions",
-            "openai",
-            "text_completion",
-            ApiFamily::OpenAiChat,
-        ),
-        (
-            "/v1/embeddings",
-            "openai",
-            "embeddings",
-            ApiFamily::OpenAiChat,
-        ),
-        (
-            "/v1/responses",
-            "openai",
-            "chat",
-            ApiFamily::OpenAiResponses,
-        ),
+        ("/v1/chat/completions", "openai", "chat", ApiFamily::OpenAiChat),
+        ("/v1/completions", "openai", "text_completion", ApiFamily::OpenAiChat),
+        ("/v1/embeddings", "openai", "embeddings", ApiFamily::OpenAiChat),
+        ("/v1/responses", "openai", "chat", ApiFamily::OpenAiResponses),
         (
             "/v1/images/generations",
             "openai",
@@ -147,38 +122,13 @@ fn by_suffix(path: &str) -> Option<ModelCall> {
             "transcription",
             ApiFamily::OpenAiChat,
         ),
-        (
-            "/v1/audio/translations",
-            "openai",
-            "translation",
-            ApiFamily::OpenAiChat,
-        ),
-        (
-            "/v1/audio/speech",
-            "openai",
-            "speech",
-            ApiFamily::OpenAiChat,
-        ),
-        (
-            "/v1/moderations",
-            "openai",
-            "moderation",
-            ApiFamily::OpenAiChat,
-        ),
+        ("/v1/audio/translations", "openai", "translation", ApiFamily::OpenAiChat),
+        ("/v1/audio/speech", "openai", "speech", ApiFamily::OpenAiChat),
+        ("/v1/moderations", "openai", "moderation", ApiFamily::OpenAiChat),
         ("/v1/messages", "anthropic", "chat", ApiFamily::Anthropic),
-        (
-            "/v1/complete",
-            "anthropic",
-            "text_completion",
-            ApiFamily::Anthropic,
-        ),
+        ("/v1/complete", "anthropic", "text_completion", ApiFamily::Anthropic),
         ("/api/chat", "ollama", "chat", ApiFamily::Ollama),
-        (
-            "/api/generate",
-            "ollama",
-            "text_completion",
-            ApiFamily::Ollama,
-        ),
+        ("/api/generate", "ollama", "text_completion", ApiFamily::Ollama),
         ("/api/embed", "ollama", "embeddings", ApiFamily::Ollama),
         ("/api/embeddings", "ollama", "embeddings", ApiFamily::Ollama),
         ("/v2/chat", "cohere", "chat", ApiFamily::Cohere),
@@ -187,9 +137,7 @@ fn by_suffix(path: &str) -> Option<ModelCall> {
         ("/v1/chat", "cohere", "chat", ApiFamily::Cohere),
     ];
     const COHERE_V1: [(&str, &str); 2] = [("/v1/embed", "embeddings"), ("/v1/rerank", "rerank")];
-    if let Some((_, provider, op, family)) =
-        TABLE.iter().find(|(suffix, ..)| path.ends_with(suffix))
-    {
+    if let Some((_, provider, op, family)) = TABLE.iter().find(|(suffix, ..)| path.ends_with(suffix)) {
         return Some(call(provider, op, *family));
     }
     if path.ends_with("/v1/audio/") || path.contains("/v1/audio/") {
@@ -300,9 +248,7 @@ pub fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;
@@ -320,8 +266,7 @@ mod tests {
     use super::*;
 
     fn rec(path: &str) -> Option<(String, String, Option<String>)> {
-        recognize("POST", path, ProviderSet::all(), &[])
-            .map(|c| (c.provider, c.operation, c.path_model))
+        recognize("POST", path, ProviderSet::all(), &[]).map(|c| (c.provider, c.operation, c.path_model))
     }
 
     fn some(p: &str, o: &str, m: Option<&str>) -> Option<(String, String, Option<String>)> {
@@ -331,34 +276,19 @@ mod tests {
     #[test]
     fn recognises_every_provider() {
         assert_eq!(rec("/v1/chat/completions"), some("openai", "chat", None));
-        assert_eq!(
-            rec("/proxy/v1/chat/completions?x=1"),
-            some("openai", "chat", None)
-        );
-        assert_eq!(
-            rec("/v1/completions"),
-            some("openai", "text_completion", None)
-        );
+        assert_eq!(rec("/proxy/v1/chat/completions?x=1"), some("openai", "chat", None));
+        assert_eq!(rec("/v1/completions"), some("openai", "text_completion", None));
         assert_eq!(rec("/v1/embeddings"), some("openai", "embeddings", None));
         assert_eq!(rec("/v1/responses"), some("openai", "chat", None));
-        assert_eq!(
-            rec("/v1/images/generations"),
-            some("openai", "image_generation", None)
-        );
-        assert_eq!(
-            rec("/v1/audio/transcriptions"),
-            some("openai", "transcription", None)
-        );
+        assert_eq!(rec("/v1/images/generations"), some("openai", "image_generation", None));
+        assert_eq!(rec("/v1/audio/transcriptions"), some("openai", "transcription", None));
         assert_eq!(rec("/v1/moderations"), some("openai", "moderation", None));
         assert_eq!(
             rec("/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-06-01"),
             some("azure.ai.openai", "chat", Some("gpt4o-prod"))
         );
         assert_eq!(rec("/v1/messages"), some("anthropic", "chat", None));
-        assert_eq!(
-            rec("/v1/complete"),
-            some("anthropic", "text_completion", None)
-        );
+        assert_eq!(rec("/v1/complete"), some("anthropic", "text_completion", None));
         assert_eq!(
             rec("/v1beta/models/gemini-2.0-flash:generateContent"),
             some("gcp.gemini", "generate_content", Some("gemini-2.0-flash"))
@@ -377,21 +307,18 @@ mod tests {
         );
         assert_eq!(
             rec("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke"),
-            some(
-                "aws.bedrock",
-                "chat",
-                Some("anthropic.claude-3-5-sonnet-20240620-v1:0")
-            )
+            some("aws.bedrock", "chat", Some("anthropic.claude-3-5-sonnet-20240620-v1:0"))
         );
         assert_eq!(
             rec("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123%3Ainference-profile%2Fus.meta.llama3/converse-stream"),
-            some("aws.bedrock", "chat", Some("arn:aws:bedrock:us-east-1:123:inference-profile/us.meta.llama3"))
+            some(
+                "aws.bedrock",
+                "chat",
+                Some("arn:aws:bedrock:us-east-1:123:inference-profile/us.meta.llama3")
+            )
         );
         assert_eq!(rec("/api/chat"), some("ollama", "chat", None));
-        assert_eq!(
-            rec("/api/generate"),
-            some("ollama", "text_completion", None)
-        );
+        assert_eq!(rec("/api/generate"), some("ollama", "text_completion", None));
         assert_eq!(rec("/api/embed"), some("ollama", "embeddings", None));
         assert_eq!(rec("/v2/chat"), some("cohere", "chat", None));
         assert_eq!(rec("/v1/embed"), some("cohere", "embeddings", None));
@@ -436,10 +363,7 @@ mod tests {
         ] {
             assert_eq!(rec(p), None, "{p}");
         }
-        assert_eq!(
-            recognize("GET", "/v1/chat/completions", ProviderSet::all(), &[]),
-            None
-        );
+        assert_eq!(recognize("GET", "/v1/chat/completions", ProviderSet::all(), &[]), None);
     }
 
     #[test]
@@ -458,13 +382,7 @@ mod tests {
             provider: "internal".into(),
             operation: "chat".into(),
         }];
-        let c = recognize(
-            "POST",
-            "/llm/v1/chat/completions",
-            ProviderSet::none(),
-            &extra,
-        )
-        .unwrap();
+        let c = recognize("POST", "/llm/v1/chat/completions", ProviderSet::none(), &extra).unwrap();
         assert_eq!(c.provider, "internal");
     }
 

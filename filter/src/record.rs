@@ -89,18 +89,9 @@ impl Record {
         put("stream", self.stream.map(|s| s.to_string()));
         put("input_tokens", self.tokens.input.map(|n| n.to_string()));
         put("output_tokens", self.tokens.output.map(|n| n.to_string()));
-        put(
-            "cached_input_tokens",
-            self.tokens.cached_input.map(|n| n.to_string()),
-        );
-        put(
-            "reasoning_tokens",
-            self.tokens.reasoning.map(|n| n.to_string()),
-        );
-        put(
-            "usage_status",
-            self.usage_status.map(|s| s.as_str().to_string()),
-        );
+        put("cached_input_tokens", self.tokens.cached_input.map(|n| n.to_string()));
+        put("reasoning_tokens", self.tokens.reasoning.map(|n| n.to_string()));
+        put("usage_status", self.usage_status.map(|s| s.as_str().to_string()));
         put("cost_usd", self.cost_usd.map(format_cost));
         out
     }
@@ -141,14 +132,8 @@ impl Record {
         for (key, n) in [
             ("gen_ai.usage.input_tokens", self.tokens.input),
             ("gen_ai.usage.output_tokens", self.tokens.output),
-            (
-                "gen_ai.usage.cache_read.input_tokens",
-                self.tokens.cached_input,
-            ),
-            (
-                "gen_ai.usage.reasoning.output_tokens",
-                self.tokens.reasoning,
-            ),
+            ("gen_ai.usage.cache_read.input_tokens", self.tokens.cached_input),
+            ("gen_ai.usage.reasoning.output_tokens", self.tokens.reasoning),
         ] {
             if let Some(n) = n {
                 fields.push((key.into(), StructValue::Number(n as f64)));

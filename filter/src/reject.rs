@@ -17,13 +17,7 @@ pub struct LocalReply {
 
 /// Builds the rejection reply. It names dimensions and source kinds, never a header value.
 pub fn rejection(config: &Config, attribution: &Attribution, correlation_id: &str) -> LocalReply {
-    let name = |i: &usize| {
-        config
-            .dimensions
-            .get(*i)
-            .map(|d| d.name.as_str())
-            .unwrap_or("?")
-    };
+    let name = |i: &usize| config.dimensions.get(*i).map(|d| d.name.as_str()).unwrap_or("?");
     let missing: Vec<&str> = attribution.missing.iter().map(name).collect();
     let alternatives: Vec<String> = config
         .require
@@ -47,10 +41,7 @@ pub fn rejection(config: &Config, attribution: &Attribution, correlation_id: &st
     if !hints.is_empty() {
         message.push_str(&format!(" Accepted sources: {}.", hints.join("; ")));
     }
-    for (label, idx) in [
-        ("invalid", &attribution.invalid),
-        ("untrusted", &attribution.untrusted),
-    ] {
+    for (label, idx) in [("invalid", &attribution.invalid), ("untrusted", &attribution.untrusted)] {
         let names: Vec<&str> = idx
             .iter()
             .filter(|i| attribution.missing.contains(i))
@@ -74,10 +65,7 @@ pub fn rejection(config: &Config, attribution: &Attribution, correlation_id: &st
         status: config.reject_status,
         headers: vec![
             ("content-type".to_string(), "application/json".to_string()),
-            (
-                config.correlation_header.clone(),
-                correlation_id.to_string(),
-            ),
+            (config.correlation_header.clone(), correlation_id.to_string()),
         ],
         body: body.to_string(),
     }

@@ -1,6 +1,7 @@
 //! Request-header processing: from the request's headers and host attributes to a plan of header
 //! edits, a decision and, in enforce mode, a rejection. Pure: the wasm glue only carries it out.
 
+use crate::body::RequestBody;
 use crate::config::Config;
 use crate::correlation::{merge_baggage, propagation_header, usable_request_id, HEADER_PREFIX};
 use crate::policy::{attribute, Attribution, Decision, Lookup, SourceLookup};
@@ -39,6 +40,7 @@ struct RequestSources<'a, P: Properties> {
     headers: &'a Headers,
     props: &'a mut P,
     headers_trusted: bool,
+    body: Option<&'a RequestBody>,
 }
 
 /// Returns the header's value; several entries with different values are ambiguous.
@@ -71,14 +73,11 @@ impl<P: Properties> SourceLookup for RequestSources<'_, P> {
                 .map_or(Lookup::Absent, Lookup::Value),
             Source::Property(path) => {
                 let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-                self.props
-                    .property(&parts)
-                    .map_or(Lookup::Absent, Lookup::Value)
+                self.props.property(&parts).map_or(Lookup::Absent, Lookup::Value)
             }
+            Source::Body(path) => self.body.map_or(Lookup::Absent, |b| b.lookup(path)),
             // Refused by config validation in this version.
-            Source::Jwt(_) | Source::Peer(_) | Source::ApiKey(_) | Source::Body(_) => {
-                Lookup::Absent
-            }
+            Source::Jwt(_) | Source::Peer(_) | Source::ApiKey(_) => Lookup::Absent,
         }
     }
 }
@@ -90,31 +89,52 @@ fn peer_spiffe_id<P: Properties>(props: &mut P) -> Option<String> {
     text.starts_with("spiffe://").then_some(text)
 }
 
-/// Plans the handling of a recognised model call's request headers.
-pub fn plan_request<P: Properties>(
-    config: &Config,
-    call: &ModelCall,
-    headers: &Headers,
-    props: &mut P,
-    new_id: &mut dyn FnMut() -> String,
-) -> RequestPlan {
-    let trusted_peer = !config.trusted_peers.is_empty()
-        && peer_spiffe_id(props).is_some_and(|id| config.trusted_peers.iter().any(|p| *p == id));
-    let headers_trusted = config.trusted_peers.is_empty() || trusted_peer;
-
-    let correlation_id = match header_value(headers, "x-request-id") {
+/// The correlation id: Envoy's `x-request-id` when it is a plain token, else a new UUIDv4.
+pub fn correlation_id(headers: &Headers, new_id: &mut dyn FnMut() -> String) -> String {
+    match header_value(headers, "x-request-id") {
         Ok(Some(id)) => match std::str::from_utf8(id) {
             Ok(id) if usable_request_id(id) => id.to_string(),
             _ => new_id(),
         },
         _ => new_id(),
-    };
+    }
+}
+
+/// True when the call is not attributed yet but a `body:` source could still satisfy the
+/// requirement, so the decision must wait for the request body.
+pub fn waits_for_body(config: &Config, attribution: &Attribution) -> bool {
+    attribution.decision != Decision::Attributed
+        && config.require.iter().any(|alt| {
+            alt.iter().all(|&i| {
+                attribution.value(i).is_some()
+                    || config
+                        .dimensions
+                        .get(i)
+                        .is_some_and(|d| d.sources.iter().any(|s| matches!(s, Source::Body(_))))
+            })
+        })
+}
+
+/// Plans the handling of a recognised model call's request. `body` is the request body read so far,
+/// when the decision waited for it.
+pub fn plan_request<P: Properties>(
+    config: &Config,
+    call: &ModelCall,
+    headers: &Headers,
+    props: &mut P,
+    body: Option<&RequestBody>,
+    correlation_id: String,
+) -> RequestPlan {
+    let trusted_peer = !config.trusted_peers.is_empty()
+        && peer_spiffe_id(props).is_some_and(|id| config.trusted_peers.iter().any(|p| *p == id));
+    let headers_trusted = config.trusted_peers.is_empty() || trusted_peer;
 
     let attribution = {
         let mut sources = RequestSources {
             headers,
             props,
             headers_trusted,
+            body,
         };
         attribute(config, &mut sources)
     };
@@ -149,8 +169,7 @@ pub fn plan_request<P: Properties>(
         }
     }
 
-    let reject = (attribution.decision == Decision::Rejected)
-        .then(|| rejection(config, &attribution, &correlation_id));
+    let reject = (attribution.decision == Decision::Rejected).then(|| rejection(config, &attribution, &correlation_id));
     RequestPlan {
         correlation_id,
         attribution,

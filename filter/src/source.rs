@@ -82,24 +82,18 @@ pub enum SourceError {
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SourceError::MissingColon => {
-                f.write_str("expected \"kind:argument\" (e.g. \"header:x-user-id\")")
-            }
+            SourceError::MissingColon => f.write_str("expected \"kind:argument\" (e.g. \"header:x-user-id\")"),
             SourceError::UnknownKind(k) => write!(
                 f,
                 "unknown source kind \"{k}\" (expected header, jwt, peer, api_key, node, property, body or static)"
             ),
             SourceError::EmptyArgument => f.write_str("the argument after ':' is empty"),
-            SourceError::BadHeaderName => {
-                f.write_str("not a valid header name (lower-case letters, digits, '-', '_')")
-            }
+            SourceError::BadHeaderName => f.write_str("not a valid header name (lower-case letters, digits, '-', '_')"),
             SourceError::UnknownPeerField(p) => {
                 let names: Vec<&str> = PeerField::ALL.iter().map(|(n, _)| *n).collect();
                 write!(f, "unknown peer field \"{p}\" (expected one of {})", names.join(", "))
             }
-            SourceError::BadPath => {
-                f.write_str("not a valid dotted path (no empty segments)")
-            }
+            SourceError::BadPath => f.write_str("not a valid dotted path (no empty segments)"),
             SourceError::NotSupportedYet(kind) => write!(
                 f,
                 "source kind \"{kind}\" is not supported yet by this version of ai-attribution"
@@ -196,32 +190,25 @@ mod tests {
             Source::parse("header:X-User-Id"),
             Ok(Source::Header("x-user-id".into()))
         );
-        assert_eq!(
-            Source::parse("jwt:org.bu"),
-            Ok(Source::Jwt("org.bu".into()))
-        );
-        assert_eq!(
-            Source::parse("peer:spiffe_id"),
-            Ok(Source::Peer(PeerField::SpiffeId))
-        );
-        assert_eq!(
-            Source::parse("node:NAMESPACE"),
-            Ok(Source::Node("NAMESPACE".into()))
-        );
+        assert_eq!(Source::parse("jwt:org.bu"), Ok(Source::Jwt("org.bu".into())));
+        assert_eq!(Source::parse("peer:spiffe_id"), Ok(Source::Peer(PeerField::SpiffeId)));
+        assert_eq!(Source::parse("node:NAMESPACE"), Ok(Source::Node("NAMESPACE".into())));
         assert_eq!(
             Source::parse("property:xds.route_name"),
             Ok(Source::Property(vec!["xds".into(), "route_name".into()]))
         );
-        assert_eq!(
-            Source::parse("static:a:b"),
-            Ok(Source::Static("a:b".into()))
-        );
+        assert_eq!(Source::parse("static:a:b"), Ok(Source::Static("a:b".into())));
     }
 
     #[test]
     fn names_the_problem() {
-        assert_eq!(Source::parse("heder:x").map_err(|e| e.to_string()),
-            Err("unknown source kind \"heder\" (expected header, jwt, peer, api_key, node, property, body or static)".into()));
+        assert_eq!(
+            Source::parse("heder:x").map_err(|e| e.to_string()),
+            Err(
+                "unknown source kind \"heder\" (expected header, jwt, peer, api_key, node, property, body or static)"
+                    .into()
+            )
+        );
         assert_eq!(Source::parse("header"), Err(SourceError::MissingColon));
         assert_eq!(Source::parse("header:"), Err(SourceError::EmptyArgument));
         assert_eq!(Source::parse("header:x y"), Err(SourceError::BadHeaderName));

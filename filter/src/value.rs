@@ -73,14 +73,8 @@ mod tests {
 
     #[test]
     fn too_long_is_invalid() {
-        assert_eq!(
-            check_str(&"a".repeat(257), 256),
-            Checked::Invalid(Rejected::TooLong)
-        );
-        assert_eq!(
-            check_str(&"a".repeat(256), 256),
-            Checked::Valid("a".repeat(256))
-        );
+        assert_eq!(check_str(&"a".repeat(257), 256), Checked::Invalid(Rejected::TooLong));
+        assert_eq!(check_str(&"a".repeat(256), 256), Checked::Valid("a".repeat(256)));
     }
 
     #[test]
@@ -89,10 +83,7 @@ mod tests {
             check_str("al\u{0}ice", 256),
             Checked::Invalid(Rejected::ControlCharacter)
         );
-        assert_eq!(
-            check_str("al\nice", 256),
-            Checked::Invalid(Rejected::ControlCharacter)
-        );
+        assert_eq!(check_str("al\nice", 256), Checked::Invalid(Rejected::ControlCharacter));
         assert_eq!(
             check_str("al\u{7f}ice", 256),
             Checked::Invalid(Rejected::ControlCharacter)

@@ -1,8 +1,9 @@
 //! Replays the scenario corpus in `tests/scenarios/` against the pure core (no Envoy).
 
+use ai_attribution::body::RequestBody;
 use ai_attribution::config::Config;
 use ai_attribution::provider::recognize;
-use ai_attribution::request::{plan_request, Properties};
+use ai_attribution::request::{correlation_id, plan_request, Properties};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,10 +18,7 @@ impl Properties for FakeHost {
 
 fn corpus() -> Vec<(String, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files
         .into_iter()
@@ -47,8 +45,7 @@ fn expand(v: &str) -> String {
 fn scenario_corpus_replays_in_the_core() {
     let mut ran = 0;
     for (file, doc) in corpus() {
-        let config = Config::parse(doc["config"].to_string().as_bytes())
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let config = Config::parse(doc["config"].to_string().as_bytes()).unwrap_or_else(|e| panic!("{file}: {e}"));
         let props: HashMap<String, String> = doc["host_properties"]
             .as_object()
             .map(|o| {
@@ -86,7 +83,13 @@ fn scenario_corpus_replays_in_the_core() {
             let call = call.unwrap_or_else(|| panic!("{name}: not recognised as a model call"));
             let mut host = FakeHost(props.clone());
             let mut new_id = || "generated".to_string();
-            let plan = plan_request(&config, &call, &headers, &mut host, &mut new_id);
+            let id = correlation_id(&headers, &mut new_id);
+            let mut body = RequestBody::new(&config);
+            if !req["body"].is_null() {
+                body.feed(req["body"].to_string().as_bytes());
+            }
+            let plan = plan_request(&config, &call, &headers, &mut host, Some(&body), id);
+            let request_model = plan.request_model.clone().or_else(|| body.model());
             assert_eq!(plan.correlation_id, "req-1", "{name}");
 
             let decision = plan.attribution.decision.as_str();
@@ -126,7 +129,7 @@ fn scenario_corpus_replays_in_the_core() {
                 let got = match key.as_str() {
                     "provider" => Some(call.provider.clone()),
                     "operation" => Some(call.operation.clone()),
-                    "request_model" => plan.request_model.clone(),
+                    "request_model" => request_model.clone(),
                     "usage_status" => continue,
                     dim => config
                         .dimension_index(dim)
@@ -136,16 +139,11 @@ fn scenario_corpus_replays_in_the_core() {
             }
             if plan.reject.is_none() {
                 assert!(
-                    plan.set
-                        .contains(&(config.correlation_header.clone(), "req-1".into())),
+                    plan.set.contains(&(config.correlation_header.clone(), "req-1".into())),
                     "{name}"
                 );
                 for (h, want) in exp["upstream_headers"].as_object().into_iter().flatten() {
-                    let set = plan
-                        .set
-                        .iter()
-                        .find(|(k, _)| k == h)
-                        .map(|(_, v)| v.as_str());
+                    let set = plan.set.iter().find(|(k, _)| k == h).map(|(_, v)| v.as_str());
                     assert_eq!(set, want.as_str(), "{name}: upstream header {h}");
                 }
                 for h in exp["upstream_absent"].as_array().into_iter().flatten() {

@@ -41,8 +41,7 @@ impl TempDir {
     pub fn new(tag: &str) -> io::Result<TempDir> {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("ai-attribution-{tag}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ai-attribution-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         Ok(TempDir(dir))
     }
@@ -74,14 +73,7 @@ pub struct Validation {
 /// Runs `envoy --mode validate -c <file>` from the repo root.
 pub fn validate_config(file: &Path) -> io::Result<Validation> {
     let out = Command::new(envoy_bin())
-        .args([
-            "--mode",
-            "validate",
-            "--disable-hot-restart",
-            "-l",
-            "warn",
-            "-c",
-        ])
+        .args(["--mode", "validate", "--disable-hot-restart", "-l", "warn", "-c"])
         .arg(file)
         .current_dir(repo_root())
         .output()?;
@@ -127,10 +119,7 @@ impl Envoy {
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
-                    return Err(io::Error::other(format!(
-                        "envoy exited with {status}:\n{}",
-                        self.log()
-                    )));
+                    return Err(io::Error::other(format!("envoy exited with {status}:\n{}", self.log())));
                 }
             }
             if let Ok(body) = admin_get(self.admin_port, "/ready") {
@@ -175,9 +164,7 @@ impl Envoy {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(io::Error::other(
-                    "envoy kept running with a config it should refuse",
-                ));
+                return Err(io::Error::other("envoy kept running with a config it should refuse"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -198,10 +185,8 @@ impl Envoy {
         let body = self
             .admin(&format!("/stats?filter=^{}$", name.replace('.', "\\.")))
             .ok()?;
-        body.lines().find_map(|l| {
-            l.strip_prefix(&format!("{name}: "))
-                .and_then(|v| v.trim().parse().ok())
-        })
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).and_then(|v| v.trim().parse().ok()))
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -236,18 +221,13 @@ impl Drop for Envoy {
 fn admin_get(port: u16, path: &str) -> io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")?;
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     let text = String::from_utf8_lossy(&out).into_owned();
     match text.split_once("\r\n\r\n") {
         Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
-            let chunked = head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked");
+            let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
             if chunked {
                 let bytes = crate::http::dechunk(body.as_bytes()).unwrap_or_default();
                 Ok(String::from_utf8_lossy(&bytes).into_owned())

@@ -37,8 +37,7 @@ impl Request {
     }
     pub fn json(mut self, body: &serde_json::Value) -> Request {
         self.body = body.to_string().into_bytes();
-        self.headers
-            .push(("content-type".into(), "application/json".into()));
+        self.headers.push(("content-type".into(), "application/json".into()));
         self
     }
     pub fn body(mut self, body: Vec<u8>) -> Request {
@@ -156,11 +155,7 @@ pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     } else {
         rest.to_vec()
     };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok(Response { status, headers, body })
 }
 
 /// Decodes a chunked body; a body cut short returns what arrived.

@@ -32,10 +32,7 @@ impl Stack {
     }
 
     /// Starts a stack, letting the caller adjust the bootstrap first.
-    pub fn start_with(
-        plugin_config: String,
-        adjust: impl FnOnce(&mut Bootstrap),
-    ) -> io::Result<Stack> {
+    pub fn start_with(plugin_config: String, adjust: impl FnOnce(&mut Bootstrap)) -> io::Result<Stack> {
         let server = ModelServer::start()?;
         let dir = TempDir::new("stack")?;
         let access_log = dir.path().join("access.log");
@@ -69,10 +66,7 @@ impl Stack {
     pub fn log_for(&self, request_id: &str) -> Option<Value> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let found = self
-                .log_lines()
-                .into_iter()
-                .find(|l| l["request_id"] == request_id);
+            let found = self.log_lines().into_iter().find(|l| l["request_id"] == request_id);
             if found.is_some() || Instant::now() > deadline {
                 return found;
             }

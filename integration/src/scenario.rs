@@ -48,9 +48,7 @@ pub fn run_file(file: &ScenarioFile) -> Result<usize, Vec<String>> {
         .as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_else(|| vec!["user".into(), "service_account".into()]);
-    let stack = match Stack::start_with(file.doc["config"].to_string(), |b| {
-        b.dimensions = dimensions
-    }) {
+    let stack = match Stack::start_with(file.doc["config"].to_string(), |b| b.dimensions = dimensions) {
         Ok(s) => s,
         Err(e) => return Err(vec![format!("{}: cannot start the stack: {e}", file.name)]),
     };
@@ -72,10 +70,7 @@ pub fn run_file(file: &ScenarioFile) -> Result<usize, Vec<String>> {
     if failures.is_empty() {
         Ok(ran)
     } else {
-        failures.push(format!(
-            "----- envoy log -----\n{}",
-            tail(&stack.envoy.log(), 60)
-        ));
+        failures.push(format!("----- envoy log -----\n{}", tail(&stack.envoy.log(), 60)));
         Err(failures)
     }
 }
@@ -127,10 +122,7 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
     check(log.is_some(), "no access-log line".into());
     let log = log.unwrap_or(Value::Null);
     if !model_call {
-        check(
-            log["decision"].is_null(),
-            format!("non-model call has a record: {log}"),
-        );
+        check(log["decision"].is_null(), format!("non-model call has a record: {log}"));
         check(
             log["record"].is_null(),
             format!("non-model call has a structured record: {log}"),
@@ -142,10 +134,7 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
     } else {
         check(
             resp.header(correlation_header) == Some(id.as_str()),
-            format!(
-                "response {correlation_header} = {:?}",
-                resp.header(correlation_header)
-            ),
+            format!("response {correlation_header} = {:?}", resp.header(correlation_header)),
         );
         check(
             log["correlation_id"] == id.as_str(),
@@ -155,17 +144,10 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
             log["record"]["value"]["ai_attribution.correlation_id"] == id.as_str(),
             format!("structured record: {}", log["record"]),
         );
-        for (key, field) in [
-            ("decision", "decision"),
-            ("reason", "reason"),
-            ("sources", "sources"),
-        ] {
+        for (key, field) in [("decision", "decision"), ("reason", "reason"), ("sources", "sources")] {
             if let Some(want) = exp[key].as_str() {
                 let got = log[field].as_str().unwrap_or("");
-                check(
-                    got == want,
-                    format!("log {field} = {:?}, want {want:?}", log[field]),
-                );
+                check(got == want, format!("log {field} = {:?}, want {want:?}", log[field]));
             }
         }
         if exp["decision"] == "rejected" {
@@ -194,26 +176,17 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
             );
         }
         for (key, want) in exp["record"].as_object().into_iter().flatten() {
-            check(
-                &log[key] == want,
-                format!("log {key} = {}, want {want}", log[key]),
-            );
+            check(&log[key] == want, format!("log {key} = {}, want {want}", log[key]));
         }
     }
     if exp["decision"] != "rejected" {
-        match stack
-            .server
-            .wait_for("x-request-id", &id, Duration::from_secs(5))
-        {
+        match stack.server.wait_for("x-request-id", &id, Duration::from_secs(5)) {
             None => check(false, "the model server never saw the request".into()),
             Some(up) => {
                 if model_call {
                     check(
                         up.header(correlation_header) == Some(id.as_str()),
-                        format!(
-                            "upstream {correlation_header} = {:?}",
-                            up.header(correlation_header)
-                        ),
+                        format!("upstream {correlation_header} = {:?}", up.header(correlation_header)),
                     );
                 }
                 for (h, want) in exp["upstream_headers"].as_object().into_iter().flatten() {
@@ -225,10 +198,7 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
                 }
                 for h in exp["upstream_absent"].as_array().into_iter().flatten() {
                     let h = h.as_str().unwrap_or_default();
-                    check(
-                        up.header(h).is_none(),
-                        format!("upstream got {h} = {:?}", up.header(h)),
-                    );
+                    check(up.header(h).is_none(), format!("upstream got {h} = {:?}", up.header(h)));
                 }
             }
         }

@@ -74,13 +74,7 @@ fn an_invalid_config_is_refused_and_the_log_names_the_field() {
     ];
     for (config, want) in cases {
         let log = refused(config);
-        assert!(
-            log.contains("invalid ai-attribution configuration"),
-            "{config}: {log}"
-        );
-        assert!(
-            log.contains(want),
-            "{config}: log does not say {want:?}:\n{log}"
-        );
+        assert!(log.contains("invalid ai-attribution configuration"), "{config}: {log}");
+        assert!(log.contains(want), "{config}: log does not say {want:?}:\n{log}");
     }
 }

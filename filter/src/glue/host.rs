@@ -6,7 +6,7 @@
 #![allow(unsafe_code)]
 
 use proxy_wasm::types::{BufferType, MapType};
-use std::ptr::{null, null_mut};
+use std::ptr::null_mut;
 
 #[allow(clashing_extern_declarations)]
 #[link(wasm_import_module = "env")]
@@ -27,18 +27,8 @@ extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_remove_header_map_value(map: MapType, key: *const u8, key_size: usize) -> u32;
-    fn proxy_get_property(
-        path: *const u8,
-        path_size: usize,
-        data: *mut *mut u8,
-        size: *mut usize,
-    ) -> u32;
-    fn proxy_set_property(
-        path: *const u8,
-        path_size: usize,
-        value: *const u8,
-        value_size: usize,
-    ) -> u32;
+    fn proxy_get_property(path: *const u8, path_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_set_property(path: *const u8, path_size: usize, value: *const u8, value_size: usize) -> u32;
     fn proxy_get_buffer_bytes(
         buffer: BufferType,
         start: usize,
@@ -46,13 +36,7 @@ extern "C" {
         data: *mut *mut u8,
         size: *mut usize,
     ) -> u32;
-    fn proxy_set_buffer_bytes(
-        buffer: BufferType,
-        start: usize,
-        size: usize,
-        data: *const u8,
-        data_size: usize,
-    ) -> u32;
+    fn proxy_set_buffer_bytes(buffer: BufferType, start: usize, size: usize, data: *const u8, data_size: usize) -> u32;
     fn proxy_send_local_response(
         status: u32,
         details: *const u8,
@@ -171,8 +155,7 @@ fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: as above.
-    let status =
-        unsafe { proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size) };
+    let status = unsafe { proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size) };
     let bytes = unsafe { take(data, size) };
     (status == OK && !data.is_null()).then_some(bytes)
 }
@@ -187,9 +170,7 @@ pub fn response_header(name: &str) -> Option<Vec<u8>> {
 
 fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {
     // SAFETY: pointers and lengths describe live slices.
-    let status = unsafe {
-        proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
-    };
+    let status = unsafe { proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
     if status == OK {
         Ok(())
     } else {
@@ -219,10 +200,6 @@ pub fn remove_request_header(name: &str) -> Result<(), HostError> {
     remove_header(MapType::HttpRequestHeaders, name)
 }
 
-pub fn remove_response_header(name: &str) -> Result<(), HostError> {
-    remove_header(MapType::HttpResponseHeaders, name)
-}
-
 fn property_path(path: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, part) in path.iter().enumerate() {
@@ -248,8 +225,7 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
 /// Writes filter state `wasm.<name>`; only valid inside an HTTP context.
 pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
     // SAFETY: pointers and lengths describe live slices.
-    let status =
-        unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
+    let status = unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) };
     if status == OK {
         Ok(())
     } else {
@@ -267,12 +243,7 @@ pub fn buffer(kind: BufferType, start: usize, max: usize) -> Option<Vec<u8>> {
 }
 
 /// Replaces `size` bytes at `start` of a body buffer with `data`.
-pub fn set_buffer(
-    kind: BufferType,
-    start: usize,
-    size: usize,
-    data: &[u8],
-) -> Result<(), HostError> {
+pub fn set_buffer(kind: BufferType, start: usize, size: usize, data: &[u8]) -> Result<(), HostError> {
     // SAFETY: pointer and length describe a live slice.
     let status = unsafe { proxy_set_buffer_bytes(kind, start, size, data.as_ptr(), data.len()) };
     if status == OK {
@@ -283,12 +254,7 @@ pub fn set_buffer(
 }
 
 /// Sends a local reply with response code details (which the SDK's helper cannot set).
-pub fn send_local_response(
-    status: u32,
-    details: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> Result<(), HostError> {
+pub fn send_local_response(status: u32, details: &str, body: &[u8], headers: &[(&str, &str)]) -> Result<(), HostError> {
     let h = encode_pairs(headers);
     // SAFETY: pointers and lengths describe live slices; -1 means no gRPC status.
     let rc = unsafe {

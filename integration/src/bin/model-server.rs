@@ -31,17 +31,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         };
         match flag.as_str() {
             "--port" | "-p" => {
-                let value = inline
-                    .or_else(|| args.next())
-                    .ok_or("--port needs a value")?;
-                opts.port = value
-                    .parse()
-                    .map_err(|_| format!("invalid port {value:?}"))?;
+                let value = inline.or_else(|| args.next()).ok_or("--port needs a value")?;
+                opts.port = value.parse().map_err(|_| format!("invalid port {value:?}"))?;
             }
             "--host" => {
-                opts.host = inline
-                    .or_else(|| args.next())
-                    .ok_or("--host needs a value")?;
+                opts.host = inline.or_else(|| args.next()).ok_or("--host needs a value")?;
             }
             "--quiet" | "-q" => opts.quiet = true,
             "--help" | "-h" => return Err(String::new()),
@@ -93,11 +87,7 @@ fn main() -> ExitCode {
                 req.method,
                 req.path,
                 req.body_len,
-                if req.body_complete {
-                    ""
-                } else {
-                    " (incomplete)"
-                },
+                if req.body_complete { "" } else { " (incomplete)" },
                 behavior
             );
         }

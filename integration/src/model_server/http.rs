@@ -75,10 +75,7 @@ impl Head {
 /// line ending. `Ok(None)` means clean EOF before any byte.
 fn read_line<R: BufRead>(r: &mut R, budget: &mut usize) -> Result<Option<String>, ReadError> {
     let mut line = Vec::new();
-    let n = r
-        .by_ref()
-        .take(*budget as u64)
-        .read_until(b'\n', &mut line)?;
+    let n = r.by_ref().take(*budget as u64).read_until(b'\n', &mut line)?;
     if n == 0 {
         return if *budget == 0 {
             bad("request head too large")
@@ -122,8 +119,7 @@ pub fn read_head<R: BufRead>(r: &mut R) -> Result<Option<Head>, ReadError> {
         }
     };
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return bad("malformed request line");
     };
@@ -155,10 +151,7 @@ pub fn read_head<R: BufRead>(r: &mut R) -> Result<Option<Head>, ReadError> {
         if !is_token(name) {
             return bad("invalid header name");
         }
-        headers.push((
-            name.to_ascii_lowercase(),
-            value.trim_matches([' ', '\t']).to_string(),
-        ));
+        headers.push((name.to_ascii_lowercase(), value.trim_matches([' ', '\t']).to_string()));
     }
     Ok(Some(Head {
         method: method.to_string(),
@@ -249,11 +242,7 @@ fn copy_exact<R: BufRead>(r: &mut R, mut n: u64, sink: &mut BodySink) -> Result<
 }
 
 /// Reads the request body according to `framing`.
-pub fn read_body<R: BufRead>(
-    r: &mut R,
-    framing: Framing,
-    sink: &mut BodySink,
-) -> Result<(), ReadError> {
+pub fn read_body<R: BufRead>(r: &mut R, framing: Framing, sink: &mut BodySink) -> Result<(), ReadError> {
     match framing {
         Framing::Empty => Ok(()),
         Framing::Length(n) => copy_exact(r, n, sink),
@@ -459,12 +448,7 @@ pub fn send(stream: &mut TcpStream, head: &Head, reply: &Reply, pacing: Pacing) 
     }
 }
 
-fn send_inner(
-    stream: &mut TcpStream,
-    head: &Head,
-    reply: &Reply,
-    pacing: Pacing,
-) -> io::Result<After> {
+fn send_inner(stream: &mut TcpStream, head: &Head, reply: &Reply, pacing: Pacing) -> io::Result<After> {
     let head_only = head.method == "HEAD";
     let no_body = head_only || reply.status == 204 || reply.status == 304;
     let keep = head.keep_alive();
@@ -491,22 +475,14 @@ fn send_inner(
         }
         Body::Stream(events) => {
             let chunked = head.minor >= 1;
-            let framing = if chunked {
-                "transfer-encoding: chunked\r\n"
-            } else {
-                ""
-            };
+            let framing = if chunked { "transfer-encoding: chunked\r\n" } else { "" };
             let close = !keep || !chunked;
             stream.write_all(&head_bytes(reply, framing, close, head.minor))?;
             if no_body {
                 if chunked {
                     stream.write_all(b"0\r\n\r\n")?;
                 }
-                return Ok(if close {
-                    After::Close
-                } else {
-                    After::KeepAlive
-                });
+                return Ok(if close { After::Close } else { After::KeepAlive });
             }
             let mut data = Vec::with_capacity(events.iter().map(Vec::len).sum());
             let mut bounds = Vec::with_capacity(events.len());
@@ -558,11 +534,7 @@ fn send_inner(
         stream.write_all(b"0\r\n\r\n")?;
         stream.flush()?;
     }
-    Ok(if close {
-        After::Close
-    } else {
-        After::KeepAlive
-    })
+    Ok(if close { After::Close } else { After::KeepAlive })
 }
 
 #[cfg(test)]

@@ -87,14 +87,7 @@ pub mod tokens {
         pub total: u64,
     }
 
-    const fn u(
-        input: u64,
-        output: u64,
-        cache_read: u64,
-        cache_write: u64,
-        reasoning: u64,
-        total: u64,
-    ) -> MockUsage {
+    const fn u(input: u64, output: u64, cache_read: u64, cache_write: u64, reasoning: u64, total: u64) -> MockUsage {
         MockUsage {
             input,
             output,
@@ -316,12 +309,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             lock(&shared.conns).insert(id, clone);
         }
         let conn_shared = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name("model-server-conn".into())
-            .spawn(move || {
-                serve_connection(stream, &conn_shared);
-                lock(&conn_shared.conns).remove(&id);
-            });
+        let spawned = thread::Builder::new().name("model-server-conn".into()).spawn(move || {
+            serve_connection(stream, &conn_shared);
+            lock(&conn_shared.conns).remove(&id);
+        });
         if spawned.is_err() {
             lock(&shared.conns).remove(&id);
         }

@@ -1,10 +1,5 @@
 //! Unit tests for the mock model server, talking to it over raw TCP.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use super::codec::{base64_decode, base64_encode, crc32, Sha256};
 use super::*;
@@ -24,10 +19,7 @@ struct Resp {
 
 impl Resp {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -40,13 +32,7 @@ fn connect(server: &ModelServer) -> BufReader<TcpStream> {
     BufReader::new(s)
 }
 
-fn send(
-    conn: &mut BufReader<TcpStream>,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) {
+fn send(conn: &mut BufReader<TcpStream>, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: mock\r\ncontent-length: {}\r\n",
         body.len()
@@ -188,10 +174,7 @@ fn openai_json_call_is_answered_and_recorded() {
         body,
     );
     assert_eq!(resp.status, 200);
-    assert!(resp
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(resp.header("content-type").unwrap().starts_with("application/json"));
     let v = resp.json();
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["model"], "gpt-4o-mini");
@@ -201,14 +184,9 @@ fn openai_json_call_is_answered_and_recorded() {
     assert_eq!(v["usage"]["completion_tokens"], u.output);
     assert_eq!(v["usage"]["total_tokens"], u.total);
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 10);
-    assert_eq!(
-        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
-        4
-    );
+    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 4);
 
-    let got = server
-        .wait_for("X-Test-Id", "t1", Duration::from_secs(1))
-        .unwrap();
+    let got = server.wait_for("X-Test-Id", "t1", Duration::from_secs(1)).unwrap();
     assert_eq!(got.method, "POST");
     assert_eq!(got.path, "/v1/chat/completions");
     assert_eq!(got.body, body.as_bytes());
@@ -235,10 +213,7 @@ fn anthropic_stream_events_in_order_and_split_across_chunks() {
     );
     assert_eq!(resp.status, 200);
     assert!(resp.complete, "terminating chunk missing");
-    assert!(resp
-        .header("content-type")
-        .unwrap()
-        .starts_with("text/event-stream"));
+    assert!(resp.header("content-type").unwrap().starts_with("text/event-stream"));
     let events = sse_events(&resp.body);
     let names: Vec<&str> = events.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
     let mut expected = vec!["message_start", "content_block_start", "ping"];
@@ -251,10 +226,7 @@ fn anthropic_stream_events_in_order_and_split_across_chunks() {
     }
     let start: Value = serde_json::from_str(&events[0].1).unwrap();
     assert_eq!(start["message"]["model"], "claude-x");
-    assert_eq!(
-        start["message"]["usage"]["input_tokens"],
-        tokens::ANTHROPIC.input
-    );
+    assert_eq!(start["message"]["usage"]["input_tokens"], tokens::ANTHROPIC.input);
     assert_eq!(start["message"]["usage"]["cache_read_input_tokens"], 100);
     let delta: Value = serde_json::from_str(&events[events.len() - 2].1).unwrap();
     assert_eq!(delta["usage"]["output_tokens"], tokens::ANTHROPIC.output);
@@ -280,16 +252,13 @@ fn large_uploads_are_counted_not_stored() {
         let piece = vec![b'a' + i % 26; size];
         expected.update(&piece);
         let s = conn.get_mut();
-        s.write_all(format!("{size:x};ext=1\r\n").as_bytes())
-            .unwrap();
+        s.write_all(format!("{size:x};ext=1\r\n").as_bytes()).unwrap();
         s.write_all(&piece).unwrap();
         s.write_all(b"\r\n").unwrap();
         sent += size;
         i = i.wrapping_add(1);
     }
-    conn.get_mut()
-        .write_all(b"0\r\nx-trailer: 1\r\n\r\n")
-        .unwrap();
+    conn.get_mut().write_all(b"0\r\nx-trailer: 1\r\n\r\n").unwrap();
     let resp = read_response(&mut conn);
     assert_eq!(resp.status, 200);
     let got = server
@@ -298,29 +267,15 @@ fn large_uploads_are_counted_not_stored() {
     assert_eq!(got.body_len, total);
     assert_eq!(got.body.len(), BODY_KEEP);
     assert!(got.body_complete);
-    assert_eq!(
-        got.body_sha256_prefix.as_deref(),
-        Some(&expected.finish_hex()[..16])
-    );
+    assert_eq!(got.body_sha256_prefix.as_deref(), Some(&expected.finish_hex()[..16]));
 
     // Same size with content-length, on the same (kept-alive) connection.
     let body = vec![b'z'; total];
-    send(
-        &mut conn,
-        "POST",
-        "/v1/messages",
-        &[("x-test-id", "big-cl")],
-        &body,
-    );
+    send(&mut conn, "POST", "/v1/messages", &[("x-test-id", "big-cl")], &body);
     let resp = read_response(&mut conn);
     assert_eq!(resp.status, 200);
-    assert_eq!(
-        resp.json()["usage"]["output_tokens"],
-        tokens::ANTHROPIC.output
-    );
-    let got = server
-        .wait_for("x-test-id", "big-cl", Duration::from_secs(5))
-        .unwrap();
+    assert_eq!(resp.json()["usage"]["output_tokens"], tokens::ANTHROPIC.output);
+    let got = server.wait_for("x-test-id", "big-cl", Duration::from_secs(5)).unwrap();
     assert_eq!(got.body_len, total);
     assert_eq!(got.body.len(), BODY_KEEP);
 }
@@ -342,22 +297,10 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     assert_eq!(events.last().unwrap().1, "[DONE]");
     let usage_chunk: Value = serde_json::from_str(&events[events.len() - 2].1).unwrap();
     assert_eq!(usage_chunk["choices"].as_array().unwrap().len(), 0);
-    assert_eq!(
-        usage_chunk["usage"]["total_tokens"],
-        tokens::OPENAI_CHAT.total
-    );
-    send(
-        &mut conn,
-        "POST",
-        "/v1/responses?x=1",
-        &[],
-        br#"{"model":"m2"}"#,
-    );
+    assert_eq!(usage_chunk["usage"]["total_tokens"], tokens::OPENAI_CHAT.total);
+    send(&mut conn, "POST", "/v1/responses?x=1", &[], br#"{"model":"m2"}"#);
     let second = read_response(&mut conn);
-    assert_eq!(
-        second.json()["usage"]["input_tokens"],
-        tokens::OPENAI_RESPONSES.input
-    );
+    assert_eq!(second.json()["usage"]["input_tokens"], tokens::OPENAI_RESPONSES.input);
     assert_eq!(second.json()["model"], "m2");
     conn.get_mut()
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -365,10 +308,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let third = read_response(&mut conn);
     assert_eq!((third.status, third.body.as_slice()), (200, &b"ok"[..]));
     let paths: Vec<String> = server.received().into_iter().map(|r| r.path).collect();
-    assert_eq!(
-        paths,
-        ["/v1/chat/completions", "/v1/responses?x=1", "/healthz"]
-    );
+    assert_eq!(paths, ["/v1/chat/completions", "/v1/responses?x=1", "/healthz"]);
 }
 
 #[test]
@@ -380,21 +320,13 @@ fn bedrock_event_streams_have_valid_crcs() {
         &[],
         r#"{"messages":[]}"#,
     );
-    assert_eq!(
-        resp.header("content-type"),
-        Some("application/vnd.amazon.eventstream")
-    );
+    assert_eq!(resp.header("content-type"), Some("application/vnd.amazon.eventstream"));
     assert!(resp.complete);
     let messages = decode_event_stream(&resp.body).unwrap();
-    let kinds: Vec<&str> = messages
-        .iter()
-        .map(|m| m.header(":event-type").unwrap())
-        .collect();
+    let kinds: Vec<&str> = messages.iter().map(|m| m.header(":event-type").unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"messageStart"));
     assert_eq!(&kinds[kinds.len() - 2..], ["messageStop", "metadata"]);
-    assert!(messages
-        .iter()
-        .all(|m| m.header(":message-type") == Some("event")));
+    assert!(messages.iter().all(|m| m.header(":message-type") == Some("event")));
     let meta: Value = serde_json::from_slice(&messages.last().unwrap().payload).unwrap();
     assert_eq!(meta["usage"]["inputTokens"], tokens::BEDROCK_CONVERSE.input);
     assert_eq!(meta["usage"]["totalTokens"], tokens::BEDROCK_CONVERSE.total);
@@ -410,15 +342,12 @@ fn bedrock_event_streams_have_valid_crcs() {
         r#"{"max_tokens":5}"#,
     );
     let messages = decode_event_stream(&resp.body).unwrap();
-    assert!(messages
-        .iter()
-        .all(|m| m.header(":event-type") == Some("chunk")));
+    assert!(messages.iter().all(|m| m.header(":event-type") == Some("chunk")));
     let decoded: Vec<Value> = messages
         .iter()
         .map(|m| {
             let outer: Value = serde_json::from_slice(&m.payload).unwrap();
-            serde_json::from_slice(&base64_decode(outer["bytes"].as_str().unwrap()).unwrap())
-                .unwrap()
+            serde_json::from_slice(&base64_decode(outer["bytes"].as_str().unwrap()).unwrap()).unwrap()
         })
         .collect();
     assert_eq!(decoded[0]["type"], "message_start");
@@ -447,10 +376,7 @@ fn other_apis_and_stream_shapes() {
     let events = sse_events(&g.body);
     assert_eq!(events.len(), TEXT_DELTAS.len());
     let last: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
-    assert_eq!(
-        last["usageMetadata"]["totalTokenCount"],
-        tokens::GEMINI.total
-    );
+    assert_eq!(last["usageMetadata"]["totalTokenCount"], tokens::GEMINI.total);
     assert_eq!(last["modelVersion"], "gemini-2.0-flash");
     let arr = call(
         &server,
@@ -469,25 +395,12 @@ fn other_apis_and_stream_shapes() {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
-    assert_eq!(
-        lines.last().unwrap()["eval_count"],
-        tokens::OLLAMA_CHAT.output
-    );
+    assert_eq!(lines.last().unwrap()["eval_count"], tokens::OLLAMA_CHAT.output);
     assert_eq!(lines.last().unwrap()["done"], true);
-    let o = call(
-        &server,
-        "/api/generate",
-        &[],
-        r#"{"model":"llama3","stream":false}"#,
-    );
+    let o = call(&server, "/api/generate", &[], r#"{"model":"llama3","stream":false}"#);
     assert_eq!(o.json()["prompt_eval_count"], tokens::OLLAMA_CHAT.input);
 
-    let c = call(
-        &server,
-        "/v2/chat",
-        &[],
-        r#"{"model":"command-r","stream":true}"#,
-    );
+    let c = call(&server, "/v2/chat", &[], r#"{"model":"command-r","stream":true}"#);
     let events = sse_events(&c.body);
     assert_eq!(events.last().unwrap().0.as_deref(), Some("message-end"));
     let end: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
@@ -519,12 +432,7 @@ fn other_apis_and_stream_shapes() {
 #[test]
 fn behaviour_switches_and_errors() {
     let server = ModelServer::start().unwrap();
-    let r = call(
-        &server,
-        "/v1/messages",
-        &[("x-mock-behavior", "status=429")],
-        "{}",
-    );
+    let r = call(&server, "/v1/messages", &[("x-mock-behavior", "status=429")], "{}");
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["error"]["type"], "rate_limit_error");
 
@@ -548,12 +456,7 @@ fn behaviour_switches_and_errors() {
     assert!(r.body.len() > 1 << 20);
     assert!(!String::from_utf8_lossy(&r.body).contains("\"usage\""));
 
-    let r = call(
-        &server,
-        "/v1/chat/completions",
-        &[("x-mock-behavior", "garbage")],
-        "{}",
-    );
+    let r = call(&server, "/v1/chat/completions", &[("x-mock-behavior", "garbage")], "{}");
     assert_eq!(r.header("content-type"), Some("text/event-stream"));
     assert_eq!(r.body.len(), 4096);
 
@@ -567,21 +470,13 @@ fn behaviour_switches_and_errors() {
     assert!(r.chunks.iter().all(|&c| c == 1));
 
     let started = Instant::now();
-    let r = call(
-        &server,
-        "/v1/embeddings",
-        &[("x-mock-delay-ms", "150")],
-        "{}",
-    );
+    let r = call(&server, "/v1/embeddings", &[("x-mock-delay-ms", "150")], "{}");
     assert_eq!(r.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 
     let r = call(&server, "/nowhere", &[], "{}");
     assert_eq!(r.status, 404);
-    assert_eq!(
-        r.json(),
-        serde_json::json!({"error": {"message": "not found"}})
-    );
+    assert_eq!(r.json(), serde_json::json!({"error": {"message": "not found"}}));
 
     let r = call(&server, "/v1/chat/completions", &[], "{not json");
     assert_eq!(r.status, 400);

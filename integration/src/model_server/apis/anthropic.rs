@@ -54,11 +54,7 @@ pub(super) fn anthropic_events(c: &Ctx, u: MockUsage, ping: bool) -> Vec<Value> 
     }
     events.push(json!({"type": "content_block_stop", "index": 0}));
     let delta = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}});
-    events.push(with(
-        delta,
-        "usage",
-        c.usage(|| json!({"output_tokens": u.output})),
-    ));
+    events.push(with(delta, "usage", c.usage(|| json!({"output_tokens": u.output}))));
     events.push(json!({"type": "message_stop"}));
     events
 }

@@ -52,24 +52,15 @@ fn bedrock_converse(c: &Ctx, op: BedrockOp) -> Reply {
         return c.json(&with(v, "usage", usage));
     }
     let p = |v: Value| with(v, "p", Some(json!(BEDROCK_PAD)));
-    let mut events = vec![bedrock_event(
-        "messageStart",
-        &p(json!({"role": "assistant"})),
-    )];
+    let mut events = vec![bedrock_event("messageStart", &p(json!({"role": "assistant"})))];
     for d in &c.deltas {
         events.push(bedrock_event(
             "contentBlockDelta",
             &p(json!({"contentBlockIndex": 0, "delta": {"text": d}})),
         ));
     }
-    events.push(bedrock_event(
-        "contentBlockStop",
-        &p(json!({"contentBlockIndex": 0})),
-    ));
-    events.push(bedrock_event(
-        "messageStop",
-        &p(json!({"stopReason": "end_turn"})),
-    ));
+    events.push(bedrock_event("contentBlockStop", &p(json!({"contentBlockIndex": 0}))));
+    events.push(bedrock_event("messageStop", &p(json!({"stopReason": "end_turn"}))));
     events.push(bedrock_event(
         "metadata",
         &p(with(json!({"metrics": metrics}), "usage", usage)),
@@ -86,10 +77,7 @@ fn bedrock_invoke(c: &Ctx, op: BedrockOp) -> Reply {
                 ("x-amzn-bedrock-input-token-count", u.input),
                 ("x-amzn-bedrock-output-token-count", u.output),
                 ("x-amzn-bedrock-cache-read-input-token-count", u.cache_read),
-                (
-                    "x-amzn-bedrock-cache-write-input-token-count",
-                    u.cache_write,
-                ),
+                ("x-amzn-bedrock-cache-write-input-token-count", u.cache_write),
             ] {
                 reply = reply.header(name, n.to_string());
             }
@@ -115,8 +103,7 @@ fn bedrock_invoke(c: &Ctx, op: BedrockOp) -> Reply {
     let events = inner
         .iter()
         .map(|e| {
-            let payload =
-                json!({"bytes": base64_encode(e.to_string().as_bytes()), "p": BEDROCK_PAD});
+            let payload = json!({"bytes": base64_encode(e.to_string().as_bytes()), "p": BEDROCK_PAD});
             bedrock_event("chunk", &payload)
         })
         .collect();

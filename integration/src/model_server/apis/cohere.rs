@@ -66,10 +66,7 @@ pub(super) fn reply(c: &Ctx, v2: bool, kind: CohereKind, stream: bool) -> Reply 
                     &json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": d}}}}),
                 ));
             }
-            events.push(sse(
-                Some("content-end"),
-                &json!({"type": "content-end", "index": 0}),
-            ));
+            events.push(sse(Some("content-end"), &json!({"type": "content-end", "index": 0})));
             let delta = with(json!({"finish_reason": "COMPLETE"}), "usage", chat_usage);
             events.push(sse(
                 Some("message-end"),
@@ -78,10 +75,8 @@ pub(super) fn reply(c: &Ctx, v2: bool, kind: CohereKind, stream: bool) -> Reply 
             c.stream("text/event-stream", events)
         }
         CohereKind::Chat => {
-            let billed_units =
-                c.usage(|| json!({"input_tokens": billed.input, "output_tokens": billed.output}));
-            let tokens =
-                c.usage(|| json!({"input_tokens": raw.input, "output_tokens": raw.output}));
+            let billed_units = c.usage(|| json!({"input_tokens": billed.input, "output_tokens": billed.output}));
+            let tokens = c.usage(|| json!({"input_tokens": raw.input, "output_tokens": raw.output}));
             let response = json!({
                 "response_id": id,
                 "text": c.text,

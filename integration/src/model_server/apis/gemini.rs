@@ -20,8 +20,7 @@ pub(super) fn reply(c: &Ctx, stream: bool, alt_sse: bool) -> Reply {
         })
     };
     let resp = |text: &str, finish: bool, usage: Option<Value>| {
-        let mut candidate =
-            json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
+        let mut candidate = json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
         if finish {
             candidate = with(candidate, "finishReason", Some(json!("STOP")));
         }

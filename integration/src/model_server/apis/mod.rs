@@ -45,11 +45,7 @@ struct Behavior {
 
 fn parse_behavior(req: &ReceivedRequest) -> Result<Behavior, String> {
     let mut b = Behavior::default();
-    for token in req
-        .header_all("x-mock-behavior")
-        .into_iter()
-        .flat_map(|v| v.split(','))
-    {
+    for token in req.header_all("x-mock-behavior").into_iter().flat_map(|v| v.split(',')) {
         let token = token.trim().to_ascii_lowercase();
         match token.as_str() {
             "reset-mid-stream" => b.reset = true,
@@ -272,11 +268,7 @@ pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
         }
     };
     let pacing = Pacing {
-        pause: if behavior.slow {
-            SLOW_PAUSE
-        } else {
-            DEFAULT_PAUSE
-        },
+        pause: if behavior.slow { SLOW_PAUSE } else { DEFAULT_PAUSE },
         trickle: behavior.trickle,
         reset_half: behavior.reset,
         fragment_full: behavior.reset || behavior.trickle,
@@ -410,12 +402,7 @@ fn build(
         };
     }
     if let Some(status) = behavior.status {
-        return error_reply(
-            flavor,
-            status,
-            &format!("mock error (status {status})"),
-            seq,
-        );
+        return error_reply(flavor, status, &format!("mock error (status {status})"), seq);
     }
     let Some(route) = route else {
         return Reply::json(404, &json!({"error": {"message": "not found"}}));
@@ -438,10 +425,7 @@ fn build(
         ),
         Route::Ollama(OllamaKind::Embed) => (false, None),
         Route::Ollama(_) => (wants_stream != Some(false), None),
-        Route::Cohere(_, kind) => (
-            *kind == CohereKind::Chat && wants_stream == Some(true),
-            None,
-        ),
+        Route::Cohere(_, kind) => (*kind == CohereKind::Chat && wants_stream == Some(true), None),
         Route::Responses => (wants_stream == Some(true), None),
     };
     let mut deltas: Vec<String> = TEXT_DELTAS.iter().map(|d| d.to_string()).collect();
@@ -451,14 +435,9 @@ fn build(
     }
     let ctx = Ctx {
         seq,
-        model: body_model
-            .or(path_model)
-            .unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+        model: body_model.or(path_model).unwrap_or_else(|| DEFAULT_MODEL.to_string()),
         no_usage: behavior.no_usage,
-        include_usage: body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            == Some(true),
+        include_usage: body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true),
         text: TEXT_DELTAS.concat(),
         deltas,
     };
@@ -469,10 +448,7 @@ fn build(
         Route::Embeddings(_) => openai::embeddings(&ctx, &body),
         Route::Responses => openai::responses(&ctx, stream),
         Route::Anthropic(..) => anthropic::reply(&ctx, stream),
-        Route::GeminiEmbed(_) => Reply::json(
-            200,
-            &json!({"embedding": {"values": [0.013, -0.021, 0.044]}}),
-        ),
+        Route::GeminiEmbed(_) => Reply::json(200, &json!({"embedding": {"values": [0.013, -0.021, 0.044]}})),
         Route::Gemini(..) => gemini::reply(&ctx, stream, query.split('&').any(|p| p == "alt=sse")),
         Route::Bedrock(_, op) => bedrock::reply(&ctx, op),
         Route::Ollama(kind) => ollama::reply(&ctx, kind, stream),
@@ -552,10 +528,7 @@ fn error_reply(flavor: Flavor, status: u16, msg: &str, seq: u64) -> Reply {
                 .header("x-amzn-requestid", format!("mock-{seq:06}"))
         }
         Flavor::Ollama => Reply::json(status, &json!({"error": msg})),
-        Flavor::Cohere => Reply::json(
-            status,
-            &json!({"id": format!("mock-{seq:06}"), "message": msg}),
-        ),
+        Flavor::Cohere => Reply::json(status, &json!({"id": format!("mock-{seq:06}"), "message": msg})),
     }
 }
 
@@ -585,16 +558,10 @@ mod tests {
         );
         assert_eq!(
             r("/model/anthropic.claude-v2%3A1/invoke-with-response-stream"),
-            Some(Route::Bedrock(
-                "anthropic.claude-v2:1".into(),
-                BedrockOp::InvokeStream
-            ))
+            Some(Route::Bedrock("anthropic.claude-v2:1".into(), BedrockOp::InvokeStream))
         );
         assert_eq!(r("/v2/chat"), Some(Route::Cohere(true, CohereKind::Chat)));
-        assert_eq!(
-            r("/api/generate"),
-            Some(Route::Ollama(OllamaKind::Generate))
-        );
+        assert_eq!(r("/api/generate"), Some(Route::Ollama(OllamaKind::Generate)));
         assert_eq!(r("/nope"), None);
         assert_eq!(route("GET", "/v1/chat/completions"), None);
         assert_eq!(route("GET", "/healthz"), Some(Route::Healthz));

@@ -25,11 +25,7 @@ pub(super) fn reply(c: &Ctx, kind: OllamaKind, stream: bool) -> Reply {
     let piece = |text: &str, done: bool| {
         let v = json!({"model": c.model, "created_at": OLLAMA_CREATED_AT});
         let v = if kind == OllamaKind::Chat {
-            with(
-                v,
-                "message",
-                Some(json!({"role": "assistant", "content": text})),
-            )
+            with(v, "message", Some(json!({"role": "assistant", "content": text})))
         } else {
             with(v, "response", Some(json!(text)))
         };

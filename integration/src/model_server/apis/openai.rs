@@ -54,7 +54,8 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
         });
         with(v, "usage", include.then_some(Value::Null))
     };
-    let choice = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+    let choice =
+        |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
     let mut events = vec![sse(
         None,
         &chunk(choice(
@@ -63,10 +64,7 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
         )),
     )];
     for d in &c.deltas {
-        events.push(sse(
-            None,
-            &chunk(choice(json!({"content": d}), Value::Null)),
-        ));
+        events.push(sse(None, &chunk(choice(json!({"content": d}), Value::Null))));
     }
     events.push(sse(None, &chunk(choice(json!({}), json!("stop")))));
     if include {
@@ -83,9 +81,7 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
 pub(super) fn completions(c: &Ctx, stream: bool) -> Reply {
     let u = tokens::OPENAI_COMPLETIONS;
     let id = c.id("cmpl-");
-    let usage = c.usage(|| {
-        json!({"prompt_tokens": u.input, "completion_tokens": u.output, "total_tokens": u.total})
-    });
+    let usage = c.usage(|| json!({"prompt_tokens": u.input, "completion_tokens": u.output, "total_tokens": u.total}));
     let obj = |choices: Value| {
         json!({
             "id": id,
@@ -96,7 +92,8 @@ pub(super) fn completions(c: &Ctx, stream: bool) -> Reply {
             "choices": choices
         })
     };
-    let choice = |text: &str, finish: Value| json!([{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}]);
+    let choice =
+        |text: &str, finish: Value| json!([{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}]);
     if !stream {
         return c.json(&with(obj(choice(&c.text, json!("stop"))), "usage", usage));
     }
@@ -105,17 +102,9 @@ pub(super) fn completions(c: &Ctx, stream: bool) -> Reply {
     let mut events: Vec<Vec<u8>> = c
         .deltas
         .iter()
-        .map(|d| {
-            sse(
-                None,
-                &with(obj(choice(d, Value::Null)), "usage", null_usage()),
-            )
-        })
+        .map(|d| sse(None, &with(obj(choice(d, Value::Null)), "usage", null_usage())))
         .collect();
-    events.push(sse(
-        None,
-        &with(obj(choice("", json!("stop"))), "usage", null_usage()),
-    ));
+    events.push(sse(None, &with(obj(choice("", json!("stop"))), "usage", null_usage())));
     if include {
         events.push(sse(None, &with(obj(json!([])), "usage", usage)));
     }
@@ -126,17 +115,13 @@ pub(super) fn completions(c: &Ctx, stream: bool) -> Reply {
 pub(super) fn embeddings(c: &Ctx, body: &Value) -> Reply {
     let u = tokens::OPENAI_EMBEDDINGS;
     let n = match body.get("input") {
-        Some(Value::Array(items)) if items.iter().all(|i| i.is_string() || i.is_array()) => {
-            items.len().clamp(1, 256)
-        }
+        Some(Value::Array(items)) if items.iter().all(|i| i.is_string() || i.is_array()) => items.len().clamp(1, 256),
         _ => 1,
     };
     let base64 = body.get("encoding_format").and_then(Value::as_str) == Some("base64");
     let data: Vec<Value> = (0..n)
         .map(|i| {
-            let floats: Vec<f32> = (0..8u8)
-                .map(|k| f32::from(k + 1) * 0.0125 + i as f32 * 0.001)
-                .collect();
+            let floats: Vec<f32> = (0..8u8).map(|k| f32::from(k + 1) * 0.0125 + i as f32 * 0.001).collect();
             let embedding = if base64 {
                 let bytes: Vec<u8> = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
                 json!(base64_encode(&bytes))
@@ -212,18 +197,12 @@ pub(super) fn responses(c: &Ctx, stream: bool) -> Reply {
         }
         v
     };
-    push(
-        "response.content_part.added",
-        merge(json!({"part": part("")})),
-    );
+    push("response.content_part.added", merge(json!({"part": part("")})));
     for d in &c.deltas {
         push("response.output_text.delta", merge(json!({"delta": d})));
     }
     push("response.output_text.done", merge(json!({"text": c.text})));
-    push(
-        "response.content_part.done",
-        merge(json!({"part": part(&c.text)})),
-    );
+    push("response.content_part.done", merge(json!({"part": part(&c.text)})));
     push(
         "response.output_item.done",
         json!({"output_index": 0, "item": done_item}),

@@ -1,0 +1,186 @@
+//! The request body, read while it streams past (never buffered unless a decision waits on it):
+//! the model, the `stream` flag, `stream_options`, and the `body:` source paths.
+
+use crate::config::Config;
+use crate::json_scan::{JsonScalar, JsonScanner};
+use crate::policy::Lookup;
+use crate::source::Source;
+use crate::value::Rejected;
+
+const MODEL: usize = 0;
+const STREAM: usize = 1;
+const STREAM_OPTIONS: usize = 2;
+/// Index of the first `body:` source path in the scanner.
+const FIRST_SOURCE: usize = 3;
+
+/// What the filter picks out of a JSON request body.
+#[derive(Debug)]
+pub struct RequestBody {
+    scanner: JsonScanner,
+    /// The `body:` source paths, in scanner order from [`FIRST_SOURCE`].
+    sources: Vec<Vec<String>>,
+    bytes: u64,
+}
+
+impl RequestBody {
+    pub fn new(config: &Config) -> RequestBody {
+        let mut sources: Vec<Vec<String>> = Vec::new();
+        for dim in &config.dimensions {
+            for source in &dim.sources {
+                if let Source::Body(path) = source {
+                    if !sources.contains(path) {
+                        sources.push(path.clone());
+                    }
+                }
+            }
+        }
+        let mut paths = vec![
+            vec!["model".to_string()],
+            vec!["stream".to_string()],
+            vec!["stream_options".to_string()],
+        ];
+        paths.extend(sources.iter().cloned());
+        RequestBody {
+            scanner: JsonScanner::new(paths, config.max_value_bytes.max(256)),
+            sources,
+            bytes: 0,
+        }
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.bytes = self.bytes.saturating_add(chunk.len() as u64);
+        if !self.scanner.is_complete() && !self.scanner.is_malformed() {
+            self.scanner.feed(chunk);
+        }
+    }
+
+    /// Bytes seen so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The top-level JSON object has closed (or the body is not JSON): nothing more will be found.
+    pub fn finished(&self) -> bool {
+        self.scanner.is_complete() || self.scanner.is_malformed()
+    }
+
+    /// Every `body:` source path has been seen, so a decision waiting on them can be made.
+    pub fn sources_found(&self) -> bool {
+        (0..self.sources.len()).all(|i| self.scanner.value(FIRST_SOURCE + i).is_some())
+    }
+
+    pub fn model(&self) -> Option<String> {
+        match self.scanner.value(MODEL) {
+            Some(JsonScalar::String(m)) if !m.is_empty() => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn stream(&self) -> Option<bool> {
+        match self.scanner.value(STREAM) {
+            Some(JsonScalar::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The request carries a `stream_options` member (whatever its content).
+    pub fn has_stream_options(&self) -> bool {
+        self.scanner.value(STREAM_OPTIONS).is_some()
+    }
+
+    /// The value of a `body:` source, with the claim rules of SPEC §3 (objects are invalid).
+    pub fn lookup(&self, path: &[String]) -> Lookup {
+        let Some(i) = self.sources.iter().position(|p| p.as_slice() == path) else {
+            return Lookup::Absent;
+        };
+        match self.scanner.value(FIRST_SOURCE + i) {
+            None | Some(JsonScalar::Null) => Lookup::Absent,
+            Some(JsonScalar::String(s)) => Lookup::Value(s.as_bytes().to_vec()),
+            Some(JsonScalar::Number(n)) => Lookup::Value(n.as_bytes().to_vec()),
+            Some(JsonScalar::Bool(b)) => Lookup::Value(b.to_string().into_bytes()),
+            Some(JsonScalar::Composite) => Lookup::Invalid(Rejected::Composite),
+            Some(JsonScalar::TooLong) => Lookup::Invalid(Rejected::TooLong),
+        }
+    }
+}
+
+/// The member `force_stream_usage` adds to OpenAI-style streaming requests.
+pub const INCLUDE_USAGE_MEMBER: &str = "\"stream_options\":{\"include_usage\":true}";
+
+/// Rewrites the chunk that closes the top-level object so the object gains
+/// `"stream_options":{"include_usage":true}`. None if the chunk holds no closing brace.
+pub fn inject_include_usage(chunk: &[u8]) -> Option<Vec<u8>> {
+    let close = chunk.iter().rposition(|&b| b == b'}')?;
+    let (head, tail) = chunk.split_at(close);
+    let empty_object = head.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let mut out = Vec::with_capacity(chunk.len() + INCLUDE_USAGE_MEMBER.len() + 1);
+    out.extend_from_slice(head);
+    if !empty_object {
+        out.push(b',');
+    }
+    out.extend_from_slice(INCLUDE_USAGE_MEMBER.as_bytes());
+    out.extend_from_slice(tail);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dims: &str) -> Config {
+        Config::parse(format!(r#"{{"dimensions":{dims},"require":[["user"]]}}"#).as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn picks_model_stream_and_sources_across_chunks() {
+        let c = config(r#"{"user":["body:user","body:metadata.user_id"]}"#);
+        let mut b = RequestBody::new(&c);
+        let body = br#"{"messages":[{"role":"user","content":"x"}],"metadata":{"user_id":"u-9"},"model":"gpt-4o","stream":true,"user":42}"#;
+        for piece in body.chunks(5) {
+            b.feed(piece);
+        }
+        assert!(b.finished());
+        assert_eq!(b.model().as_deref(), Some("gpt-4o"));
+        assert_eq!(b.stream(), Some(true));
+        assert!(!b.has_stream_options());
+        assert_eq!(b.lookup(&["user".into()]), Lookup::Value(b"42".to_vec()));
+        assert_eq!(
+            b.lookup(&["metadata".into(), "user_id".into()]),
+            Lookup::Value(b"u-9".to_vec())
+        );
+        assert!(b.sources_found());
+    }
+
+    #[test]
+    fn objects_are_invalid_and_missing_is_absent() {
+        let c = config(r#"{"user":["body:user"]}"#);
+        let mut b = RequestBody::new(&c);
+        b.feed(br#"{"user":{"id":1}}"#);
+        assert_eq!(b.lookup(&["user".into()]), Lookup::Invalid(Rejected::Composite));
+        let mut b = RequestBody::new(&c);
+        b.feed(br#"{"model":"m"}"#);
+        assert_eq!(b.lookup(&["user".into()]), Lookup::Absent);
+        assert!(!b.sources_found());
+    }
+
+    #[test]
+    fn garbage_finishes_without_values() {
+        let c = config(r#"{"user":["header:x"]}"#);
+        let mut b = RequestBody::new(&c);
+        b.feed(b"\xff\x00not json");
+        assert!(b.finished());
+        assert_eq!(b.model(), None);
+    }
+
+    #[test]
+    fn injection_keeps_json_valid() {
+        let out = inject_include_usage(br#"{"model":"m","stream":true}"#).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["model"], "m");
+        let out = inject_include_usage(b"{ }\n").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(inject_include_usage(b"\"messages\":["), None);
+    }
+}

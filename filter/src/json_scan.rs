@@ -1,0 +1,469 @@
+//! Incremental, memory-bounded JSON field picker following the RFC 8259 grammar:
+//! a byte-at-a-time state machine that is fed a document in arbitrary chunks and keeps
+//! only the scalar values found at the requested object paths.
+//!
+//! Memory is bounded whatever the input size:
+//! - the container stack holds at most [`MAX_TRACKED_DEPTH`] frames; deeper containers are
+//!   skipped by counting brackets (their contents are not validated and never match);
+//! - one capture buffer, used for the key or value being read, holds at most
+//!   `max(max_value_bytes, longest path component)` bytes;
+//! - one stored value per path, each at most `max_value_bytes` bytes (longer values are
+//!   recorded as [`JsonScalar::TooLong`] without being buffered);
+//! - at most [`MAX_PATHS`] paths are tracked; further paths never match.
+
+mod scalars;
+
+use scalars::{Escape, Literal, NumberPart};
+
+/// Containers nested deeper than this are skipped without tracking keys.
+pub const MAX_TRACKED_DEPTH: usize = 64;
+/// Paths beyond this many are ignored (they never match).
+pub const MAX_PATHS: usize = 64;
+
+/// A value found at one of the requested paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonScalar {
+    /// A string, fully unescaped.
+    String(String),
+    /// A number, as its raw JSON text.
+    Number(String),
+    Bool(bool),
+    Null,
+    /// An object or an array.
+    Composite,
+    /// A string or number longer than the scanner's `max_value_bytes`.
+    TooLong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContainerKind {
+    Object,
+    Array,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    kind: ContainerKind,
+    /// Index of the path component that this object's keys are compared with.
+    key_level: usize,
+    /// Paths whose components matched every key leading to this container.
+    prefix_mask: u64,
+    /// Paths that also match the key of the member being read (objects only).
+    member_mask: u64,
+    /// Objects directly inside this array are matched as if each were the top level.
+    elements_are_roots: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StringRole {
+    Key,
+    Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Expecting a value: at the top level, after `:`, or after `,` in an array.
+    Value,
+    /// Just after `[`: a value or `]`.
+    ValueOrArrayEnd,
+    /// Just after `{`: a key or `}`.
+    KeyOrObjectEnd,
+    /// After `,` in an object: a key.
+    Key,
+    Colon,
+    /// After a value inside a container: `,` or the closing bracket.
+    AfterValue,
+    InString {
+        role: StringRole,
+        escape: Escape,
+    },
+    InNumber(NumberPart),
+    InLiteral {
+        word: Literal,
+        matched: usize,
+    },
+    /// Inside a container nested deeper than [`MAX_TRACKED_DEPTH`].
+    DeepSkip {
+        depth: usize,
+        in_string: bool,
+        escaped: bool,
+    },
+    Done,
+    Malformed,
+}
+
+/// Incremental JSON scanner that picks the values at a fixed set of object paths.
+#[derive(Debug, Clone)]
+pub struct JsonScanner {
+    /// Path components as bytes, at most [`MAX_PATHS`] paths.
+    paths: Vec<Vec<Vec<u8>>>,
+    /// `ends_at[d]`: paths with exactly `d` components.
+    ends_at: Vec<u64>,
+    /// `continues_past[d]`: paths with more than `d` components.
+    continues_past: Vec<u64>,
+    all_paths: u64,
+    max_value_bytes: usize,
+    max_key_bytes: usize,
+    match_array_elements: bool,
+
+    state: State,
+    frames: Vec<Frame>,
+    values: Vec<Option<JsonScalar>>,
+    offset: usize,
+    object_start: Option<usize>,
+
+    /// Paths that receive the value being read.
+    capture_mask: u64,
+    /// Whether the current string or number is copied into `capture`.
+    capturing: bool,
+    capture_limit: usize,
+    capture_overflow: bool,
+    capture: Vec<u8>,
+    pending_high_surrogate: Option<u16>,
+}
+
+fn is_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn bit(index: usize) -> u64 {
+    1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX)).unwrap_or(0)
+}
+
+impl JsonScanner {
+    /// `paths`: dotted paths into nested objects, already split, e.g. `["usage", "prompt_tokens"]`;
+    /// an empty path never matches. Values longer than `max_value_bytes` (strings counted
+    /// after unescaping) become [`JsonScalar::TooLong`].
+    pub fn new(paths: Vec<Vec<String>>, max_value_bytes: usize) -> Self {
+        let paths: Vec<Vec<Vec<u8>>> = paths
+            .into_iter()
+            .take(MAX_PATHS)
+            .map(|p| p.into_iter().map(String::into_bytes).collect())
+            .collect();
+        let mut ends_at = vec![0u64; MAX_TRACKED_DEPTH + 2];
+        let mut continues_past = vec![0u64; MAX_TRACKED_DEPTH + 2];
+        let mut all_paths = 0u64;
+        let mut max_key_bytes = 0usize;
+        for (index, path) in paths.iter().enumerate() {
+            if path.is_empty() {
+                continue;
+            }
+            all_paths |= bit(index);
+            if let Some(slot) = ends_at.get_mut(path.len()) {
+                *slot |= bit(index);
+            }
+            for slot in continues_past.iter_mut().take(path.len()) {
+                *slot |= bit(index);
+            }
+            for component in path {
+                max_key_bytes = max_key_bytes.max(component.len());
+            }
+        }
+        let values = vec![None; paths.len()];
+        JsonScanner {
+            paths,
+            ends_at,
+            continues_past,
+            all_paths,
+            max_value_bytes,
+            max_key_bytes,
+            match_array_elements: false,
+            state: State::Value,
+            frames: Vec::with_capacity(MAX_TRACKED_DEPTH),
+            values,
+            offset: 0,
+            object_start: None,
+            capture_mask: 0,
+            capturing: false,
+            capture_limit: 0,
+            capture_overflow: false,
+            capture: Vec::new(),
+            pending_high_surrogate: None,
+        }
+    }
+
+    /// When the top-level value is an array, match the paths inside each object element
+    /// as if it were the top level (last element wins). Used for JSON-array streams.
+    pub fn match_top_level_array_elements(mut self) -> Self {
+        self.match_array_elements = true;
+        self
+    }
+
+    /// Feed the next bytes of the document.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let used = match self.state {
+                State::Malformed => rest.len(),
+                State::Done => {
+                    // Only whitespace may follow the top-level value.
+                    let trailing = rest.iter().position(|&b| !is_whitespace(b));
+                    if trailing.is_some() {
+                        self.state = State::Malformed;
+                    }
+                    rest.len()
+                }
+                State::InString { role, escape } => self.string_bytes(rest, role, escape),
+                State::DeepSkip {
+                    depth,
+                    in_string,
+                    escaped,
+                } => self.deep_skip(rest, depth, in_string, escaped),
+                _ => match rest.first() {
+                    Some(&b) => self.structural_byte(b),
+                    None => rest.len(),
+                },
+            };
+            self.offset = self.offset.saturating_add(used);
+            rest = rest.get(used..).unwrap_or(&[]);
+        }
+    }
+
+    /// The last value seen at path `path_index`, if any.
+    pub fn value(&self, path_index: usize) -> Option<&JsonScalar> {
+        self.values.get(path_index).and_then(Option::as_ref)
+    }
+
+    /// The top-level value has been closed (and nothing but whitespace followed it).
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// A syntax error was seen; scanning stopped, values found before it are kept.
+    pub fn is_malformed(&self) -> bool {
+        self.state == State::Malformed
+    }
+
+    /// Every tracked path has a value.
+    pub fn all_found(&self) -> bool {
+        self.values.iter().all(Option::is_some)
+    }
+
+    /// Start a new document with the same paths; forgets every value found.
+    pub fn reset(&mut self) {
+        self.state = State::Value;
+        self.frames.clear();
+        self.values.iter_mut().for_each(|v| *v = None);
+        self.offset = 0;
+        self.object_start = None;
+        self.capture_mask = 0;
+        self.capturing = false;
+        self.capture_overflow = false;
+        self.capture.clear();
+        self.pending_high_surrogate = None;
+    }
+
+    /// Byte offset from the start of the document just after the opening `{` of the
+    /// top-level object, if seen.
+    pub fn top_level_object_start(&self) -> Option<usize> {
+        self.object_start
+    }
+
+    /// Bytes held in internal buffers (capture buffer, stack, stored values).
+    #[cfg(test)]
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        let stored: usize = self
+            .values
+            .iter()
+            .map(|v| match v {
+                Some(JsonScalar::String(s)) | Some(JsonScalar::Number(s)) => s.capacity(),
+                _ => 0,
+            })
+            .sum();
+        self.capture.capacity() + self.frames.capacity() * std::mem::size_of::<Frame>() + stored
+    }
+
+    // ---- structure -------------------------------------------------------------------
+
+    /// Handles one byte outside strings and deep containers; returns bytes consumed
+    /// (0 when a number ended and the byte must be looked at again).
+    fn structural_byte(&mut self, b: u8) -> usize {
+        match self.state {
+            State::Value => self.begin_value(b),
+            State::ValueOrArrayEnd => {
+                if b == b']' {
+                    self.close_container(ContainerKind::Array);
+                } else {
+                    self.begin_value(b);
+                }
+            }
+            State::KeyOrObjectEnd | State::Key => {
+                if b == b'"' {
+                    self.begin_key();
+                } else if b == b'}' && self.state == State::KeyOrObjectEnd {
+                    self.close_container(ContainerKind::Object);
+                } else if !is_whitespace(b) {
+                    self.state = State::Malformed;
+                }
+            }
+            State::Colon => {
+                if b == b':' {
+                    self.state = State::Value;
+                } else if !is_whitespace(b) {
+                    self.state = State::Malformed;
+                }
+            }
+            State::AfterValue => self.after_value(b),
+            State::InNumber(part) => return self.number_byte(b, part),
+            State::InLiteral { word, matched } => self.literal_byte(b, word, matched),
+            State::InString { .. } | State::DeepSkip { .. } | State::Done | State::Malformed => {}
+        }
+        1
+    }
+
+    fn begin_value(&mut self, b: u8) {
+        let capture_mask = self.member_capture_mask();
+        match b {
+            b'"' => {
+                self.start_capture(capture_mask, capture_mask != 0, self.max_value_bytes);
+                self.state = State::InString {
+                    role: StringRole::Value,
+                    escape: Escape::None,
+                };
+            }
+            b'{' | b'[' => {
+                self.store(capture_mask, JsonScalar::Composite);
+                let kind = if b == b'{' {
+                    ContainerKind::Object
+                } else {
+                    ContainerKind::Array
+                };
+                self.open_container(kind);
+            }
+            b'-' | b'0'..=b'9' => {
+                self.start_capture(capture_mask, capture_mask != 0, self.max_value_bytes);
+                self.append(&[b]);
+                let part = match b {
+                    b'-' => NumberPart::Minus,
+                    b'0' => NumberPart::Zero,
+                    _ => NumberPart::Int,
+                };
+                self.state = State::InNumber(part);
+            }
+            b't' | b'f' | b'n' => {
+                self.capture_mask = capture_mask;
+                let word = match b {
+                    b't' => Literal::True,
+                    b'f' => Literal::False,
+                    _ => Literal::Null,
+                };
+                self.state = State::InLiteral { word, matched: 1 };
+            }
+            _ if is_whitespace(b) => {}
+            _ => self.state = State::Malformed,
+        }
+    }
+
+    /// Paths that end at the member being read in the innermost object.
+    fn member_capture_mask(&self) -> u64 {
+        match self.frames.last() {
+            Some(frame) if frame.kind == ContainerKind::Object && frame.member_mask != 0 => {
+                frame.member_mask & self.ends_at.get(frame.key_level + 1).copied().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
+    fn open_container(&mut self, kind: ContainerKind) {
+        if self.frames.len() >= MAX_TRACKED_DEPTH {
+            self.state = State::DeepSkip {
+                depth: 1,
+                in_string: false,
+                escaped: false,
+            };
+            return;
+        }
+        let (key_level, prefix_mask) = match self.frames.last() {
+            None => {
+                if kind == ContainerKind::Object {
+                    self.object_start = Some(self.offset.saturating_add(1));
+                }
+                (0, self.all_paths)
+            }
+            Some(parent) => match parent.kind {
+                ContainerKind::Object => {
+                    let level = parent.key_level + 1;
+                    let continuing = self.continues_past.get(level).copied().unwrap_or(0);
+                    (level, parent.member_mask & continuing)
+                }
+                ContainerKind::Array if parent.elements_are_roots => (0, self.all_paths),
+                ContainerKind::Array => (0, 0),
+            },
+        };
+        let elements_are_roots = kind == ContainerKind::Array && self.frames.is_empty() && self.match_array_elements;
+        let prefix_mask = if kind == ContainerKind::Array { 0 } else { prefix_mask };
+        self.frames.push(Frame {
+            kind,
+            key_level,
+            prefix_mask,
+            member_mask: 0,
+            elements_are_roots,
+        });
+        self.state = match kind {
+            ContainerKind::Object => State::KeyOrObjectEnd,
+            ContainerKind::Array => State::ValueOrArrayEnd,
+        };
+    }
+
+    fn close_container(&mut self, kind: ContainerKind) {
+        match self.frames.last() {
+            Some(frame) if frame.kind == kind => {
+                self.frames.pop();
+                self.value_ended();
+            }
+            _ => self.state = State::Malformed,
+        }
+    }
+
+    fn value_ended(&mut self) {
+        self.state = if self.frames.is_empty() {
+            State::Done
+        } else {
+            State::AfterValue
+        };
+    }
+
+    fn after_value(&mut self, b: u8) {
+        let kind = self.frames.last().map(|f| f.kind);
+        match (b, kind) {
+            (b',', Some(ContainerKind::Object)) => self.state = State::Key,
+            (b',', Some(ContainerKind::Array)) => self.state = State::Value,
+            (b'}', _) => self.close_container(ContainerKind::Object),
+            (b']', _) => self.close_container(ContainerKind::Array),
+            _ if is_whitespace(b) => {}
+            _ => self.state = State::Malformed,
+        }
+    }
+
+    fn begin_key(&mut self) {
+        let wanted = self.frames.last().map_or(0, |f| f.prefix_mask);
+        self.start_capture(0, wanted != 0, self.max_key_bytes);
+        self.state = State::InString {
+            role: StringRole::Key,
+            escape: Escape::None,
+        };
+    }
+
+    fn key_ended(&mut self) {
+        let key: &[u8] = &self.capture;
+        let overflow = self.capture_overflow;
+        let paths = &self.paths;
+        if let Some(frame) = self.frames.last_mut() {
+            let mut member_mask = 0u64;
+            if !overflow && frame.prefix_mask != 0 {
+                for (index, path) in paths.iter().enumerate() {
+                    if frame.prefix_mask & bit(index) != 0 && path.get(frame.key_level).map(Vec::as_slice) == Some(key)
+                    {
+                        member_mask |= bit(index);
+                    }
+                }
+            }
+            frame.member_mask = member_mask;
+        }
+        self.capturing = false;
+        self.state = State::Colon;
+    }
+}
+
+#[cfg(test)]
+mod tests;

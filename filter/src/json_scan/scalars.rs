@@ -1,0 +1,308 @@
+//! Scalar and string lexing for the JSON field picker (RFC 8259 sections 6 and 7):
+//! numbers, `true`/`false`/`null`, strings with full unescaping (`\uXXXX` surrogate pairs
+//! combined, lone surrogates replaced by U+FFFD), skipping of over-deep containers, and
+//! the bounded capture buffer.
+
+use super::{bit, JsonScalar, JsonScanner, State, StringRole};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Escape {
+    None,
+    Backslash,
+    Unicode { digits: u8, code: u16 },
+}
+
+/// Position inside a number, per the RFC 8259 `number` production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NumberPart {
+    Minus,
+    Zero,
+    Int,
+    Dot,
+    Frac,
+    ExpMark,
+    ExpSign,
+    Exp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Literal {
+    True,
+    False,
+    Null,
+}
+
+impl Literal {
+    pub(super) fn text(self) -> &'static [u8] {
+        match self {
+            Literal::True => b"true",
+            Literal::False => b"false",
+            Literal::Null => b"null",
+        }
+    }
+
+    pub(super) fn scalar(self) -> JsonScalar {
+        match self {
+            Literal::True => JsonScalar::Bool(true),
+            Literal::False => JsonScalar::Bool(false),
+            Literal::Null => JsonScalar::Null,
+        }
+    }
+}
+
+fn hex_value(b: u8) -> Option<u16> {
+    char::from(b).to_digit(16).and_then(|d| u16::try_from(d).ok())
+}
+
+impl JsonScanner {
+    pub(super) fn literal_byte(&mut self, b: u8, word: Literal, matched: usize) {
+        let text = word.text();
+        if text.get(matched) != Some(&b) {
+            self.state = State::Malformed;
+            return;
+        }
+        if matched + 1 == text.len() {
+            self.store(self.capture_mask, word.scalar());
+            self.value_ended();
+        } else {
+            self.state = State::InLiteral {
+                word,
+                matched: matched + 1,
+            };
+        }
+    }
+
+    pub(super) fn number_byte(&mut self, b: u8, part: NumberPart) -> usize {
+        use NumberPart::*;
+        let next = match (part, b) {
+            (Minus, b'0') => Some(Zero),
+            (Minus, b'1'..=b'9') => Some(Int),
+            (Int, b'0'..=b'9') => Some(Int),
+            (Zero | Int, b'.') => Some(Dot),
+            (Dot | Frac, b'0'..=b'9') => Some(Frac),
+            (Zero | Int | Frac, b'e' | b'E') => Some(ExpMark),
+            (ExpMark, b'+' | b'-') => Some(ExpSign),
+            (ExpMark | ExpSign | Exp, b'0'..=b'9') => Some(Exp),
+            _ => None,
+        };
+        if let Some(next) = next {
+            self.append(&[b]);
+            self.state = State::InNumber(next);
+            return 1;
+        }
+        if !matches!(part, Zero | Int | Frac | Exp) {
+            self.state = State::Malformed;
+            return 1;
+        }
+        let scalar = if self.capture_overflow {
+            JsonScalar::TooLong
+        } else {
+            JsonScalar::Number(String::from_utf8_lossy(&self.capture).into_owned())
+        };
+        self.store(self.capture_mask, scalar);
+        self.capturing = false;
+        self.value_ended();
+        0
+    }
+
+    /// Handles bytes inside a string; returns bytes consumed (at least 1).
+    pub(super) fn string_bytes(&mut self, rest: &[u8], role: StringRole, escape: Escape) -> usize {
+        let Some(&b) = rest.first() else {
+            return 0;
+        };
+        match escape {
+            Escape::None => {
+                let plain = rest
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                    .unwrap_or(rest.len());
+                if plain > 0 {
+                    self.flush_lone_surrogate();
+                    self.append(rest.get(..plain).unwrap_or(&[]));
+                    return plain;
+                }
+                match b {
+                    b'"' => {
+                        self.flush_lone_surrogate();
+                        match role {
+                            StringRole::Key => self.key_ended(),
+                            StringRole::Value => self.string_value_ended(),
+                        }
+                    }
+                    b'\\' => {
+                        self.state = State::InString {
+                            role,
+                            escape: Escape::Backslash,
+                        }
+                    }
+                    _ => self.state = State::Malformed,
+                }
+            }
+            Escape::Backslash => {
+                let simple = match b {
+                    b'"' => Some(b'"'),
+                    b'\\' => Some(b'\\'),
+                    b'/' => Some(b'/'),
+                    b'b' => Some(0x08),
+                    b'f' => Some(0x0c),
+                    b'n' => Some(b'\n'),
+                    b'r' => Some(b'\r'),
+                    b't' => Some(b'\t'),
+                    _ => None,
+                };
+                let escape = if let Some(c) = simple {
+                    self.flush_lone_surrogate();
+                    self.append(&[c]);
+                    Escape::None
+                } else if b == b'u' {
+                    Escape::Unicode { digits: 0, code: 0 }
+                } else {
+                    self.state = State::Malformed;
+                    return 1;
+                };
+                self.state = State::InString { role, escape };
+            }
+            Escape::Unicode { digits, code } => {
+                let Some(digit) = hex_value(b) else {
+                    self.state = State::Malformed;
+                    return 1;
+                };
+                let code = (code << 4) | digit;
+                if digits + 1 == 4 {
+                    self.code_unit(code);
+                    self.state = State::InString {
+                        role,
+                        escape: Escape::None,
+                    };
+                } else {
+                    self.state = State::InString {
+                        role,
+                        escape: Escape::Unicode {
+                            digits: digits + 1,
+                            code,
+                        },
+                    };
+                }
+            }
+        }
+        1
+    }
+
+    /// A `\uXXXX` UTF-16 code unit, combining surrogate pairs.
+    pub(super) fn code_unit(&mut self, code: u16) {
+        match code {
+            0xD800..=0xDBFF => {
+                self.flush_lone_surrogate();
+                self.pending_high_surrogate = Some(code);
+            }
+            0xDC00..=0xDFFF => match self.pending_high_surrogate.take() {
+                Some(high) => {
+                    let scalar = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(code) - 0xDC00);
+                    self.append_char(char::from_u32(scalar).unwrap_or(char::REPLACEMENT_CHARACTER));
+                }
+                None => self.append_char(char::REPLACEMENT_CHARACTER),
+            },
+            _ => {
+                self.flush_lone_surrogate();
+                self.append_char(char::from_u32(u32::from(code)).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+        }
+    }
+
+    pub(super) fn flush_lone_surrogate(&mut self) {
+        if self.pending_high_surrogate.take().is_some() {
+            self.append_char(char::REPLACEMENT_CHARACTER);
+        }
+    }
+
+    pub(super) fn append_char(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.append(c.encode_utf8(&mut utf8).as_bytes());
+    }
+
+    pub(super) fn string_value_ended(&mut self) {
+        let scalar = if self.capture_overflow {
+            JsonScalar::TooLong
+        } else {
+            JsonScalar::String(String::from_utf8_lossy(&self.capture).into_owned())
+        };
+        self.store(self.capture_mask, scalar);
+        self.capturing = false;
+        self.value_ended();
+    }
+
+    /// Skips a container nested beyond [`MAX_TRACKED_DEPTH`] by following brackets and strings.
+    pub(super) fn deep_skip(&mut self, rest: &[u8], depth: usize, in_string: bool, escaped: bool) -> usize {
+        let (mut depth, mut in_string, mut escaped) = (depth, in_string, escaped);
+        for (index, &b) in rest.iter().enumerate() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth = depth.saturating_add(1),
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        self.value_ended();
+                        return index + 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.state = State::DeepSkip {
+            depth,
+            in_string,
+            escaped,
+        };
+        rest.len()
+    }
+
+    pub(super) fn start_capture(&mut self, mask: u64, copy: bool, limit: usize) {
+        self.capture_mask = mask;
+        self.capturing = copy;
+        self.capture_limit = limit;
+        self.capture_overflow = false;
+        self.capture.clear();
+        self.pending_high_surrogate = None;
+    }
+
+    pub(super) fn append(&mut self, bytes: &[u8]) {
+        if !self.capturing || self.capture_overflow {
+            return;
+        }
+        let needed = self.capture.len().saturating_add(bytes.len());
+        if needed > self.capture_limit {
+            self.capture_overflow = true;
+            self.capture.clear();
+            return;
+        }
+        if needed > self.capture.capacity() {
+            // Grow geometrically, but never past the limit.
+            let target = needed
+                .max(self.capture.capacity().saturating_mul(2))
+                .min(self.capture_limit);
+            self.capture.reserve_exact(target - self.capture.len());
+        }
+        self.capture.extend_from_slice(bytes);
+    }
+
+    pub(super) fn store(&mut self, mask: u64, scalar: JsonScalar) {
+        if mask == 0 {
+            return;
+        }
+        for (index, slot) in self.values.iter_mut().enumerate() {
+            if mask & bit(index) != 0 {
+                *slot = Some(scalar.clone());
+            }
+        }
+    }
+}
