@@ -21,13 +21,17 @@ pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        push_hex(&mut out, *b);
     }
     out
 }
 
-const HEX: [u8; 16] = *b"0123456789abcdef";
+/// Appends a byte as two lower-case hex digits.
+fn push_hex(out: &mut String, b: u8) {
+    for nibble in [b >> 4, b & 0x0f] {
+        out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+    }
+}
 
 /// A small PRNG (SplitMix64) for correlation ids, seeded once per VM from the host's entropy.
 #[derive(Debug, Clone)]
@@ -77,8 +81,7 @@ fn baggage_value(value: &str) -> String {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            push_hex(&mut out, b);
         }
     }
     out

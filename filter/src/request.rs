@@ -125,8 +125,8 @@ pub fn plan_request<P: Properties>(
     body: Option<&RequestBody>,
     correlation_id: String,
 ) -> RequestPlan {
-    let trusted_peer = !config.trusted_peers.is_empty()
-        && peer_spiffe_id(props).is_some_and(|id| config.trusted_peers.iter().any(|p| *p == id));
+    let trusted_peer =
+        !config.trusted_peers.is_empty() && peer_spiffe_id(props).is_some_and(|id| config.trusted_peers.contains(&id));
     let headers_trusted = config.trusted_peers.is_empty() || trusted_peer;
 
     let attribution = {

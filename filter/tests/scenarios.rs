@@ -1,5 +1,8 @@
 //! Replays the scenario corpus in `tests/scenarios/` against the pure core (no Envoy).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use ai_attribution::body::RequestBody;
 use ai_attribution::config::Config;
 use ai_attribution::provider::recognize;

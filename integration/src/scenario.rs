@@ -171,7 +171,7 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
         }
         if let Some(missing) = exp["missing"].as_array() {
             check(
-                &resp.json()["error"]["missing"] == &Value::Array(missing.clone()),
+                resp.json()["error"]["missing"] == Value::Array(missing.clone()),
                 format!("missing: {}", resp.text()),
             );
         }

@@ -1,6 +1,9 @@
 //! Every shipped Envoy config passes `envoy --mode validate`; invalid plugin configs are refused
 //! by a real Envoy with the field named in its log.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use integration::bootstrap::{Bootstrap, RECORD_KEYS};
 use integration::envoy::{free_port, repo_root, validate_config, Envoy};
 use std::path::PathBuf;

@@ -1,5 +1,8 @@
 //! The scenario corpus through a real Envoy with the filter and the local model server.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use integration::scenario::{load_corpus, run_file};
 
 #[test]

@@ -1,6 +1,9 @@
 //! Token usage through a real Envoy: every provider's JSON and streamed responses, cut-short
 //! streams, forced stream usage, pricing and the Prometheus series.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use integration::http::{self, Request};
 use integration::{request_id, Stack};
 use serde_json::{json, Value};

@@ -113,6 +113,9 @@ impl Properties for HostProperties {
     }
 }
 
+/// Request headers as Envoy hands them over: lower-case names, duplicates kept.
+type HeaderList = Vec<(String, Vec<u8>)>;
+
 /// What one model call carries from the request to `on_log`.
 struct CallState {
     call: ModelCall,
@@ -120,7 +123,7 @@ struct CallState {
     /// None while the decision waits for the request body.
     plan: Option<RequestPlan>,
     /// Request headers, kept only while the decision waits for the body.
-    held_headers: Vec<(String, Vec<u8>)>,
+    held_headers: HeaderList,
     body: Option<RequestBody>,
     /// Bytes of the request body already fed to the scanner (while Envoy buffers it).
     body_fed: usize,
@@ -140,7 +143,7 @@ impl Context for Call {}
 
 impl Call {
     /// Recognises the call from `:path` alone first, so non-model traffic costs one host call.
-    fn recognise(&self) -> Option<(ModelCall, Vec<(String, Vec<u8>)>)> {
+    fn recognise(&self) -> Option<(ModelCall, HeaderList)> {
         let path = host::request_header(":path")?;
         let path = std::str::from_utf8(&path).ok()?;
         let cfg = &self.config;

@@ -53,7 +53,7 @@ pub(crate) fn decode_into(input: &[u8], mut out: impl FnMut(&[u8])) -> Result<()
             }
         }
     }
-    let padded_ok = padding == 0 || (data_chars + padding) % 4 == 0;
+    let padded_ok = padding == 0 || (data_chars + padding).is_multiple_of(4);
     if data_chars % 4 == 1 || padding > 2 || !padded_ok {
         return Err(InvalidBase64);
     }

@@ -217,7 +217,7 @@ fn anthropic_stream_events_in_order_and_split_across_chunks() {
     let events = sse_events(&resp.body);
     let names: Vec<&str> = events.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
     let mut expected = vec!["message_start", "content_block_start", "ping"];
-    expected.extend(std::iter::repeat("content_block_delta").take(TEXT_DELTAS.len()));
+    expected.extend(std::iter::repeat_n("content_block_delta", TEXT_DELTAS.len()));
     expected.extend(["content_block_stop", "message_delta", "message_stop"]);
     assert_eq!(names, expected);
     for (name, data) in &events {
