@@ -4,7 +4,7 @@
 //! `dimensions.user[1]: unknown source kind "heder" ...`.
 
 use crate::provider::{ExtraRoute, ProviderSet, PROVIDER_NAMES};
-use crate::source::{is_header_name, Source, SourceError};
+use crate::source::{is_header_name, Source};
 use crate::value::{check_str, Checked};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -427,16 +427,6 @@ pub struct Config {
     pub needs_body: bool,
 }
 
-/// Source kinds this build resolves. The others are refused with a clear error.
-fn supported(source: &Source) -> Result<(), SourceError> {
-    match source {
-        Source::Jwt(_) => Err(SourceError::NotSupportedYet("jwt")),
-        Source::Peer(_) => Err(SourceError::NotSupportedYet("peer")),
-        Source::ApiKey(_) => Err(SourceError::NotSupportedYet("api_key")),
-        _ => Ok(()),
-    }
-}
-
 fn is_dimension_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z'))
@@ -497,7 +487,6 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         for (i, text) in sources.iter().enumerate() {
             let spath = format!("dimensions.{name}[{i}]");
             let source = Source::parse(text).map_err(|e| err(&spath, e.to_string()))?;
-            supported(&source).map_err(|e| err(&spath, e.to_string()))?;
             if let Source::Static(v) = &source {
                 if !matches!(check_str(v, max_value_bytes), Checked::Valid(_)) {
                     return Err(err(
@@ -900,16 +889,6 @@ mod tests {
         for (json, want) in cases {
             let e = parse(json).unwrap_err();
             assert!(e.starts_with(want), "{json}: got {e}");
-        }
-    }
-
-    #[test]
-    fn sources_not_yet_supported_are_clear_errors() {
-        for kind in ["jwt:sub", "peer:spiffe_id", "api_key:team"] {
-            let json = format!(r#"{{"dimensions":{{"user":["{kind}"]}},"require":[["user"]]}}"#);
-            let e = parse(&json).unwrap_err();
-            assert!(e.contains("is not supported yet"), "{e}");
-            assert!(e.starts_with("dimensions.user[0]:"), "{e}");
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod config;
 pub mod correlation;
+pub mod identity;
 pub mod json_scan;
 pub mod metrics;
 pub mod policy;

@@ -2,8 +2,14 @@
 //! edits, a decision and, in enforce mode, a rejection. Pure: the wasm glue only carries it out.
 
 use crate::body::RequestBody;
-use crate::config::Config;
+use crate::config::{Config, JwtFrom};
 use crate::correlation::{merge_baggage, propagation_header, usable_request_id, HEADER_PREFIX};
+use crate::identity::api_key::{fingerprint, key_from_header};
+use crate::identity::jwt::{bearer_payload, claim_at, decode_payload_segment, ClaimValue};
+use crate::identity::metadata::filter_metadata;
+use crate::identity::peer::PeerCert;
+use crate::identity::spiffe::parse_spiffe_id;
+use crate::identity::xfcc::last_element;
 use crate::policy::{attribute, Attribution, Decision, Lookup, SourceLookup};
 use crate::provider::ModelCall;
 use crate::reject::{rejection, LocalReply};
@@ -35,12 +41,17 @@ pub struct RequestPlan {
     pub trusted_peer: bool,
 }
 
-/// Looks sources up in the request's headers and host properties.
+/// Looks sources up in the request's headers and host properties. Host attributes and decoded
+/// tokens are fetched once per request, on first use.
 struct RequestSources<'a, P: Properties> {
+    config: &'a Config,
     headers: &'a Headers,
     props: &'a mut P,
     headers_trusted: bool,
     body: Option<&'a RequestBody>,
+    peer: Option<PeerCert>,
+    jwt: Option<Result<serde_json::Value, Lookup>>,
+    api_key: Option<Result<String, Lookup>>,
 }
 
 /// Returns the header's value; several entries with different values are ambiguous.
@@ -55,6 +66,95 @@ pub fn header_value<'h>(headers: &'h Headers, name: &str) -> Result<Option<&'h [
         }
     }
     Ok(found)
+}
+
+fn text(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.and_then(|b| String::from_utf8(b).ok()).filter(|s| !s.is_empty())
+}
+
+/// Namespace under which Envoy's jwt_authn filter stores verified payloads.
+pub const JWT_AUTHN_NAMESPACE: &str = "envoy.filters.http.jwt_authn";
+
+impl<P: Properties> RequestSources<'_, P> {
+    fn peer(&mut self) -> &PeerCert {
+        if self.peer.is_none() {
+            let mut get = |attr: &str| text(self.props.property(&["connection", attr]));
+            let mut cert = PeerCert {
+                uri_san: get("uri_san_peer_certificate"),
+                subject: get("subject_peer_certificate"),
+                dns_san: get("dns_san_peer_certificate"),
+                fingerprint: get("sha256_peer_certificate_digest"),
+                xfcc: None,
+            };
+            if cert.uri_san.as_deref().is_some_and(|u| parse_spiffe_id(u).is_none()) {
+                if let Ok(Some(raw)) = header_value(self.headers, "x-forwarded-client-cert") {
+                    cert.xfcc = std::str::from_utf8(raw).ok().and_then(last_element);
+                }
+            }
+            self.peer = Some(cert);
+        }
+        self.peer.get_or_insert_with(PeerCert::default)
+    }
+
+    /// The JWT payload per `jwt.from`; an `Err` is the lookup every claim then gets.
+    fn jwt(&mut self) -> &Result<serde_json::Value, Lookup> {
+        if self.jwt.is_none() {
+            let cfg = self.config;
+            let payload = match cfg.jwt_from {
+                JwtFrom::JwtAuthn => self
+                    .props
+                    .property(&["metadata"])
+                    .and_then(|md| filter_metadata(&md, JWT_AUTHN_NAMESPACE))
+                    .and_then(|ns| ns.get(&cfg.jwt_payload_key).cloned())
+                    .filter(serde_json::Value::is_object)
+                    .ok_or(Lookup::Absent),
+                JwtFrom::Header => match header_value(self.headers, &cfg.jwt_header) {
+                    Ok(None) => Err(Lookup::Absent),
+                    Ok(Some(_)) if !self.headers_trusted => Err(Lookup::Untrusted),
+                    Ok(Some(v)) => std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|v| decode_payload_segment(v.trim()).ok())
+                        .ok_or(Lookup::Invalid(Rejected::Composite)),
+                    Err(e) => Err(Lookup::Invalid(e)),
+                },
+                JwtFrom::BearerUnverified => match header_value(self.headers, "authorization") {
+                    Ok(None) => Err(Lookup::Absent),
+                    Ok(Some(v)) => std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|v| bearer_payload(v).ok())
+                        .ok_or(Lookup::Absent),
+                    Err(e) => Err(Lookup::Invalid(e)),
+                },
+            };
+            self.jwt = Some(payload);
+        }
+        self.jwt.get_or_insert(Err(Lookup::Absent))
+    }
+
+    /// The fingerprint of the API key in the first configured header that carries one.
+    fn api_key(&mut self) -> &Result<String, Lookup> {
+        if self.api_key.is_none() {
+            let mut found = Err(Lookup::Absent);
+            for name in &self.config.api_key_headers {
+                match header_value(self.headers, name) {
+                    Ok(None) => continue,
+                    Ok(Some(v)) => {
+                        let key = std::str::from_utf8(v).ok().and_then(|v| key_from_header(name, v));
+                        if let Some(key) = key {
+                            found = Ok(fingerprint(key));
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        found = Err(Lookup::Invalid(e));
+                        break;
+                    }
+                }
+            }
+            self.api_key = Some(found);
+        }
+        self.api_key.get_or_insert(Err(Lookup::Absent))
+    }
 }
 
 impl<P: Properties> SourceLookup for RequestSources<'_, P> {
@@ -76,17 +176,41 @@ impl<P: Properties> SourceLookup for RequestSources<'_, P> {
                 self.props.property(&parts).map_or(Lookup::Absent, Lookup::Value)
             }
             Source::Body(path) => self.body.map_or(Lookup::Absent, |b| b.lookup(path)),
-            // Refused by config validation in this version.
-            Source::Jwt(_) | Source::Peer(_) | Source::ApiKey(_) => Lookup::Absent,
+            Source::Peer(field) => self
+                .peer()
+                .field(*field)
+                .map_or(Lookup::Absent, |v| Lookup::Value(v.into_bytes())),
+            Source::Jwt(claim) => {
+                let unverified = self.config.jwt_from == JwtFrom::BearerUnverified;
+                match self.jwt() {
+                    Err(lookup) => lookup.clone(),
+                    Ok(payload) => match claim_at(payload, claim) {
+                        None => Lookup::Absent,
+                        Some(ClaimValue::Invalid) => Lookup::Invalid(Rejected::Composite),
+                        Some(ClaimValue::Text(t)) if unverified => Lookup::Unverified(t.into_bytes()),
+                        Some(ClaimValue::Text(t)) => Lookup::Value(t.into_bytes()),
+                    },
+                }
+            }
+            Source::ApiKey(field) => {
+                let owners = &self.config.api_key_owners;
+                match self.api_key() {
+                    Err(lookup) => lookup.clone(),
+                    Ok(fp) if field == "fingerprint" => Lookup::Value(fp.clone().into_bytes()),
+                    Ok(fp) => owners
+                        .get(fp)
+                        .and_then(|o| o.get(field))
+                        .map_or(Lookup::Absent, |v| Lookup::Value(v.clone().into_bytes())),
+                }
+            }
         }
     }
 }
 
-/// The downstream mTLS peer's SPIFFE ID, if it presented one.
+/// The downstream mTLS peer's SPIFFE ID from the connection (never from a header), if valid.
 fn peer_spiffe_id<P: Properties>(props: &mut P) -> Option<String> {
-    let raw = props.property(&["connection", "uri_san_peer_certificate"])?;
-    let text = String::from_utf8(raw).ok()?;
-    text.starts_with("spiffe://").then_some(text)
+    let uri = text(props.property(&["connection", "uri_san_peer_certificate"]))?;
+    parse_spiffe_id(&uri).is_some().then_some(uri)
 }
 
 /// The correlation id: Envoy's `x-request-id` when it is a plain token, else a new UUIDv4.
@@ -131,10 +255,14 @@ pub fn plan_request<P: Properties>(
 
     let attribution = {
         let mut sources = RequestSources {
+            config,
             headers,
             props,
             headers_trusted,
             body,
+            peer: None,
+            jwt: None,
+            api_key: None,
         };
         attribute(config, &mut sources)
     };

@@ -76,7 +76,6 @@ pub enum SourceError {
     BadHeaderName,
     UnknownPeerField(String),
     BadPath,
-    NotSupportedYet(&'static str),
 }
 
 impl fmt::Display for SourceError {
@@ -94,10 +93,6 @@ impl fmt::Display for SourceError {
                 write!(f, "unknown peer field \"{p}\" (expected one of {})", names.join(", "))
             }
             SourceError::BadPath => f.write_str("not a valid dotted path (no empty segments)"),
-            SourceError::NotSupportedYet(kind) => write!(
-                f,
-                "source kind \"{kind}\" is not supported yet by this version of ai-attribution"
-            ),
         }
     }
 }

@@ -45,6 +45,12 @@ impl Request {
         self
     }
 
+    /// Writes the whole request (head and body).
+    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        self.write_head(out)?;
+        self.write_body(out)
+    }
+
     fn write_head(&self, out: &mut impl Write) -> io::Result<()> {
         write!(
             out,

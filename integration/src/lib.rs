@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod envoy;
 pub mod http;
 pub mod model_server;
+pub mod pki;
 pub mod scenario;
 
 use bootstrap::Bootstrap;

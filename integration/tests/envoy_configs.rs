@@ -70,8 +70,8 @@ fn an_invalid_config_is_refused_and_the_log_names_the_field() {
             r#"require[0][0]: "team" is not a configured dimension"#,
         ),
         (
-            r#"{"dimensions":{"user":["jwt:sub"]},"require":[["user"]]}"#,
-            "dimensions.user[0]: source kind \"jwt\" is not supported yet",
+            r#"{"dimensions":{"user":["peer:cn"]},"require":[["user"]]}"#,
+            "dimensions.user[0]: unknown peer field \"cn\"",
         ),
         ("not json", "the configuration must be a JSON object"),
     ];
