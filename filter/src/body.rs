@@ -64,9 +64,11 @@ impl RequestBody {
         self.scanner.is_complete() || self.scanner.is_malformed()
     }
 
-    /// Every `body:` source path has been seen, so a decision waiting on them can be made.
-    pub fn sources_found(&self) -> bool {
-        (0..self.sources.len()).all(|i| self.scanner.value(FIRST_SOURCE + i).is_some())
+    /// How many `body:` source paths have been seen so far.
+    pub fn sources_found(&self) -> usize {
+        (0..self.sources.len())
+            .filter(|i| self.scanner.value(FIRST_SOURCE + i).is_some())
+            .count()
     }
 
     pub fn model(&self) -> Option<String> {
@@ -148,7 +150,7 @@ mod tests {
             b.lookup(&["metadata".into(), "user_id".into()]),
             Lookup::Value(b"u-9".to_vec())
         );
-        assert!(b.sources_found());
+        assert_eq!(b.sources_found(), 2);
     }
 
     #[test]
@@ -160,7 +162,7 @@ mod tests {
         let mut b = RequestBody::new(&c);
         b.feed(br#"{"model":"m"}"#);
         assert_eq!(b.lookup(&["user".into()]), Lookup::Absent);
-        assert!(!b.sources_found());
+        assert_eq!(b.sources_found(), 0);
     }
 
     #[test]

@@ -318,14 +318,22 @@ enum RawScalarKeys {
 struct RawLimits {
     #[serde(default = "default_max_value_bytes")]
     max_value_bytes: usize,
+    #[serde(default = "default_body_decision_bytes")]
+    body_decision_bytes: usize,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
         RawLimits {
             max_value_bytes: default_max_value_bytes(),
+            body_decision_bytes: default_body_decision_bytes(),
         }
     }
+}
+
+/// Just under Envoy's default 1 MiB `per_connection_buffer_limit_bytes`.
+fn default_body_decision_bytes() -> usize {
+    1_000_000
 }
 
 fn default_max_value_bytes() -> usize {
@@ -423,6 +431,8 @@ pub struct Config {
     pub max_label_values: usize,
     pub scalar_keys: ScalarKeys,
     pub max_value_bytes: usize,
+    /// How much of the body a decision waiting on `body:` sources may hold before deciding.
+    pub body_decision_bytes: usize,
     /// True when some dimension reads the request body.
     pub needs_body: bool,
 }
@@ -466,6 +476,9 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let max_value_bytes = raw.limits.max_value_bytes;
     if !(1..=8192).contains(&max_value_bytes) {
         return Err(err("limits.max_value_bytes", "must be between 1 and 8192"));
+    }
+    if !(1024..=1 << 30).contains(&raw.limits.body_decision_bytes) {
+        return Err(err("limits.body_decision_bytes", "must be between 1024 and 1073741824"));
     }
 
     let mut dimensions = Vec::new();
@@ -761,6 +774,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         max_label_values: raw.metrics.max_label_values as usize,
         scalar_keys,
         max_value_bytes,
+        body_decision_bytes: raw.limits.body_decision_bytes,
         needs_body,
     })
 }

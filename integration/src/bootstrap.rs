@@ -42,6 +42,8 @@ pub struct Bootstrap {
     /// A downstream transport socket (mTLS).
     pub transport_socket: Option<Value>,
     pub failure_policy: Option<String>,
+    /// The listener's `per_connection_buffer_limit_bytes` (Envoy's default is 1 MiB).
+    pub listener_buffer_limit: Option<u32>,
     pub wasm: PathBuf,
 }
 
@@ -60,6 +62,7 @@ impl Bootstrap {
             hcm_extra: Map::new(),
             transport_socket: None,
             failure_policy: None,
+            listener_buffer_limit: None,
             wasm: crate::envoy::wasm_path(),
         }
     }
@@ -149,16 +152,20 @@ impl Bootstrap {
         if let (Some(ts), Some(obj)) = (&self.transport_socket, chain.as_object_mut()) {
             obj.insert("transport_socket".into(), ts.clone());
         }
+        let mut listener = json!({
+            "name": "ai_gateway",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listen_port}},
+            "filter_chains": [chain]
+        });
+        if let (Some(limit), Some(obj)) = (self.listener_buffer_limit, listener.as_object_mut()) {
+            obj.insert("per_connection_buffer_limit_bytes".into(), json!(limit));
+        }
         json!({
             "node": {"id": "test-node", "cluster": "test", "metadata": {"BUSINESS_UNIT": "node-bu", "NAMESPACE": "ml-team"}},
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}},
             "stats_config": {"stats_tags": stats_tags()},
             "static_resources": {
-                "listeners": [{
-                    "name": "ai_gateway",
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listen_port}},
-                    "filter_chains": [chain]
-                }],
+                "listeners": [listener],
                 "clusters": [{
                     "name": "model_server",
                     "type": "STATIC",

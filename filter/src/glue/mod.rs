@@ -127,6 +127,8 @@ struct CallState {
     body: Option<RequestBody>,
     /// Bytes of the request body already fed to the scanner (while Envoy buffers it).
     body_fed: usize,
+    /// `body:` source values seen when the decision was last tried.
+    body_sources_seen: usize,
     /// `usage.force_stream_usage` may still add `stream_options` to this request.
     inject_usage: bool,
     response: Option<ResponseUsage>,
@@ -162,18 +164,35 @@ impl Call {
         Some((call, headers))
     }
 
-    /// Carries out a plan: header edits, then the rejection if there is one.
+    /// Carries out a plan: the rejection if there is one, else the header edits.
     fn apply(plan: &RequestPlan) -> Action {
+        if Self::reject(plan) {
+            return Action::Pause;
+        }
+        Self::apply_headers(plan);
+        Action::Continue
+    }
+
+    /// Sends the plan's rejection, if it has one; true if it was sent.
+    fn reject(plan: &RequestPlan) -> bool {
+        let Some(reply) = &plan.reject else {
+            return false;
+        };
+        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        match host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers) {
+            Ok(()) => true,
+            Err(e) => {
+                error!("cannot send the rejection ({e}); letting the call through");
+                false
+            }
+        }
+    }
+
+    /// Removes spoofable headers and sets the correlation and propagation headers.
+    fn apply_headers(plan: &RequestPlan) {
         for name in &plan.remove {
             if let Err(e) = host::remove_request_header(name) {
                 warn!("cannot remove header {name}: {e}");
-            }
-        }
-        if let Some(reply) = &plan.reject {
-            let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            match host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers) {
-                Ok(()) => return Action::Pause,
-                Err(e) => error!("cannot send the rejection ({e}); letting the call through"),
             }
         }
         for (name, value) in &plan.set {
@@ -181,7 +200,6 @@ impl Call {
                 warn!("cannot set header {name}: {e}");
             }
         }
-        Action::Continue
     }
 
     fn record(&self, state: &CallState) -> Record {
@@ -332,14 +350,18 @@ impl HttpContext for Call {
             held_headers: Vec::new(),
             body: wants_body.then(|| RequestBody::new(&cfg)),
             body_fed: 0,
+            body_sources_seen: 0,
             inject_usage: false,
             response: None,
         };
         if cfg.needs_body && !end_of_stream && waits_for_body(&cfg, &plan.attribution) {
-            // Hold the headers (and let Envoy buffer the body) until the body sources are read.
+            // The decision waits for a `body:` source. A wasm filter that stops headers stops its
+            // own body callbacks too (the host turns StopIteration into StopAllIteration), so the
+            // headers go on now, edited as planned, and the body is held until the field is read.
+            Self::apply_headers(&plan);
             state.held_headers = headers;
             self.state = Some(state);
-            return Action::Pause;
+            return Action::Continue;
         }
         let action = Self::apply(&plan);
         if plan.reject.is_none()
@@ -368,10 +390,9 @@ impl HttpContext for Call {
         // While Envoy buffers (deciding), `body_size` is everything buffered so far.
         let start = if deciding { state.body_fed } else { 0 };
         let len = body_size.saturating_sub(start);
-        let mut chunk = Vec::new();
         if let Some(body) = state.body.as_mut() {
             if !body.finished() || deciding {
-                chunk = host::buffer(BufferType::HttpRequestBody, start, len).unwrap_or_default();
+                let chunk = host::buffer(BufferType::HttpRequestBody, start, len).unwrap_or_default();
                 let was_finished = body.finished();
                 body.feed(&chunk);
                 if state.inject_usage && !was_finished && body.finished() {
@@ -388,23 +409,34 @@ impl HttpContext for Call {
         if !deciding {
             return Action::Continue;
         }
-        let ready = end_of_stream || state.body.as_ref().is_none_or(|b| b.sources_found() || b.finished());
-        if !ready {
+        // Decide once the body can say no more, or as soon as what it said attributes the call.
+        let found = state.body.as_ref().map_or(0, RequestBody::sources_found);
+        let complete = end_of_stream
+            || state.body.as_ref().is_none_or(RequestBody::finished)
+            || body_size >= cfg.body_decision_bytes;
+        if !complete && found == state.body_sources_seen {
             return Action::Pause;
         }
-        let headers = std::mem::take(&mut state.held_headers);
+        state.body_sources_seen = found;
+        // The headers already went on; only the decision is left.
         let plan = plan_request(
             &cfg,
             &state.call,
-            &headers,
+            &state.held_headers,
             &mut HostProperties,
             state.body.as_ref(),
             state.correlation_id.clone(),
         );
-        let action = Self::apply(&plan);
+        if !complete && plan.attribution.decision != Decision::Attributed {
+            return Action::Pause;
+        }
+        let rejected = Self::reject(&plan);
         state.plan = Some(plan);
-        drop(chunk);
-        action
+        if rejected {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -457,6 +489,26 @@ impl HttpContext for Call {
         let Some(mut state) = self.state.take() else {
             return;
         };
+        if !state.held_headers.is_empty()
+            && state
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.attribution.decision == Decision::Attributed)
+        {
+            // Decided on the first body fields that attributed the call; record the values as the
+            // whole body gives them, so source precedence holds.
+            let plan = plan_request(
+                &self.config,
+                &state.call,
+                &state.held_headers,
+                &mut HostProperties,
+                state.body.as_ref(),
+                state.correlation_id.clone(),
+            );
+            if plan.attribution.decision == Decision::Attributed {
+                state.plan = Some(plan);
+            }
+        }
         if state.plan.is_none() {
             // The client went away while the decision waited for the body: decide on what arrived.
             let headers = std::mem::take(&mut state.held_headers);

@@ -221,10 +221,13 @@ impl JsonScanner {
     }
 
     pub(super) fn string_value_ended(&mut self) {
-        let scalar = if self.capture_overflow {
+        // Invalid UTF-8 becomes U+FFFD (3 bytes for each bad byte), so the limit is checked
+        // again on the text actually stored.
+        let text = String::from_utf8_lossy(&self.capture);
+        let scalar = if self.capture_overflow || text.len() > self.capture_limit {
             JsonScalar::TooLong
         } else {
-            JsonScalar::String(String::from_utf8_lossy(&self.capture).into_owned())
+            JsonScalar::String(text.into_owned())
         };
         self.store(self.capture_mask, scalar);
         self.capturing = false;

@@ -405,3 +405,13 @@ fn fields_after_twenty_megabytes_are_found_with_bounded_memory() {
     assert!(peak < 4096, "peak buffered bytes {peak}");
     eprintln!("20 MB scanned in {elapsed:?}, peak buffer {peak} bytes");
 }
+
+#[test]
+fn invalid_utf8_never_stores_a_value_over_the_limit() {
+    // Regression (fuzz/regressions/body_scanner): each invalid byte became a 3-byte U+FFFD
+    // after the limit was checked, so a stored value could reach 3 × max_value_bytes.
+    let out = scan_every_split(&["model", "ok"], b"{\"model\":\"a\xff\",\"ok\":\"\xff\"}", 3);
+    assert_eq!(out.values, vec![Some(JsonScalar::TooLong), string("\u{fffd}")]);
+    let out = scan_every_split(&["model"], b"{\"model\":\"\xa8\xa8\xa8\xff\"}", 8);
+    assert_eq!(out.values, vec![Some(JsonScalar::TooLong)]);
+}

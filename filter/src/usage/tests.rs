@@ -521,3 +521,16 @@ fn invoke_chunks_with_bad_base64_are_skipped() {
     let body = encode_message(&event_headers("chunk"), br#"{"bytes":"eyJ1c2FnZSI6e30*"}"#);
     assert!(!read_whole(ApiFamily::BedrockInvoke, BodyFormat::AwsEventStream, &body).reported());
 }
+
+#[test]
+fn invalid_utf8_response_id_is_not_kept_past_the_text_limit() {
+    // Regression (fuzz/regressions/usage_readers): 100 invalid bytes in an id became 300
+    // bytes of U+FFFD, over the 256-byte limit on kept text.
+    let mut body = br#"{"model":"m","id":"cht"#.to_vec();
+    body.extend_from_slice(&[0xff; 100]);
+    body.extend_from_slice(br#"","usage":{"prompt_tokens":1}}"#);
+    let usage = read_every_way(ApiFamily::OpenAiChat, BodyFormat::Json, &body);
+    assert_eq!(usage.response_id, None);
+    assert_eq!(usage.response_model.as_deref(), Some("m"));
+    assert_eq!(usage.input_tokens, Some(1));
+}
