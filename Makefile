@@ -14,8 +14,10 @@ MODEL_SERVER_PORT ?= 18080
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(ENVOY) ## Install the wasm target and the pinned Envoy (idempotent)
+setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, and openssl/curl for the tests (idempotent)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+	@command -v openssl >/dev/null && command -v curl >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq openssl curl; }
 
 $(ENVOY):
 	python3 -m venv $(VENV)

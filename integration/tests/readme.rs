@@ -1,0 +1,142 @@
+//! The README's examples are true: its `curl` commands, run against `envoy/envoy.yaml` and the
+//! local model server, give the responses and access-log lines the README shows.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use integration::envoy::{free_port, repo_root, Envoy, TempDir};
+use integration::model_server::ModelServer;
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A fenced block that follows an HTML comment marker: (marker kind, marker argument, block text).
+fn marked_blocks(readme: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut lines = readme.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(marker) = line.trim().strip_prefix("<!-- ").and_then(|m| m.strip_suffix(" -->")) else {
+            continue;
+        };
+        let Some((kind, arg)) = marker.split_once(": ") else {
+            continue;
+        };
+        if !kind.starts_with("readme-") {
+            continue;
+        }
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "marker {marker} is not followed by a code block"
+        );
+        let mut block = Vec::new();
+        for l in lines.by_ref() {
+            if l.starts_with("```") {
+                break;
+            }
+            block.push(l);
+        }
+        out.push((kind.to_string(), arg.to_string(), block.join("\n")));
+    }
+    out
+}
+
+fn run_shell(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn split_http(text: &str) -> (Vec<String>, String) {
+    let text = text.replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    (head.lines().map(str::to_string).collect(), body.trim().to_string())
+}
+
+#[test]
+fn readme_examples_give_what_the_readme_shows() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let blocks = marked_blocks(&readme);
+    assert!(blocks.len() >= 6, "README examples not found");
+
+    let server = ModelServer::start().unwrap();
+    let dir = TempDir::new("readme").unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let log_path = dir.path().join("access.log");
+    let config = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml"))
+        .unwrap()
+        .replace("port_value: 10000", &format!("port_value: {port}"))
+        .replace("port_value: 9901", &format!("port_value: {admin}"))
+        .replace("port_value: 18080", &format!("port_value: {}", server.port()))
+        .replace("path: /dev/stdout", &format!("path: {}", log_path.display()));
+    let envoy = Envoy::start(&config, admin).unwrap();
+    let localize = |cmd: &str| {
+        cmd.replace("localhost:10000", &format!("127.0.0.1:{port}"))
+            .replace("localhost:9901", &format!("127.0.0.1:{admin}"))
+    };
+    let log_line = |id: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(v) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v["request_id"] == id)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no access-log line for {id}\n{}",
+                envoy.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    for (kind, arg, block) in blocks {
+        match kind.as_str() {
+            "readme-example" => {
+                let (cmd, expected) = block.split_once('\n').unwrap_or((&block, ""));
+                let cmd = cmd.strip_prefix("$ ").expect("an example starts with `$ `");
+                if arg == "metrics" {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                let actual = run_shell(&localize(cmd));
+                if expected.trim().is_empty() {
+                    assert!(!actual.is_empty(), "{arg}: no output");
+                    continue;
+                }
+                if arg == "metrics" {
+                    let mut want: Vec<&str> = expected.lines().collect();
+                    let mut got: Vec<&str> = actual.lines().collect();
+                    want.sort_unstable();
+                    got.sort_unstable();
+                    assert_eq!(got, want, "{arg}");
+                    continue;
+                }
+                let (want_head, want_body) = split_http(expected);
+                let (got_head, got_body) = split_http(&actual);
+                assert_eq!(got_head.first(), want_head.first(), "{arg}: status line");
+                for h in want_head.iter().skip(1) {
+                    assert!(
+                        got_head.iter().any(|g| g.eq_ignore_ascii_case(h)),
+                        "{arg}: header {h:?} not in {got_head:?}"
+                    );
+                }
+                let want_json: Value = serde_json::from_str(&want_body).unwrap();
+                let got_json: Value = serde_json::from_str(&got_body).unwrap_or(Value::String(got_body.clone()));
+                assert_eq!(got_json, want_json, "{arg}: body");
+            }
+            "readme-log" => {
+                let mut want: Value = serde_json::from_str(&block).unwrap();
+                let mut got = log_line(&arg);
+                for varying in ["start_time", "duration_ms"] {
+                    want.as_object_mut().unwrap().remove(varying);
+                    got.as_object_mut().unwrap().remove(varying);
+                }
+                assert_eq!(got, want, "access-log line for {arg}:\n{got}");
+            }
+            other => panic!("unknown README marker {other}"),
+        }
+    }
+}
