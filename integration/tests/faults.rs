@@ -35,7 +35,12 @@ fn start(jwt_from: &str) -> Stack {
 fn assert_filter_healthy(stack: &Stack) {
     let id = request_id("health");
     let resp = stack
-        .send(&Request::post("/v1/chat/completions").header("x-request-id", &id).header("x-user-id", "ok").json(&json!({"model": "m"})))
+        .send(
+            &Request::post("/v1/chat/completions")
+                .header("x-request-id", &id)
+                .header("x-user-id", "ok")
+                .json(&json!({"model": "m"})),
+        )
         .unwrap();
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(stack.log_for(&id).unwrap()["decision"], "attributed");
@@ -43,7 +48,11 @@ fn assert_filter_healthy(stack: &Stack) {
     for bad in ["panicked", "Uncaught", "wasm_fail_stream", "failed to execute"] {
         assert!(!log.contains(bad), "Envoy log shows a VM failure ({bad}):\n{log}");
     }
-    assert_eq!(stack.envoy.stat("wasm.envoy.wasm.runtime.v8.active"), Some(3), "a VM went away");
+    assert_eq!(
+        stack.envoy.stat("wasm.envoy.wasm.runtime.v8.active"),
+        Some(3),
+        "a VM went away"
+    );
     let lines = stack.log_lines();
     assert!(lines.iter().all(|l| l["details"] != "wasm_fail_stream"));
 }
@@ -51,7 +60,9 @@ fn assert_filter_healthy(stack: &Stack) {
 fn send(stack: &Stack, req: Request) -> (u16, Value) {
     let id = request_id("fault");
     let resp = stack.send(&req.header("x-request-id", &id)).unwrap();
-    let log = stack.log_for(&id).unwrap_or_else(|| panic!("no record:\n{}", stack.envoy.log()));
+    let log = stack
+        .log_for(&id)
+        .unwrap_or_else(|| panic!("no record:\n{}", stack.envoy.log()));
     assert!(resp.status < 500, "status {}: {}", resp.status, resp.text());
     (resp.status, log)
 }
@@ -72,10 +83,23 @@ fn bad_headers_are_invalid_not_fatal() {
     assert_eq!(status, 403);
     assert_eq!(log["reason"], "invalid:user");
     let id = request_id("spoof");
-    let req = chat().header("x-request-id", &id).header("x-user-id", "alice").header("X-AI-USER", "ceo").header("x-Ai-Business-Unit", "x");
+    let req = chat()
+        .header("x-request-id", &id)
+        .header("x-user-id", "alice")
+        .header("X-AI-USER", "ceo")
+        .header("x-Ai-Business-Unit", "x");
     assert_eq!(stack.send(&req).unwrap().status, 200);
-    let up = stack.server.wait_for("x-request-id", &id, Duration::from_secs(5)).unwrap();
-    assert!(up.headers.iter().all(|(k, _)| !k.starts_with("x-ai-") || k == "x-ai-correlation-id"), "{:?}", up.headers);
+    let up = stack
+        .server
+        .wait_for("x-request-id", &id, Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        up.headers
+            .iter()
+            .all(|(k, _)| !k.starts_with("x-ai-") || k == "x-ai-correlation-id"),
+        "{:?}",
+        up.headers
+    );
     // Invalid UTF-8 in a header value, sent as raw bytes.
     let id = request_id("utf8");
     let mut s = TcpStream::connect(("127.0.0.1", stack.port)).unwrap();
@@ -115,7 +139,13 @@ fn malformed_and_oversized_jwts_attribute_nothing() {
     }
     // In jwt_authn mode without jwt_authn in front, nothing is read from the token at all.
     let stack = start("jwt_authn");
-    let (status, log) = send(&stack, chat().header("authorization", &format!("Bearer {}", unsigned_jwt(&json!({"sub": "x"})))));
+    let (status, log) = send(
+        &stack,
+        chat().header(
+            "authorization",
+            &format!("Bearer {}", unsigned_jwt(&json!({"sub": "x"}))),
+        ),
+    );
     assert_eq!(status, 403);
     assert_eq!(log["reason"], "missing:user");
     assert_filter_healthy(&stack);
@@ -124,13 +154,24 @@ fn malformed_and_oversized_jwts_attribute_nothing() {
 #[test]
 fn truncated_or_garbage_bodies_are_absent_not_fatal() {
     let stack = start("jwt_authn");
-    for body in [&b"{\"user\":\"al"[..], b"\x00\x01\x02garbage", b"[1,2,3]", b"{\"user\":{\"nested\":true}}", b""] {
+    for body in [
+        &b"{\"user\":\"al"[..],
+        b"\x00\x01\x02garbage",
+        b"[1,2,3]",
+        b"{\"user\":{\"nested\":true}}",
+        b"",
+    ] {
         let (status, log) = send(&stack, Request::post("/v1/chat/completions").body(body.to_vec()));
         assert_eq!(status, 403, "{body:?}");
         assert!(log["reason"].as_str().unwrap().contains("user"), "{log}");
     }
     // Garbage on a call attributed by header passes to the upstream, which answers for itself.
-    let (status, log) = send(&stack, Request::post("/v1/chat/completions").header("x-user-id", "a").body(b"\x00garbage".to_vec()));
+    let (status, log) = send(
+        &stack,
+        Request::post("/v1/chat/completions")
+            .header("x-user-id", "a")
+            .body(b"\x00garbage".to_vec()),
+    );
     assert_eq!(status, 400, "the model server refuses bad JSON");
     assert_eq!(log["decision"], "attributed");
     assert_eq!(log["request_model"], Value::Null);
@@ -143,21 +184,45 @@ fn hostile_responses_are_read_safely() {
     let stack = start("jwt_authn");
     let stream = json!({"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true}, "messages": []});
     // One 1 MB SSE event before the usage.
-    let (status, log) = send(&stack, Request::post("/v1/chat/completions").header("x-user-id", "a").header("x-mock-behavior", "big-event").json(&stream));
+    let (status, log) = send(
+        &stack,
+        Request::post("/v1/chat/completions")
+            .header("x-user-id", "a")
+            .header("x-mock-behavior", "big-event")
+            .json(&stream),
+    );
     assert_eq!(status, 200);
     assert_eq!(log["usage_status"], "reported");
     assert_eq!(log["input_tokens"], "27");
     // Binary garbage labelled text/event-stream.
-    let (status, log) = send(&stack, Request::post("/v1/chat/completions").header("x-user-id", "a").header("x-mock-behavior", "garbage").json(&stream));
+    let (status, log) = send(
+        &stack,
+        Request::post("/v1/chat/completions")
+            .header("x-user-id", "a")
+            .header("x-mock-behavior", "garbage")
+            .json(&stream),
+    );
     assert_eq!(status, 200);
     assert_eq!(log["usage_status"], "missing");
     assert_eq!(log["input_tokens"], Value::Null);
     // An upstream that resets mid-stream.
-    let (_, log) = send(&stack, Request::post("/v1/chat/completions").header("x-user-id", "a").header("x-mock-behavior", "reset-mid-stream").json(&stream));
+    let (_, log) = send(
+        &stack,
+        Request::post("/v1/chat/completions")
+            .header("x-user-id", "a")
+            .header("x-mock-behavior", "reset-mid-stream")
+            .json(&stream),
+    );
     assert_eq!(log["usage_status"], "partial");
     assert_eq!(log["user"], "a");
     // A stream that trickles out one byte at a time.
-    let (status, log) = send(&stack, Request::post("/v1/messages").header("x-user-id", "a").header("x-mock-behavior", "trickle").json(&json!({"model": "claude-sonnet-4-5", "stream": true, "messages": []})));
+    let (status, log) = send(
+        &stack,
+        Request::post("/v1/messages")
+            .header("x-user-id", "a")
+            .header("x-mock-behavior", "trickle")
+            .json(&json!({"model": "claude-sonnet-4-5", "stream": true, "messages": []})),
+    );
     assert_eq!(status, 200);
     assert_eq!(log["usage_status"], "reported");
     assert_eq!(log["output_tokens"], "14");
