@@ -5,6 +5,7 @@
 
 #![allow(unsafe_code)]
 
+use crate::identity::pairs::{decode_pairs, encode_pairs};
 use proxy_wasm::types::{BufferType, MapType};
 use std::ptr::null_mut;
 
@@ -89,49 +90,6 @@ unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
     }
 }
 
-/// Serialises a list of pairs in the proxy-wasm map encoding.
-pub fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
-    let b = bytes.get(at..at.checked_add(4)?)?;
-    let arr: [u8; 4] = b.try_into().ok()?;
-    Some(u32::from_le_bytes(arr) as usize)
-}
-
-/// Decodes the proxy-wasm map encoding; None if it is inconsistent.
-pub fn decode_pairs(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
-    let count = read_u32(bytes, 0)?;
-    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
-    if data > bytes.len() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let k_len = read_u32(bytes, 4 + i * 8)?;
-        let v_len = read_u32(bytes, 8 + i * 8)?;
-        let key = bytes.get(data..data.checked_add(k_len)?)?;
-        data = data.checked_add(k_len)?.checked_add(1)?;
-        let value = bytes.get(data..data.checked_add(v_len)?)?;
-        data = data.checked_add(v_len)?.checked_add(1)?;
-        out.push((String::from_utf8_lossy(key).into_owned(), value.to_vec()));
-    }
-    Some(out)
-}
-
 pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
     header_pairs(MapType::HttpRequestHeaders)
 }
@@ -148,7 +106,11 @@ fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostError> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    decode_pairs(&bytes).ok_or(HostError(3))
+    let pairs = decode_pairs(&bytes).ok_or(HostError(3))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
+        .collect())
 }
 
 fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
@@ -255,7 +217,8 @@ pub fn set_buffer(kind: BufferType, start: usize, size: usize, data: &[u8]) -> R
 
 /// Sends a local reply with response code details (which the SDK's helper cannot set).
 pub fn send_local_response(status: u32, details: &str, body: &[u8], headers: &[(&str, &str)]) -> Result<(), HostError> {
-    let h = encode_pairs(headers);
+    let pairs: Vec<(&[u8], &[u8])> = headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+    let h = encode_pairs(&pairs);
     // SAFETY: pointers and lengths describe live slices; -1 means no gRPC status.
     let rc = unsafe {
         proxy_send_local_response(
