@@ -91,9 +91,7 @@ pub fn recognize(method: &str, path: &str, enabled: ProviderSet, extra: &[ExtraR
     }
     let path = path.split(['?', '#']).next().unwrap_or(path);
     if let Some(route) = extra.iter().find(|r| path.starts_with(&r.path_prefix)) {
-        let mut c = call(&route.provider, &route.operation, ApiFamily::OpenAiChat);
-        c.provider.clone_from(&route.provider);
-        return Some(c);
+        return Some(call(&route.provider, &route.operation, ApiFamily::OpenAiChat));
     }
     let found = azure(path)
         .or_else(|| vertex(path))
@@ -140,7 +138,7 @@ fn by_suffix(path: &str) -> Option<ModelCall> {
     if let Some((_, provider, op, family)) = TABLE.iter().find(|(suffix, ..)| path.ends_with(suffix)) {
         return Some(call(provider, op, *family));
     }
-    if path.ends_with("/v1/audio/") || path.contains("/v1/audio/") {
+    if path.contains("/v1/audio/") {
         return Some(call("openai", "audio", ApiFamily::OpenAiChat));
     }
     COHERE_V1
