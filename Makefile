@@ -11,7 +11,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
 
-.PHONY: help setup build run test unit integration lint validate clean
+.PHONY: help setup build run test unit integration lint validate fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings
+
+fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (cargo-fuzz, nightly)
+	fuzz/run.sh
+
+fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
+	FUZZ_SMOKE=1 fuzz/run.sh
 
 clean: ## Remove build output and the virtualenv
 	cargo clean
