@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Where config D's instructions go: callgrind instructions per request for variants of
 envoy/envoy.yaml's filter configuration, each switching off one more part of the work
-(header-attribution request with a 62 B body, and the 2 KB body). Not part of `make bench`; run
-after it (it needs the same builds): python3 bench/breakdown.py. Writes bench/results/breakdown.md.
+(header-attribution request with a 62 B body, and the 2 KB body), then the filter's pure-Rust parts
+counted natively (bench/native, built here). Not part of `make bench`; run after it (it needs the
+same builds): python3 bench/breakdown.py. Writes bench/results/breakdown.md.
 """
 
 import json
@@ -93,6 +94,8 @@ def main():
             L.append("| %s | %.1fk | %s | %.1fk | %.1fk |" % (
                 name, h / 1000, "" if prev is None else "%+.1fk" % ((h - prev) / 1000), b / 1000, (b - h) / 1000))
             prev = h
+        subprocess.run(["cargo", "build", "--release", "--manifest-path", os.path.join(lib.BENCH, "native", "Cargo.toml"),
+                        "--target-dir", os.path.join(lib.ROOT, "target", "bench-native")], check=True)
         if os.path.exists(NATIVE):
             nat = native_costs(workdir)
             L += ["", "The same work natively (bench/native, x86-64, no proxy-wasm boundary), instructions per call:", "",
