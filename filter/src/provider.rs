@@ -25,6 +25,20 @@ pub enum ApiFamily {
     Cohere,
 }
 
+impl ApiFamily {
+    /// Every family, for tables and tests that must cover them all.
+    pub const ALL: [ApiFamily; 8] = [
+        ApiFamily::OpenAiChat,
+        ApiFamily::OpenAiResponses,
+        ApiFamily::Anthropic,
+        ApiFamily::Gemini,
+        ApiFamily::BedrockConverse,
+        ApiFamily::BedrockInvoke,
+        ApiFamily::Ollama,
+        ApiFamily::Cohere,
+    ];
+}
+
 /// The set of built-in providers that `model_calls.providers` enables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProviderSet(u8);

@@ -10,16 +10,7 @@ use ai_attribution::usage::{ApiFamily, BodyFormat, Usage, UsageReader};
 use fuzz_support::chunks;
 use libfuzzer_sys::fuzz_target;
 
-const FAMILIES: [ApiFamily; 8] = [
-    ApiFamily::OpenAiChat,
-    ApiFamily::OpenAiResponses,
-    ApiFamily::Anthropic,
-    ApiFamily::Gemini,
-    ApiFamily::BedrockConverse,
-    ApiFamily::BedrockInvoke,
-    ApiFamily::Ollama,
-    ApiFamily::Cohere,
-];
+const FAMILIES: [ApiFamily; 8] = ApiFamily::ALL;
 const FORMATS: [BodyFormat; 4] = [
     BodyFormat::Json,
     BodyFormat::Sse,

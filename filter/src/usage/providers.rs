@@ -284,16 +284,7 @@ mod tests {
 
     #[test]
     fn every_family_has_at_most_the_scanner_path_limit() {
-        for family in [
-            ApiFamily::OpenAiChat,
-            ApiFamily::OpenAiResponses,
-            ApiFamily::Anthropic,
-            ApiFamily::Gemini,
-            ApiFamily::BedrockConverse,
-            ApiFamily::BedrockInvoke,
-            ApiFamily::Ollama,
-            ApiFamily::Cohere,
-        ] {
+        for family in ApiFamily::ALL {
             assert!(fields(family).len() <= crate::json_scan::MAX_PATHS);
         }
     }

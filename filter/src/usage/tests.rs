@@ -182,16 +182,7 @@ fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
-const ALL_FAMILIES: [ApiFamily; 8] = [
-    ApiFamily::OpenAiChat,
-    ApiFamily::OpenAiResponses,
-    ApiFamily::Anthropic,
-    ApiFamily::Gemini,
-    ApiFamily::BedrockConverse,
-    ApiFamily::BedrockInvoke,
-    ApiFamily::Ollama,
-    ApiFamily::Cohere,
-];
+const ALL_FAMILIES: [ApiFamily; 8] = ApiFamily::ALL;
 
 #[test]
 fn binary_garbage_yields_no_usage() {
