@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::json_scan::{JsonScalar, JsonScanner};
 use crate::policy::Lookup;
 use crate::source::Source;
-use crate::value::Rejected;
+use crate::value::InvalidValue;
 
 const MODEL: usize = 0;
 const STREAM: usize = 1;
@@ -100,8 +100,8 @@ impl RequestBody {
             Some(JsonScalar::String(s)) => Lookup::Value(s.as_bytes().to_vec()),
             Some(JsonScalar::Number(n)) => Lookup::Value(n.as_bytes().to_vec()),
             Some(JsonScalar::Bool(b)) => Lookup::Value(b.to_string().into_bytes()),
-            Some(JsonScalar::Composite) => Lookup::Invalid(Rejected::Composite),
-            Some(JsonScalar::TooLong) => Lookup::Invalid(Rejected::TooLong),
+            Some(JsonScalar::Composite) => Lookup::Invalid(InvalidValue::Composite),
+            Some(JsonScalar::TooLong) => Lookup::Invalid(InvalidValue::TooLong),
         }
     }
 }
@@ -158,7 +158,7 @@ mod tests {
         let c = config(r#"{"user":["body:user"]}"#);
         let mut b = RequestBody::new(&c);
         b.feed(br#"{"user":{"id":1}}"#);
-        assert_eq!(b.lookup(&["user".into()]), Lookup::Invalid(Rejected::Composite));
+        assert_eq!(b.lookup(&["user".into()]), Lookup::Invalid(InvalidValue::Composite));
         let mut b = RequestBody::new(&c);
         b.feed(br#"{"model":"m"}"#);
         assert_eq!(b.lookup(&["user".into()]), Lookup::Absent);

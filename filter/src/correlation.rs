@@ -33,30 +33,93 @@ fn push_hex(out: &mut String, b: u8) {
     }
 }
 
-/// A small PRNG (SplitMix64) for correlation ids, seeded once per VM from the host's entropy.
+/// Correlation IDs from a ChaCha20 keystream (RFC 8439 §2.3), keyed once per VM with 32 bytes
+/// of the host's entropy: an observed ID says nothing about the next one, and two VMs (Envoy
+/// workers) never share a stream.
 #[derive(Debug, Clone)]
-pub struct IdGenerator(u64);
+pub struct IdGenerator {
+    key: [u32; 8],
+    counter: u64,
+}
+
+/// ChaCha20's constant, "expand 32-byte k".
+const CHACHA_CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+
+fn quarter_round(mut a: u32, mut b: u32, mut c: u32, mut d: u32) -> (u32, u32, u32, u32) {
+    a = a.wrapping_add(b);
+    d = (d ^ a).rotate_left(16);
+    c = c.wrapping_add(d);
+    b = (b ^ c).rotate_left(12);
+    a = a.wrapping_add(b);
+    d = (d ^ a).rotate_left(8);
+    c = c.wrapping_add(d);
+    b = (b ^ c).rotate_left(7);
+    (a, b, c, d)
+}
+
+/// One 64-byte ChaCha20 block for `key`, a 64-bit block counter and a zero nonce.
+fn chacha20_block(key: &[u32; 8], counter: u64) -> [u8; 64] {
+    let mut state = [0u32; 16];
+    let words =
+        CHACHA_CONSTANTS
+            .iter()
+            .chain(key.iter())
+            .copied()
+            .chain([counter as u32, (counter >> 32) as u32, 0, 0]);
+    for (slot, word) in state.iter_mut().zip(words) {
+        *slot = word;
+    }
+    let mut w = state;
+    for _ in 0..10 {
+        (w[0], w[4], w[8], w[12]) = quarter_round(w[0], w[4], w[8], w[12]);
+        (w[1], w[5], w[9], w[13]) = quarter_round(w[1], w[5], w[9], w[13]);
+        (w[2], w[6], w[10], w[14]) = quarter_round(w[2], w[6], w[10], w[14]);
+        (w[3], w[7], w[11], w[15]) = quarter_round(w[3], w[7], w[11], w[15]);
+        (w[0], w[5], w[10], w[15]) = quarter_round(w[0], w[5], w[10], w[15]);
+        (w[1], w[6], w[11], w[12]) = quarter_round(w[1], w[6], w[11], w[12]);
+        (w[2], w[7], w[8], w[13]) = quarter_round(w[2], w[7], w[8], w[13]);
+        (w[3], w[4], w[9], w[14]) = quarter_round(w[3], w[4], w[9], w[14]);
+    }
+    let mut out = [0u8; 64];
+    for (bytes, (mixed, initial)) in out.chunks_exact_mut(4).zip(w.iter().zip(state.iter())) {
+        bytes.copy_from_slice(&mixed.wrapping_add(*initial).to_le_bytes());
+    }
+    out
+}
 
 impl IdGenerator {
-    pub fn new(seed: u64) -> Self {
-        IdGenerator(seed)
+    pub fn new(seed: [u8; 32]) -> Self {
+        let mut key = [0u32; 8];
+        for (word, bytes) in key.iter_mut().zip(seed.chunks_exact(4)) {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(bytes);
+            *word = u32::from_le_bytes(b);
+        }
+        IdGenerator { key, counter: 0 }
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
+    /// The next random UUIDv4 (one keystream block each; 16 of its 64 bytes are used).
     pub fn uuid(&mut self) -> String {
+        let block = chacha20_block(&self.key, self.counter);
+        self.counter = self.counter.wrapping_add(1);
         let mut bytes = [0u8; 16];
-        let (a, b) = bytes.split_at_mut(8);
-        a.copy_from_slice(&self.next_u64().to_le_bytes());
-        b.copy_from_slice(&self.next_u64().to_le_bytes());
+        for (b, k) in bytes.iter_mut().zip(block) {
+            *b = k;
+        }
         uuid_v4(bytes)
     }
+}
+
+/// A seed for when the host has no entropy: SHA-256 of the clock at VM start and the root
+/// context id, so that worker VMs started apart in time still draw different streams (IDs are
+/// then unique, though no longer unguessable to whoever knows the start time).
+pub fn fallback_seed(clock_nanos: u64, root_context_id: u32) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"ai-attribution correlation seed");
+    h.update(clock_nanos.to_le_bytes());
+    h.update(root_context_id.to_le_bytes());
+    h.finalize().into()
 }
 
 /// `business_unit` → `x-ai-business-unit`.
@@ -87,19 +150,40 @@ fn baggage_value(value: &str) -> String {
     out
 }
 
-/// Rebuilds a `baggage` header: inbound members under the `ai.` namespace are dropped (they are as
-/// spoofable as `x-ai-*` headers), then one member per propagated dimension is appended.
-pub fn merge_baggage(inbound: Option<&str>, entries: &[(&str, &str)]) -> Option<String> {
+/// True for an inbound header only this filter (or a trusted peer) may set: `x-ai-*`, also spelled
+/// with underscores (`x_ai_*`), which many upstream servers read as the same header.
+pub fn is_spoofable_header(name: &str) -> bool {
+    let mut bytes = name
+        .bytes()
+        .map(|b| if b == b'_' { b'-' } else { b.to_ascii_lowercase() });
+    HEADER_PREFIX.bytes().all(|p| bytes.next() == Some(p))
+}
+
+/// The key of a baggage member (`key=value;properties`), trimmed.
+fn member_key(member: &str) -> &str {
+    member.split(['=', ';']).next().unwrap_or("").trim()
+}
+
+/// Rebuilds a `baggage` header (W3C Baggage). With `strip_attribution`, inbound members under the
+/// `ai.` namespace (any case) are dropped: they are as spoofable as `x-ai-*` headers. Inbound
+/// members with the key of an appended entry are dropped too, so each key appears once. Then one
+/// member per entry is appended. `None` when nothing is left.
+pub fn rebuild_baggage(inbound: Option<&str>, strip_attribution: bool, entries: &[(&str, &str)]) -> Option<String> {
+    let keys: Vec<String> = entries.iter().map(|(dim, _)| baggage_key(dim)).collect();
     let mut members: Vec<String> = inbound
         .unwrap_or("")
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
-        .filter(|m| !m.split(['=', ';']).next().unwrap_or("").trim().starts_with("ai."))
+        .filter(|m| {
+            let key = member_key(m).to_ascii_lowercase();
+            let spoofable = strip_attribution && key.starts_with("ai.");
+            !spoofable && !keys.contains(&key)
+        })
         .map(str::to_string)
         .collect();
-    for (dim, value) in entries {
-        members.push(format!("{}={}", baggage_key(dim), baggage_value(value)));
+    for ((_, value), key) in entries.iter().zip(&keys) {
+        members.push(format!("{key}={}", baggage_value(value)));
     }
     if members.is_empty() {
         None
@@ -113,8 +197,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chacha20_matches_rfc_8439_test_vector() {
+        // RFC 8439 §2.3.2 uses a nonce; with a zero nonce the keystream for key 00..1f and
+        // counter 1 begins with these bytes (A.1 test vector #2 uses key 0, counter 1).
+        let block = chacha20_block(&[0; 8], 1);
+        assert_eq!(
+            &block[..16],
+            &[0x9f, 0x07, 0xe7, 0xbe, 0x55, 0x51, 0x38, 0x7a, 0x98, 0xba, 0x97, 0x7c, 0x73, 0x2d, 0x08, 0x0d]
+        );
+        let block = chacha20_block(&[0; 8], 0);
+        assert_eq!(&block[..8], &[0x76, 0xb8, 0xe0, 0xad, 0xa0, 0xf1, 0x3d, 0x90]);
+    }
+
+    #[test]
+    fn ids_differ_across_seeds_and_calls() {
+        let mut a = IdGenerator::new([1; 32]);
+        let mut b = IdGenerator::new([2; 32]);
+        let (a1, a2, b1) = (a.uuid(), a.uuid(), b.uuid());
+        assert_ne!(a1, a2);
+        assert_ne!(a1, b1);
+    }
+
+    #[test]
+    fn fallback_seeds_differ_across_vms_started_apart() {
+        // Two workers start a few microseconds apart: their streams must not coincide.
+        let a = IdGenerator::new(fallback_seed(1_700_000_000_000_000_000, 1)).uuid();
+        let b = IdGenerator::new(fallback_seed(1_700_000_000_000_004_000, 1)).uuid();
+        assert_ne!(a, b);
+        assert_ne!(fallback_seed(5, 1), fallback_seed(5, 2));
+    }
+
+    #[test]
     fn uuid_has_version_and_variant() {
-        let mut g = IdGenerator::new(42);
+        let mut g = IdGenerator::new([42; 32]);
         let a = g.uuid();
         let b = g.uuid();
         assert_ne!(a, b);
@@ -141,13 +256,34 @@ mod tests {
     #[test]
     fn baggage_drops_spoofed_members_and_appends() {
         assert_eq!(
-            merge_baggage(
+            rebuild_baggage(
                 Some("k1=v1, ai.user=mallory;p=1,k2=v2"),
+                true,
                 &[("business_unit", "fin ance,x")]
             ),
             Some("k1=v1,k2=v2,ai.business_unit=fin%20ance%2cx".to_string())
         );
-        assert_eq!(merge_baggage(None, &[]), None);
-        assert_eq!(merge_baggage(Some("ai.user=x"), &[]), None);
+        assert_eq!(rebuild_baggage(None, true, &[]), None);
+        assert_eq!(rebuild_baggage(Some("ai.user=x"), true, &[]), None);
+        // Any case, and duplicates.
+        assert_eq!(
+            rebuild_baggage(Some("AI.User=x, Ai.user=y ,k=v"), true, &[]),
+            Some("k=v".to_string())
+        );
+        // A trusted peer's members stay, but our own keys appear once.
+        assert_eq!(
+            rebuild_baggage(Some("ai.user=hop1,ai.team=t"), false, &[("user", "alice")]),
+            Some("ai.team=t,ai.user=alice".to_string())
+        );
+    }
+
+    #[test]
+    fn spoofable_headers_in_any_spelling() {
+        for name in ["x-ai-user", "X-AI-User", "x_ai_user", "X_Ai-user", "x-ai-"] {
+            assert!(is_spoofable_header(name), "{name}");
+        }
+        for name in ["x-aii-user", "x-a", "ai-user", "x-api-key", "xx-ai-user"] {
+            assert!(!is_spoofable_header(name), "{name}");
+        }
     }
 }

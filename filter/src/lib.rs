@@ -1,14 +1,20 @@
 //! ai-attribution: a proxy-wasm filter that binds every AI model call to the identity it came from.
 //!
-//! The modules below `glue` never touch the proxy-wasm ABI: they take plain data or the
-//! [`policy::SourceLookup`] trait, so the whole decision path is unit-tested natively.
+//! Everything but `glue` is plain Rust that never touches the proxy-wasm ABI: the life of a
+//! request is the state machine in [`call`], fed with headers and body chunks as plain data and
+//! reading Envoy attributes through the [`host::Attributes`] trait, so the whole path from the
+//! request headers to the record is unit-tested natively. `glue` only translates.
 
+pub mod authority;
 pub mod body;
+pub mod call;
 pub mod config;
 pub mod correlation;
+pub mod host;
 pub mod identity;
 pub mod json_scan;
 pub mod metrics;
+pub mod path;
 pub mod policy;
 pub mod protobuf;
 pub mod provider;

@@ -1,12 +1,30 @@
-//! Metric names (SPEC §7): tags travel in the name as `;key=value`, which the `stats_tags`
-//! regexes shipped in `envoy/` turn into labels. Label values are capped per label.
+//! Metric names: tags travel in the name as `;key=value`, which the `stats_tags` regexes shipped
+//! in `envoy/` turn into labels. The number of series per metric is capped per VM
+//! ([`crate::call::VmState::series`]).
 
-use std::collections::{HashMap, HashSet};
+/// Requests that were AI events, by decision and provider (and the configured labels).
+pub const REQUESTS: &str = "ai_attribution_requests_total";
+/// Tokens by direction and provider (and the configured labels).
+pub const TOKENS: &str = "ai_attribution_tokens_total";
+/// Cost in millionths of a US dollar, by provider (and the configured labels).
+pub const COST: &str = "ai_attribution_cost_microusd_total";
+/// Answers by `usage_status` and provider.
+pub const USAGE: &str = "ai_attribution_usage_total";
 
-/// The value used once a label has seen `max_label_values` distinct values.
+/// The value used for capped labels once a metric has reached its series cap.
 pub const OTHER: &str = "other";
 /// The value used when a label has no value for a call.
 pub const UNKNOWN: &str = "unknown";
+/// The value used for a label whose value was not verified (a JWT read without its signature).
+pub const UNVERIFIED: &str = "unverified";
+
+/// Labels whose values come from a small fixed set; every other label is capped.
+const BOUNDED_LABELS: [&str; 4] = ["decision", "provider", "direction", "status"];
+
+/// Whether a label's values can grow without bound (dimensions, `model`), so the cap applies.
+pub fn is_capped(label: &str) -> bool {
+    !BOUNDED_LABELS.contains(&label)
+}
 
 /// Tag values may not contain the separators `;` and `=`, nor control characters; they are
 /// also kept short.
@@ -17,51 +35,26 @@ pub fn tag_value(v: &str) -> String {
         .collect()
 }
 
-/// Caps the number of distinct values each label may take (per VM).
-#[derive(Debug, Default)]
-pub struct LabelCaps {
-    seen: HashMap<String, HashSet<String>>,
-    max: usize,
-}
-
-impl LabelCaps {
-    pub fn new(max: usize) -> LabelCaps {
-        LabelCaps {
-            seen: HashMap::new(),
-            max,
-        }
-    }
-
-    /// The value to use for `label`: the value itself while the label has room, else `other`.
-    pub fn cap(&mut self, label: &str, value: &str) -> String {
-        let value = tag_value(value);
-        let set = self.seen.entry(label.to_string()).or_default();
-        if set.contains(&value) {
-            return value;
-        }
-        if set.len() >= self.max {
-            return OTHER.to_string();
-        }
-        set.insert(value.clone());
-        value
-    }
-}
-
-/// `ai_attribution_requests_total;decision=..;provider=..`.
-pub fn requests_metric(decision: &str, provider: &str) -> String {
-    format!("ai_attribution_requests_total;decision={decision};provider={provider}")
-}
-
-/// `ai_attribution_tokens_total;direction=..;provider=..;<label>=..`.
-pub fn tokens_metric(direction: &str, provider: &str, labels: &[(String, String)]) -> String {
-    let mut name = format!("ai_attribution_tokens_total;direction={direction};provider={provider}");
+/// `metric;label=value;...`, values sanitised with [`tag_value`].
+pub fn metric_name(metric: &str, labels: &[(&str, &str)]) -> String {
+    let mut name = String::with_capacity(metric.len() + 24 * labels.len());
+    name.push_str(metric);
     for (label, value) in labels {
         name.push(';');
         name.push_str(label);
         name.push('=');
-        name.push_str(value);
+        name.push_str(&tag_value(value));
     }
     name
+}
+
+/// A cost in USD as a whole number of millionths, rounded (the unit of [`COST`]).
+pub fn micro_usd(cost: f64) -> u64 {
+    if cost.is_finite() && cost > 0.0 {
+        (cost * 1_000_000.0).round() as u64
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -69,25 +62,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caps_distinct_values() {
-        let mut caps = LabelCaps::new(2);
-        assert_eq!(caps.cap("user", "a"), "a");
-        assert_eq!(caps.cap("user", "b"), "b");
-        assert_eq!(caps.cap("user", "c"), OTHER);
-        assert_eq!(caps.cap("user", "a"), "a");
-        assert_eq!(caps.cap("team", "c"), "c");
+    fn names_carry_tags() {
+        assert_eq!(
+            metric_name(REQUESTS, &[("decision", "attributed"), ("provider", "openai")]),
+            "ai_attribution_requests_total;decision=attributed;provider=openai"
+        );
+        assert_eq!(
+            metric_name(TOKENS, &[("direction", "input"), ("business_unit", "fin;ance=x")]),
+            "ai_attribution_tokens_total;direction=input;business_unit=fin_ance_x"
+        );
     }
 
     #[test]
-    fn names_carry_tags() {
-        assert_eq!(
-            requests_metric("attributed", "openai"),
-            "ai_attribution_requests_total;decision=attributed;provider=openai"
-        );
-        let labels = vec![("business_unit".to_string(), tag_value("fin;ance=x"))];
-        assert_eq!(
-            tokens_metric("input", "openai", &labels),
-            "ai_attribution_tokens_total;direction=input;provider=openai;business_unit=fin_ance_x"
-        );
+    fn only_open_ended_labels_are_capped() {
+        assert!(!is_capped("provider"));
+        assert!(is_capped("business_unit"));
+        assert!(is_capped("model"));
+    }
+
+    #[test]
+    fn cost_in_millionths() {
+        assert_eq!(micro_usd(0.000175), 175);
+        assert_eq!(micro_usd(1.5), 1_500_000);
+        assert_eq!(micro_usd(-1.0), 0);
+        assert_eq!(micro_usd(f64::NAN), 0);
     }
 }

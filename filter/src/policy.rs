@@ -2,7 +2,7 @@
 
 use crate::config::{Config, Mode};
 use crate::source::Source;
-use crate::value::{check_value, Checked, Rejected};
+use crate::value::{check_value, Checked, InvalidValue};
 
 /// What a source yields for one request, before the value rules apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub enum Lookup {
     /// A raw value that was not verified (a JWT read without checking its signature).
     Unverified(Vec<u8>),
     /// The value exists but breaks a rule before it could be read (ambiguous header, object claim).
-    Invalid(Rejected),
+    Invalid(InvalidValue),
     /// A header source whose sender is not a trusted peer.
     Untrusted,
 }
@@ -72,6 +72,8 @@ pub struct Attribution {
     /// Dimensions whose value was present but invalid, or untrusted.
     pub invalid: Vec<usize>,
     pub untrusted: Vec<usize>,
+    /// Dimensions resolved from unverified values (recorded, marked, never propagated).
+    pub unverified: Vec<usize>,
 }
 
 /// Resolves one dimension: the first source with a valid value wins.
@@ -120,6 +122,12 @@ pub fn attribute(config: &Config, lookup: &mut dyn SourceLookup) -> Attribution 
         Some(Resolution::Unresolved(u)) => Some(*u),
         None => Some(Unresolved::Absent),
     };
+    let unverified: Vec<usize> = (0..dimensions.len())
+        .filter(|&i| matches!(dimensions.get(i), Some(Resolution::Resolved { unverified: true, .. })))
+        .collect();
+    // An unverified value satisfies `require` only when the operator says so.
+    let counts =
+        |i: usize| unresolved(i).is_none() && (config.jwt.unverified_satisfies_require || !unverified.contains(&i));
     let dims_with = |cause: Unresolved| -> Vec<usize> {
         (0..dimensions.len())
             .filter(|&i| unresolved(i) == Some(cause))
@@ -132,12 +140,7 @@ pub fn attribute(config: &Config, lookup: &mut dyn SourceLookup) -> Attribution 
     let closest = config
         .require
         .iter()
-        .map(|alt| {
-            alt.iter()
-                .copied()
-                .filter(|&i| unresolved(i).is_some())
-                .collect::<Vec<usize>>()
-        })
+        .map(|alt| alt.iter().copied().filter(|&i| !counts(i)).collect::<Vec<usize>>())
         .min_by_key(Vec::len)
         .unwrap_or_default();
     let decision = if closest.is_empty() {
@@ -153,13 +156,15 @@ pub fn attribute(config: &Config, lookup: &mut dyn SourceLookup) -> Attribution 
         missing: closest,
         invalid,
         untrusted,
+        unverified,
     }
 }
 
 impl Attribution {
-    /// The `reason` record value: `invalid:<dims>;untrusted:<dims>;missing:<dims>`, parts present only
-    /// when non-empty. `missing` names the absent dimensions of the closest unmet alternative; invalid and
-    /// untrusted name every dimension left without a value for that cause, attributed or not.
+    /// The `reason` record value: `invalid:<dims>;untrusted:<dims>;unverified:<dims>;missing:<dims>`,
+    /// parts present only when non-empty. `missing` names the absent dimensions of the closest unmet
+    /// alternative, `unverified` its dimensions whose values were unverified and did not count;
+    /// invalid and untrusted name every dimension left without a value for that cause, attributed or not.
     pub fn reason(&self, config: &Config) -> String {
         let names = |idx: &[usize]| -> String {
             idx.iter()
@@ -173,10 +178,17 @@ impl Attribution {
             .copied()
             .filter(|&i| matches!(self.dimensions.get(i), Some(Resolution::Unresolved(Unresolved::Absent))))
             .collect();
+        let blocked_unverified: Vec<usize> = self
+            .missing
+            .iter()
+            .copied()
+            .filter(|i| self.unverified.contains(i))
+            .collect();
         let mut parts = Vec::new();
         for (label, idx) in [
             ("invalid", &self.invalid),
             ("untrusted", &self.untrusted),
+            ("unverified", &blocked_unverified),
             ("missing", &absent),
         ] {
             if !idx.is_empty() {
@@ -207,9 +219,22 @@ impl Attribution {
         out
     }
 
+    /// The dimension's value, verified or not (what the record shows).
     pub fn value(&self, dim: usize) -> Option<&str> {
         match self.dimensions.get(dim) {
             Some(Resolution::Resolved { value, .. }) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The dimension's value if it was verified: what may be propagated or used as a metric label.
+    pub fn verified_value(&self, dim: usize) -> Option<&str> {
+        match self.dimensions.get(dim) {
+            Some(Resolution::Resolved {
+                value,
+                unverified: false,
+                ..
+            }) => Some(value),
             _ => None,
         }
     }
@@ -282,7 +307,7 @@ mod tests {
             &c,
             &mut headers(&[
                 ("x-user-id", v("al\u{1}ice")),
-                ("x-bu", Lookup::Invalid(Rejected::Ambiguous)),
+                ("x-bu", Lookup::Invalid(InvalidValue::Ambiguous)),
             ]),
         );
         assert_eq!(a.decision, Decision::Rejected);

@@ -54,9 +54,32 @@ pub fn encode_struct<K: AsRef<str>>(fields: &[(K, StructValue)]) -> Vec<u8> {
     out
 }
 
+/// `DeclarePropertyArguments { name = 1; readonly = 2; type = 3 (Protobuf = 3); schema = 4;
+/// span = 5 }` for a property holding a `google.protobuf.Struct` (Envoy's `declare_property`).
+pub fn declare_struct_property_args(name: &str) -> Vec<u8> {
+    const SCHEMA: &str = "type.googleapis.com/google.protobuf.Struct";
+    let mut out = Vec::with_capacity(name.len() + SCHEMA.len() + 8);
+    length_delimited(1, name.as_bytes(), &mut out);
+    varint(3 << 3, &mut out);
+    varint(3, &mut out);
+    length_delimited(4, SCHEMA.as_bytes(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declare_property_args_encode_long_names() {
+        let args = declare_struct_property_args("ai_attribution");
+        assert_eq!(&args[..2], &[0x0a, 14]);
+        assert_eq!(&args[16..18], &[0x18, 3]);
+        assert_eq!(args[18], 0x22);
+        // A name over 127 bytes takes a two-byte length instead of being truncated.
+        let long = "n".repeat(200);
+        assert_eq!(&declare_struct_property_args(&long)[..3], &[0x0a, 0xc8, 0x01]);
+    }
 
     #[test]
     fn encodes_string_entry() {

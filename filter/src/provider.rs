@@ -1,4 +1,13 @@
-//! Model-call recognition (SPEC §4): method and path → provider, operation, API family and model.
+//! AI-event recognition: a request's method, canonical path ([`CanonicalPath`]) and host
+//! ([`Host`]) → provider, operation, API family and model. Paths are matched as the providers'
+//! API references define them, on decoded and normalised segments, fixed segments in any case.
+//! Any method on a recognised path is an event (a CORS preflight is not); on a dedicated model
+//! host (`model_calls.model_hosts`) every request is, but the configured free endpoints.
+
+use crate::authority::Host;
+use crate::config::Config;
+use crate::host::{header_bytes, header_text, Headers};
+use crate::path::{segments_match, CanonicalPath};
 
 /// Provider names, as OpenTelemetry `gen_ai.provider.name` spells them.
 pub const PROVIDER_NAMES: [&str; 8] = [
@@ -12,9 +21,14 @@ pub const PROVIDER_NAMES: [&str; 8] = [
     "cohere",
 ];
 
+/// The provider of an event on a dedicated model host whose path is not in the table, when the
+/// host is not one of the providers' own.
+pub const UNKNOWN_PROVIDER: &str = "unknown";
+
 /// Which response formats a call speaks, for the usage readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiFamily {
+    /// OpenAI Chat Completions and every API shaped like it (embeddings, images, audio, OpenAI-compatible servers).
     OpenAiChat,
     OpenAiResponses,
     Anthropic,
@@ -68,21 +82,49 @@ impl ProviderSet {
     }
 }
 
-/// A configured route for an internal model server.
+/// A configured route for an internal model server, read as OpenAI-compatible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraRoute {
-    pub path_prefix: String,
+    /// The prefix's canonical segments.
+    pub prefix: Vec<String>,
     pub provider: String,
     pub operation: String,
 }
 
-/// A recognised model call.
+/// An endpoint that runs no model, which passes on a dedicated host or a model route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeEndpoint {
+    /// An HTTP method, or `*` for any.
+    pub method: String,
+    /// Canonical segments; a last segment `*` matches any rest of the path.
+    pub segments: Vec<String>,
+}
+
+impl FreeEndpoint {
+    fn matches(&self, method: &str, path: &CanonicalPath) -> bool {
+        if self.method != "*" && !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let segs = path.segments();
+        match self.segments.split_last() {
+            Some((last, head)) if last == "*" => {
+                segs.len() > head.len() && segs.iter().zip(head).all(|(s, p)| s.eq_ignore_ascii_case(p))
+            }
+            _ => {
+                segs.len() == self.segments.len()
+                    && segs.iter().zip(&self.segments).all(|(s, p)| s.eq_ignore_ascii_case(p))
+            }
+        }
+    }
+}
+
+/// A recognised AI event's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelCall {
     pub provider: String,
     pub operation: String,
     pub family: ApiFamily,
-    /// The model, where the API puts it in the path.
+    /// The model, where the API puts it in the path (or, for realtime sessions, the query).
     pub path_model: Option<String>,
     /// True when the path alone says the response streams.
     pub path_stream: bool,
@@ -98,310 +140,486 @@ fn call(provider: &str, operation: &str, family: ApiFamily) -> ModelCall {
     }
 }
 
-/// Recognises a model call from the method and the path (the query is ignored).
-pub fn recognize(method: &str, path: &str, enabled: ProviderSet, extra: &[ExtraRoute]) -> Option<ModelCall> {
-    if method != "POST" {
+/// Recognises an AI event from a request's `:method`, `:path` and `:authority`.
+pub fn recognize_request(cfg: &Config, headers: &Headers) -> Option<ModelCall> {
+    let method = header_text(headers, ":method").unwrap_or("");
+    let is_preflight = method.eq_ignore_ascii_case("OPTIONS")
+        && headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("access-control-request-method"));
+    if is_preflight {
         return None;
     }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    if let Some(route) = extra.iter().find(|r| path.starts_with(&r.path_prefix)) {
+    let path = CanonicalPath::parse(header_bytes(headers, ":path").unwrap_or(b"/"));
+    if cfg.free_endpoints.iter().any(|f| f.matches(method, &path)) {
+        return None;
+    }
+    let host = Host::parse(header_bytes(headers, ":authority"));
+    let dedicated = host.is_in(&cfg.model_hosts);
+    if let Some(found) = recognize(&path, cfg.providers, &cfg.extra_routes) {
+        let restricted = !cfg.hosts.is_empty() && !host.is_in(&cfg.hosts);
+        if !restricted || dedicated {
+            return Some(found);
+        }
+        return None;
+    }
+    dedicated.then(|| {
+        let provider = host.name().and_then(provider_of_host).unwrap_or(UNKNOWN_PROVIDER);
+        call(provider, "other", ApiFamily::OpenAiChat)
+    })
+}
+
+/// The provider whose public API a host name belongs to.
+pub fn provider_of_host(host: &str) -> Option<&'static str> {
+    let ends = |suffix: &str| host == suffix.trim_start_matches('.') || host.ends_with(suffix);
+    if host == "api.openai.com" {
+        Some("openai")
+    } else if ends(".openai.azure.com") || ends(".cognitiveservices.azure.com") {
+        Some("azure.ai.openai")
+    } else if host == "api.anthropic.com" {
+        Some("anthropic")
+    } else if host == "generativelanguage.googleapis.com" {
+        Some("gcp.gemini")
+    } else if host == "aiplatform.googleapis.com" || ends("-aiplatform.googleapis.com") || ends(".rep.googleapis.com") {
+        Some("gcp.vertex_ai")
+    } else if host.starts_with("bedrock-runtime.") || host.starts_with("bedrock-agent-runtime.") {
+        Some("aws.bedrock")
+    } else if host == "api.cohere.com" || host == "api.cohere.ai" {
+        Some("cohere")
+    } else {
+        None
+    }
+}
+
+/// Recognises a model-running path. Candidates are tried from the most specific; the first whose
+/// provider is enabled wins, so an Azure-style path is still an OpenAI-compatible event when only
+/// `openai` is enabled.
+pub fn recognize(path: &CanonicalPath, enabled: ProviderSet, extra: &[ExtraRoute]) -> Option<ModelCall> {
+    let segs = path.segments();
+    if let Some(route) = extra
+        .iter()
+        .find(|r| segs.len() >= r.prefix.len() && segs.iter().zip(&r.prefix).all(|(s, p)| s.eq_ignore_ascii_case(p)))
+    {
         return Some(call(&route.provider, &route.operation, ApiFamily::OpenAiChat));
     }
-    let found = azure(path)
-        .or_else(|| vertex(path))
-        .or_else(|| gemini(path))
-        .or_else(|| bedrock(path))
-        .or_else(|| by_suffix(path))?;
-    enabled.has(&found.provider).then_some(found)
-}
-
-/// Paths recognised by their ending, so that gateways may mount them under a prefix.
-fn by_suffix(path: &str) -> Option<ModelCall> {
-    const TABLE: [(&str, &str, &str, ApiFamily); 19] = [
-        ("/v1/chat/completions", "openai", "chat", ApiFamily::OpenAiChat),
-        ("/v1/completions", "openai", "text_completion", ApiFamily::OpenAiChat),
-        ("/v1/embeddings", "openai", "embeddings", ApiFamily::OpenAiChat),
-        ("/v1/responses", "openai", "chat", ApiFamily::OpenAiResponses),
-        (
-            "/v1/images/generations",
-            "openai",
-            "image_generation",
-            ApiFamily::OpenAiChat,
-        ),
-        (
-            "/v1/audio/transcriptions",
-            "openai",
-            "transcription",
-            ApiFamily::OpenAiChat,
-        ),
-        ("/v1/audio/translations", "openai", "translation", ApiFamily::OpenAiChat),
-        ("/v1/audio/speech", "openai", "speech", ApiFamily::OpenAiChat),
-        ("/v1/moderations", "openai", "moderation", ApiFamily::OpenAiChat),
-        ("/v1/messages", "anthropic", "chat", ApiFamily::Anthropic),
-        ("/v1/complete", "anthropic", "text_completion", ApiFamily::Anthropic),
-        ("/api/chat", "ollama", "chat", ApiFamily::Ollama),
-        ("/api/generate", "ollama", "text_completion", ApiFamily::Ollama),
-        ("/api/embed", "ollama", "embeddings", ApiFamily::Ollama),
-        ("/api/embeddings", "ollama", "embeddings", ApiFamily::Ollama),
-        ("/v2/chat", "cohere", "chat", ApiFamily::Cohere),
-        ("/v2/embed", "cohere", "embeddings", ApiFamily::Cohere),
-        ("/v2/rerank", "cohere", "rerank", ApiFamily::Cohere),
-        ("/v1/chat", "cohere", "chat", ApiFamily::Cohere),
+    let candidates = [
+        gemini_openai(segs),
+        vertex(segs),
+        gemini(segs),
+        bedrock(segs),
+        azure(path),
+        anthropic(segs),
+        ollama(segs),
+        cohere(segs),
+        openai_suffix(path),
     ];
-    const COHERE_V1: [(&str, &str); 2] = [("/v1/embed", "embeddings"), ("/v1/rerank", "rerank")];
-    if let Some((_, provider, op, family)) = TABLE.iter().find(|(suffix, ..)| path.ends_with(suffix)) {
-        return Some(call(provider, op, *family));
-    }
-    if path.contains("/v1/audio/") {
-        return Some(call("openai", "audio", ApiFamily::OpenAiChat));
-    }
-    COHERE_V1
-        .iter()
-        .find(|(suffix, _)| path.ends_with(suffix))
-        .map(|(_, op)| call("cohere", op, ApiFamily::Cohere))
+    candidates.into_iter().flatten().find(|c| enabled.has(&c.provider))
 }
 
-/// `/openai/deployments/{deployment}/{operation...}`: the deployment names the model.
-fn azure(path: &str) -> Option<ModelCall> {
-    let rest = path.split_once("/openai/deployments/")?.1;
-    let (deployment, op_path) = rest.split_once('/')?;
-    if deployment.is_empty() {
-        return None;
+/// One OpenAI-shaped endpoint: the path's segments (`*` = any one), operation, family, whether
+/// the path alone says it streams, and whether it only counts as the whole path (generic words).
+type OpenAiEndpoint = (&'static [&'static str], &'static str, ApiFamily, bool);
+
+/// OpenAI's model-running endpoints after the version segment, longest first. Also served
+/// unversioned by OpenAI-compatible servers (LiteLLM, vLLM) and under Azure's `/openai/...`.
+const OPENAI_ENDPOINTS: &[OpenAiEndpoint] = &[
+    (
+        &["threads", "*", "runs", "*", "submit_tool_outputs"],
+        "invoke_agent",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (
+        &["extensions", "chat", "completions"],
+        "chat",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (
+        &["realtime", "calls", "*", "accept"],
+        "realtime",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["threads", "*", "runs"], "invoke_agent", ApiFamily::OpenAiChat, false),
+    (
+        &["videos", "*", "remix"],
+        "video_generation",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["evals", "*", "runs"], "evaluation", ApiFamily::OpenAiChat, false),
+    (
+        &["video", "generations", "jobs"],
+        "video_generation",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["chat", "completions"], "chat", ApiFamily::OpenAiChat, false),
+    (&["responses", "compact"], "chat", ApiFamily::OpenAiResponses, false),
+    (
+        &["images", "generations"],
+        "image_generation",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["images", "edits"], "image_edit", ApiFamily::OpenAiChat, false),
+    (
+        &["images", "variations"],
+        "image_variation",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["audio", "speech"], "speech", ApiFamily::OpenAiChat, false),
+    (
+        &["audio", "transcriptions"],
+        "transcription",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["audio", "translations"], "translation", ApiFamily::OpenAiChat, false),
+    (&["audio", "*"], "audio", ApiFamily::OpenAiChat, false),
+    (&["threads", "runs"], "invoke_agent", ApiFamily::OpenAiChat, false),
+    (
+        &["realtime", "sessions"],
+        "realtime_session",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (
+        &["realtime", "client_secrets"],
+        "realtime_session",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (
+        &["realtime", "transcription_sessions"],
+        "realtime_session",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["realtime", "calls"], "realtime", ApiFamily::OpenAiChat, false),
+    (&["videos", "edits"], "video_generation", ApiFamily::OpenAiChat, false),
+    (
+        &["videos", "extensions"],
+        "video_generation",
+        ApiFamily::OpenAiChat,
+        false,
+    ),
+    (&["fine_tuning", "jobs"], "fine_tuning", ApiFamily::OpenAiChat, false),
+    (&["completions"], "text_completion", ApiFamily::OpenAiChat, false),
+    (&["embeddings"], "embeddings", ApiFamily::OpenAiChat, false),
+    (&["responses"], "chat", ApiFamily::OpenAiResponses, false),
+    (&["moderations"], "moderation", ApiFamily::OpenAiChat, false),
+    (&["batches"], "batch", ApiFamily::OpenAiChat, false),
+    (&["videos"], "video_generation", ApiFamily::OpenAiChat, false),
+    (&["realtime"], "realtime", ApiFamily::OpenAiChat, false),
+];
+
+/// Model-running paths of OpenAI-compatible servers whose words are too common to match as a
+/// suffix: they count only as the whole path (vLLM, LiteLLM, SageMaker-style `/invocations`).
+const WHOLE_PATHS: &[(&[&str], &str)] = &[
+    (&["rerank"], "rerank"),
+    (&["score"], "score"),
+    (&["v1", "score"], "score"),
+    (&["pooling"], "pooling"),
+    (&["classify"], "classify"),
+    (&["invocations"], "invocations"),
+    (&["inference", "v1", "generate"], "text_completion"),
+    (&["v1", "chat", "completions", "batch"], "chat"),
+];
+
+/// The OpenAI endpoint that `rest` (the segments after a version or `/openai/`) is exactly.
+fn openai_endpoint(rest: &[String]) -> Option<&'static OpenAiEndpoint> {
+    OPENAI_ENDPOINTS
+        .iter()
+        .find(|(pattern, ..)| segments_match(rest, pattern))
+}
+
+/// OpenAI-shaped paths recognised by their ending, so they may be mounted under any prefix.
+fn openai_suffix(path: &CanonicalPath) -> Option<ModelCall> {
+    let segs = path.segments();
+    if let Some((_, op)) = WHOLE_PATHS.iter().find(|(p, _)| segments_match(segs, p)) {
+        return Some(call("openai", op, ApiFamily::OpenAiChat));
     }
-    let (operation, family) = match op_path {
-        "chat/completions" => ("chat", ApiFamily::OpenAiChat),
-        "completions" => ("text_completion", ApiFamily::OpenAiChat),
-        "embeddings" => ("embeddings", ApiFamily::OpenAiChat),
-        "responses" => ("chat", ApiFamily::OpenAiResponses),
-        "images/generations" => ("image_generation", ApiFamily::OpenAiChat),
-        p if p.starts_with("audio/") => ("audio", ApiFamily::OpenAiChat),
-        _ => return None,
-    };
-    let mut c = call("azure.ai.openai", operation, family);
-    c.path_model = Some(percent_decode(deployment));
+    let longest = segs.len().min(5);
+    let (_, op, family, _) = (1..=longest)
+        .rev()
+        .find_map(|k| openai_endpoint(segs.get(segs.len() - k..)?))?;
+    let mut c = call("openai", op, *family);
+    if *op == "realtime" {
+        c.path_model = path.query_param("model").filter(|m| !m.is_empty());
+    }
     Some(c)
 }
 
-/// Gemini method verbs after `models/{model}:`.
-fn gemini_verb(verb: &str) -> Option<(&'static str, bool)> {
-    match verb {
-        "generateContent" => Some(("generate_content", false)),
-        "streamGenerateContent" => Some(("generate_content", true)),
-        "embedContent" | "batchEmbedContents" => Some(("embeddings", false)),
-        "predict" | "rawPredict" => Some(("generate_content", false)),
-        "streamRawPredict" => Some(("generate_content", true)),
-        _ => None,
+/// Azure OpenAI: `/openai/deployments/{deployment}/{op}`, `/openai/{op}` (responses, batches,
+/// assistants, realtime) and the v1 API `/openai/v1/{op}`. The deployment names the model.
+fn azure(path: &CanonicalPath) -> Option<ModelCall> {
+    let segs = path.segments();
+    let at = segs.iter().position(|s| s.eq_ignore_ascii_case("openai"))?;
+    let rest = segs.get(at + 1..)?;
+    let realtime_sessions: [&[&str]; 2] = [&["realtimeapi", "sessions"], &["realtimeapi", "transcription_sessions"]];
+    if realtime_sessions.iter().any(|p| segments_match(rest, p)) {
+        return Some(call("azure.ai.openai", "realtime_session", ApiFamily::OpenAiChat));
     }
+    let (deployment, op_rest) = match rest.first() {
+        Some(d) if d.eq_ignore_ascii_case("deployments") => (rest.get(1), rest.get(2..)?),
+        Some(v) if v.eq_ignore_ascii_case("v1") => (None, rest.get(1..)?),
+        _ => (None, rest),
+    };
+    let (_, op, family, _) = openai_endpoint(op_rest)?;
+    let mut c = call("azure.ai.openai", op, *family);
+    c.path_model = deployment
+        .cloned()
+        .or_else(|| {
+            (*op == "realtime")
+                .then(|| path.query_param("deployment").or_else(|| path.query_param("model")))
+                .flatten()
+        })
+        .filter(|m| !m.is_empty());
+    Some(c)
 }
 
-/// `.../projects/{p}/locations/{l}/publishers/{publisher}/models/{model}:{verb}`.
-fn vertex(path: &str) -> Option<ModelCall> {
-    let rest = path.split_once("/publishers/")?.1;
-    let (publisher, rest) = rest.split_once("/models/")?;
-    let (model, verb) = rest.split_once(':')?;
-    let (operation, stream) = gemini_verb(verb)?;
-    if model.is_empty() || model.contains('/') {
-        return None;
+/// Gemini's OpenAI-compatible API, `/v1beta/openai/{op}`.
+fn gemini_openai(segs: &[String]) -> Option<ModelCall> {
+    let at = segs.windows(2).position(|w| {
+        w.first().is_some_and(|v| v.eq_ignore_ascii_case("v1beta"))
+            && w.get(1).is_some_and(|o| o.eq_ignore_ascii_case("openai"))
+    })?;
+    let (_, op, family, _) = openai_endpoint(segs.get(at + 2..)?)?;
+    Some(call("gcp.gemini", op, *family))
+}
+
+/// Verbs after `{model}:` on Gemini and Vertex that run a model: (operation, streams).
+fn google_verb(verb: &str) -> Option<(&'static str, bool)> {
+    const VERBS: [(&str, &str, bool); 20] = [
+        ("generateContent", "generate_content", false),
+        ("streamGenerateContent", "generate_content", true),
+        ("batchGenerateContent", "generate_content", false),
+        ("generateAnswer", "generate_content", false),
+        ("embedContent", "embeddings", false),
+        ("batchEmbedContents", "embeddings", false),
+        ("asyncBatchEmbedContent", "embeddings", false),
+        ("predict", "generate_content", false),
+        ("predictLongRunning", "generate_content", false),
+        ("rawPredict", "generate_content", false),
+        ("streamRawPredict", "generate_content", true),
+        ("serverStreamingPredict", "generate_content", true),
+        ("directPredict", "generate_content", false),
+        ("directRawPredict", "generate_content", false),
+        ("explain", "generate_content", false),
+        ("generateText", "text_completion", false),
+        ("generateMessage", "chat", false),
+        ("embedText", "embeddings", false),
+        ("batchEmbedText", "embeddings", false),
+        ("query", "invoke_agent", false),
+    ];
+    VERBS
+        .iter()
+        .find(|(v, ..)| v.eq_ignore_ascii_case(verb))
+        .map(|(_, op, stream)| (*op, *stream))
+}
+
+/// Splits `{name}:{verb}` at its last `:`.
+fn name_and_verb(segment: &str) -> Option<(&str, &str)> {
+    segment
+        .rsplit_once(':')
+        .filter(|(name, verb)| !name.is_empty() && !verb.is_empty())
+}
+
+/// Vertex AI: `.../publishers/{publisher}/models/{model}:{verb}`, `.../endpoints/{endpoint}:{verb}`
+/// (the OpenAI-compatible `endpoints/openapi/chat/completions` too), `reasoningEngines/{id}:query`
+/// and `:streamQuery`, `batchPredictionJobs`, and the live API's `LlmBidiService`.
+fn vertex(segs: &[String]) -> Option<ModelCall> {
+    let is = |i: usize, word: &str| segs.get(i).is_some_and(|s| s.eq_ignore_ascii_case(word));
+    let last = segs.len().checked_sub(1)?;
+    let last_segment = segs.get(last)?;
+    if last_segment.eq_ignore_ascii_case("BidiGenerateContent")
+        && segs.iter().any(|s| {
+            s.to_ascii_lowercase().starts_with("google.cloud.aiplatform.")
+                && s.to_ascii_lowercase().ends_with(".llmbidiservice")
+        })
+    {
+        let mut c = call("gcp.vertex_ai", "generate_content", ApiFamily::Gemini);
+        c.path_stream = true;
+        return Some(c);
     }
-    let family = if publisher == "anthropic" {
-        ApiFamily::Anthropic
+    if let Some(at) = segs.iter().position(|s| s.eq_ignore_ascii_case("endpoints")) {
+        if is(at + 1, "openapi") {
+            let (_, op, family, _) = openai_endpoint(segs.get(at + 2..)?)?;
+            return Some(call("gcp.vertex_ai", op, *family));
+        }
+    }
+    if is(last, "batchPredictionJobs") {
+        return Some(call("gcp.vertex_ai", "batch", ApiFamily::Gemini));
+    }
+    let (name, verb) = name_and_verb(last_segment)?;
+    let (op, stream) = if verb.eq_ignore_ascii_case("streamQuery") {
+        ("invoke_agent", true)
     } else {
-        ApiFamily::Gemini
+        google_verb(verb)?
     };
-    let mut c = call("gcp.vertex_ai", operation, family);
-    c.path_model = Some(percent_decode(model));
+    let parent = last.checked_sub(1).and_then(|i| segs.get(i))?;
+    let family = if parent.eq_ignore_ascii_case("models") {
+        if last < 3 || !is(last - 3, "publishers") {
+            return None;
+        }
+        let publisher = segs.get(last - 2)?;
+        if publisher.eq_ignore_ascii_case("anthropic") {
+            if name.eq_ignore_ascii_case("count-tokens") {
+                return None;
+            }
+            ApiFamily::Anthropic
+        } else {
+            ApiFamily::Gemini
+        }
+    } else if parent.eq_ignore_ascii_case("endpoints") || parent.eq_ignore_ascii_case("reasoningEngines") {
+        ApiFamily::Gemini
+    } else {
+        return None;
+    };
+    let mut c = call("gcp.vertex_ai", op, family);
+    if parent.eq_ignore_ascii_case("models") {
+        c.path_model = Some(name.to_string());
+    }
     c.path_stream = stream;
     Some(c)
 }
 
-/// `/v1beta/models/{model}:{verb}` (also `/v1/` and `/v1alpha/`).
-fn gemini(path: &str) -> Option<ModelCall> {
-    let rest = ["/v1beta/models/", "/v1/models/", "/v1alpha/models/"]
+/// The Gemini API: `/{v1,v1beta,v1alpha}/{models,tunedModels,dynamic}/{model}:{verb}` (also
+/// unversioned, as LiteLLM serves it), and the live API's `GenerativeService.BidiGenerateContent`.
+fn gemini(segs: &[String]) -> Option<ModelCall> {
+    let last = segs.last()?;
+    let lower = last.to_ascii_lowercase();
+    if lower.starts_with("google.ai.generativelanguage.") && lower.contains(".generativeservice.bidigenerate") {
+        let mut c = call("gcp.gemini", "generate_content", ApiFamily::Gemini);
+        c.path_stream = true;
+        return Some(c);
+    }
+    let parent = segs.len().checked_sub(2).and_then(|i| segs.get(i))?;
+    if !["models", "tunedModels", "dynamic"]
         .iter()
-        .find_map(|p| path.split_once(p).map(|(_, r)| r))?;
-    let (model, verb) = rest.split_once(':')?;
-    let (operation, stream) = gemini_verb(verb)?;
-    if model.is_empty() || model.contains('/') {
+        .any(|p| parent.eq_ignore_ascii_case(p))
+    {
         return None;
     }
-    let mut c = call("gcp.gemini", operation, ApiFamily::Gemini);
-    c.path_model = Some(percent_decode(model));
+    // `publishers/{p}/models/...` is Vertex's, whose free verbs stay free.
+    let under_publisher = segs
+        .len()
+        .checked_sub(4)
+        .and_then(|i| segs.get(i))
+        .is_some_and(|s| s.eq_ignore_ascii_case("publishers"));
+    if under_publisher {
+        return None;
+    }
+    let (model, verb) = name_and_verb(last)?;
+    let (op, stream) = google_verb(verb)?;
+    let mut c = call("gcp.gemini", op, ApiFamily::Gemini);
+    c.path_model = Some(model.to_string());
     c.path_stream = stream;
     Some(c)
 }
 
-/// `/model/{modelId}/{invoke|invoke-with-response-stream|converse|converse-stream}`.
-fn bedrock(path: &str) -> Option<ModelCall> {
-    let rest = path.split_once("/model/")?.1;
-    let (model, verb) = rest.rsplit_once('/')?;
-    let (family, stream) = match verb {
+/// Bedrock runtime `/model/{modelId}/{verb}` (the id may hold `/` once decoded),
+/// `/async-invoke`, guardrails, and the agent runtime's model-running operations.
+fn bedrock(segs: &[String]) -> Option<ModelCall> {
+    let bedrock = |op: &str, family: ApiFamily| Some(call("aws.bedrock", op, family));
+    const AGENT_RUNTIME: [(&[&str], &str); 10] = [
+        (
+            &["agents", "*", "agentAliases", "*", "sessions", "*", "text"],
+            "invoke_agent",
+        ),
+        (&["flows", "*", "aliases", "*"], "invoke_agent"),
+        (&["flows", "*", "aliases", "*", "executions"], "invoke_agent"),
+        (&["retrieveAndGenerate"], "chat"),
+        (&["retrieveAndGenerateStream"], "chat"),
+        (&["knowledgebases", "*", "retrieve"], "retrieval"),
+        (&["agenticRetrieveStream"], "retrieval"),
+        (&["generateQuery"], "text_completion"),
+        (&["optimize-prompt"], "optimize_prompt"),
+        (&["guardrail", "*", "version", "*", "apply"], "guardrail"),
+    ];
+    if let Some((_, op)) = AGENT_RUNTIME.iter().find(|(p, _)| ends_with(segs, p)) {
+        return bedrock(op, ApiFamily::BedrockConverse);
+    }
+    if ends_with(segs, &["async-invoke"]) {
+        return bedrock("batch", ApiFamily::BedrockInvoke);
+    }
+    if ends_with(segs, &["guardrail-checks", "invoke"]) {
+        return bedrock("guardrail", ApiFamily::BedrockConverse);
+    }
+    let at = segs.iter().position(|s| s.eq_ignore_ascii_case("model"))?;
+    let (verb, model_segs) = segs.get(at + 1..)?.split_last()?;
+    let (family, stream) = match verb.to_ascii_lowercase().as_str() {
         "invoke" => (ApiFamily::BedrockInvoke, false),
         "invoke-with-response-stream" => (ApiFamily::BedrockInvoke, true),
+        "invoke-with-bidirectional-stream" => (ApiFamily::BedrockInvoke, true),
         "converse" => (ApiFamily::BedrockConverse, false),
         "converse-stream" => (ApiFamily::BedrockConverse, true),
         _ => return None,
     };
-    if model.is_empty() {
+    if model_segs.is_empty() {
         return None;
     }
     let mut c = call("aws.bedrock", "chat", family);
-    c.path_model = Some(percent_decode(model));
+    c.path_model = Some(model_segs.join("/"));
     c.path_stream = stream;
     Some(c)
 }
 
-/// Decodes `%XX` escapes (Bedrock model ids and ARNs arrive URL-encoded). Invalid escapes stay as written.
-pub fn percent_decode(text: &str) -> String {
-    if !text.contains('%') {
-        return text.to_string();
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn ends_with(segs: &[String], pattern: &[&str]) -> bool {
+    segs.len() >= pattern.len()
+        && segs
+            .get(segs.len() - pattern.len()..)
+            .is_some_and(|s| segments_match(s, pattern))
+}
+
+/// Anthropic: `/v1/messages`, `/v1/messages/batches`, `/v1/complete`.
+fn anthropic(segs: &[String]) -> Option<ModelCall> {
+    let (op, family) = if ends_with(segs, &["v1", "messages"]) {
+        ("chat", ApiFamily::Anthropic)
+    } else if ends_with(segs, &["v1", "messages", "batches"]) {
+        ("batch", ApiFamily::Anthropic)
+    } else if ends_with(segs, &["v1", "complete"]) {
+        ("text_completion", ApiFamily::Anthropic)
+    } else {
+        return None;
+    };
+    Some(call("anthropic", op, family))
+}
+
+/// Ollama's native API: `/api/chat`, `/api/generate`, `/api/embed`, `/api/embeddings`.
+fn ollama(segs: &[String]) -> Option<ModelCall> {
+    const OLLAMA: [(&[&str], &str); 4] = [
+        (&["api", "chat"], "chat"),
+        (&["api", "generate"], "text_completion"),
+        (&["api", "embed"], "embeddings"),
+        (&["api", "embeddings"], "embeddings"),
+    ];
+    let (_, op) = OLLAMA.iter().find(|(p, _)| ends_with(segs, p))?;
+    Some(call("ollama", op, ApiFamily::Ollama))
+}
+
+/// Cohere v1 and v2.
+fn cohere(segs: &[String]) -> Option<ModelCall> {
+    const COHERE: [(&[&str], &str); 12] = [
+        (&["v1", "chat"], "chat"),
+        (&["v2", "chat"], "chat"),
+        (&["v1", "generate"], "text_completion"),
+        (&["v1", "embed"], "embeddings"),
+        (&["v2", "embed"], "embeddings"),
+        (&["v1", "rerank"], "rerank"),
+        (&["v2", "rerank"], "rerank"),
+        (&["v1", "classify"], "classify"),
+        (&["v1", "summarize"], "summarize"),
+        (&["v1", "embed-jobs"], "embeddings"),
+        (&["v2", "batches"], "batch"),
+        (&["v2", "audio", "transcriptions"], "transcription"),
+    ];
+    let (_, op) = COHERE.iter().find(|(p, _)| ends_with(segs, p))?;
+    Some(call("cohere", op, ApiFamily::Cohere))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(path: &str) -> Option<(String, String, Option<String>)> {
-        recognize("POST", path, ProviderSet::all(), &[]).map(|c| (c.provider, c.operation, c.path_model))
-    }
-
-    fn some(p: &str, o: &str, m: Option<&str>) -> Option<(String, String, Option<String>)> {
-        Some((p.into(), o.into(), m.map(String::from)))
-    }
-
-    #[test]
-    fn recognises_every_provider() {
-        assert_eq!(rec("/v1/chat/completions"), some("openai", "chat", None));
-        assert_eq!(rec("/proxy/v1/chat/completions?x=1"), some("openai", "chat", None));
-        assert_eq!(rec("/v1/completions"), some("openai", "text_completion", None));
-        assert_eq!(rec("/v1/embeddings"), some("openai", "embeddings", None));
-        assert_eq!(rec("/v1/responses"), some("openai", "chat", None));
-        assert_eq!(rec("/v1/images/generations"), some("openai", "image_generation", None));
-        assert_eq!(rec("/v1/audio/transcriptions"), some("openai", "transcription", None));
-        assert_eq!(rec("/v1/moderations"), some("openai", "moderation", None));
-        assert_eq!(
-            rec("/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-06-01"),
-            some("azure.ai.openai", "chat", Some("gpt4o-prod"))
-        );
-        assert_eq!(rec("/v1/messages"), some("anthropic", "chat", None));
-        assert_eq!(rec("/v1/complete"), some("anthropic", "text_completion", None));
-        assert_eq!(
-            rec("/v1beta/models/gemini-2.0-flash:generateContent"),
-            some("gcp.gemini", "generate_content", Some("gemini-2.0-flash"))
-        );
-        assert_eq!(
-            rec("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
-            some("gcp.gemini", "generate_content", Some("gemini-2.0-flash"))
-        );
-        assert_eq!(
-            rec("/v1beta/models/text-embedding-004:embedContent"),
-            some("gcp.gemini", "embeddings", Some("text-embedding-004"))
-        );
-        assert_eq!(
-            rec("/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-1.5-pro:generateContent"),
-            some("gcp.vertex_ai", "generate_content", Some("gemini-1.5-pro"))
-        );
-        assert_eq!(
-            rec("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke"),
-            some("aws.bedrock", "chat", Some("anthropic.claude-3-5-sonnet-20240620-v1:0"))
-        );
-        assert_eq!(
-            rec("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123%3Ainference-profile%2Fus.meta.llama3/converse-stream"),
-            some(
-                "aws.bedrock",
-                "chat",
-                Some("arn:aws:bedrock:us-east-1:123:inference-profile/us.meta.llama3")
-            )
-        );
-        assert_eq!(rec("/api/chat"), some("ollama", "chat", None));
-        assert_eq!(rec("/api/generate"), some("ollama", "text_completion", None));
-        assert_eq!(rec("/api/embed"), some("ollama", "embeddings", None));
-        assert_eq!(rec("/v2/chat"), some("cohere", "chat", None));
-        assert_eq!(rec("/v1/embed"), some("cohere", "embeddings", None));
-        assert_eq!(rec("/v2/rerank"), some("cohere", "rerank", None));
-    }
-
-    #[test]
-    fn streaming_verbs_are_known_from_the_path() {
-        let c = recognize("POST", "/model/m/converse-stream", ProviderSet::all(), &[]).unwrap();
-        assert!(c.path_stream);
-        assert_eq!(c.family, ApiFamily::BedrockConverse);
-        let c = recognize(
-            "POST",
-            "/v1beta/models/g:streamGenerateContent",
-            ProviderSet::all(),
-            &[],
-        )
-        .unwrap();
-        assert!(c.path_stream);
-        let c = recognize(
-            "POST",
-            "/v1/projects/p/locations/l/publishers/anthropic/models/claude:streamRawPredict",
-            ProviderSet::all(),
-            &[],
-        )
-        .unwrap();
-        assert_eq!(c.family, ApiFamily::Anthropic);
-    }
-
-    #[test]
-    fn non_model_paths_pass() {
-        for p in [
-            "/",
-            "/healthz",
-            "/v1/models",
-            "/v1/messages/batches",
-            "/v1/chat/completions/abc",
-            "/v1beta/models/g:countTokens",
-            "/model/x/list",
-            "/openai/deployments/",
-            "/api/tags",
-        ] {
-            assert_eq!(rec(p), None, "{p}");
-        }
-        assert_eq!(recognize("GET", "/v1/chat/completions", ProviderSet::all(), &[]), None);
-    }
-
-    #[test]
-    fn providers_can_be_restricted() {
-        let mut set = ProviderSet::none();
-        assert!(set.enable("anthropic"));
-        assert!(!set.enable("nope"));
-        assert!(recognize("POST", "/v1/messages", set, &[]).is_some());
-        assert!(recognize("POST", "/v1/chat/completions", set, &[]).is_none());
-    }
-
-    #[test]
-    fn extra_routes_come_first() {
-        let extra = [ExtraRoute {
-            path_prefix: "/llm/".into(),
-            provider: "internal".into(),
-            operation: "chat".into(),
-        }];
-        let c = recognize("POST", "/llm/v1/chat/completions", ProviderSet::none(), &extra).unwrap();
-        assert_eq!(c.provider, "internal");
-    }
-
-    #[test]
-    fn percent_decoding_is_lenient() {
-        assert_eq!(percent_decode("a%3Ab"), "a:b");
-        assert_eq!(percent_decode("a%zzb%"), "a%zzb%");
-        assert_eq!(percent_decode("%E2%9C%93"), "✓");
-    }
-}
+mod tests;

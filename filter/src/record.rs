@@ -1,4 +1,6 @@
-//! The attribution record (SPEC §5): scalar filter-state keys and the structured Struct record.
+//! The attribution record: every key it can carry is a [`Field`], named once here for both of its
+//! forms, the scalar filter-state keys (`wasm.ai_attribution.<key>`) and the structured
+//! `google.protobuf.Struct` record (`wasm.ai_attribution`, OpenTelemetry names where they exist).
 
 use crate::config::Config;
 use crate::policy::Decision;
@@ -6,6 +8,118 @@ use crate::protobuf::{encode_struct, StructValue};
 
 /// Name of the structured record property (filter-state key `wasm.ai_attribution`).
 pub const STRUCT_PROPERTY: &str = "ai_attribution";
+
+/// A record key that is not a dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Event,
+    Decision,
+    Reason,
+    CorrelationId,
+    RequestId,
+    Method,
+    Sources,
+    Provider,
+    Operation,
+    RequestModel,
+    ResponseModel,
+    ResponseId,
+    Stream,
+    InputTokens,
+    OutputTokens,
+    CachedInputTokens,
+    ReasoningTokens,
+    UsageStatus,
+    CostUsd,
+}
+
+impl Field {
+    /// Every field, in the order records list them.
+    pub const ALL: [Field; 19] = [
+        Field::Event,
+        Field::Decision,
+        Field::Reason,
+        Field::CorrelationId,
+        Field::RequestId,
+        Field::Method,
+        Field::Sources,
+        Field::Provider,
+        Field::Operation,
+        Field::RequestModel,
+        Field::ResponseModel,
+        Field::ResponseId,
+        Field::Stream,
+        Field::InputTokens,
+        Field::OutputTokens,
+        Field::CachedInputTokens,
+        Field::ReasoningTokens,
+        Field::UsageStatus,
+        Field::CostUsd,
+    ];
+
+    /// The scalar key, `wasm.ai_attribution.<this>`.
+    pub fn scalar_name(self) -> &'static str {
+        self.names().0
+    }
+
+    /// The key in the structured record.
+    pub fn otel_name(self) -> &'static str {
+        self.names().1
+    }
+
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Field::Event => ("event", "ai_attribution.event"),
+            Field::Decision => ("decision", "ai_attribution.decision"),
+            Field::Reason => ("reason", "ai_attribution.reason"),
+            Field::CorrelationId => ("correlation_id", "ai_attribution.correlation_id"),
+            Field::RequestId => ("request_id", "ai_attribution.request_id"),
+            Field::Method => ("method", "http.request.method"),
+            Field::Sources => ("sources", "ai_attribution.sources"),
+            Field::Provider => ("provider", "gen_ai.provider.name"),
+            Field::Operation => ("operation", "gen_ai.operation.name"),
+            Field::RequestModel => ("request_model", "gen_ai.request.model"),
+            Field::ResponseModel => ("response_model", "gen_ai.response.model"),
+            Field::ResponseId => ("response_id", "gen_ai.response.id"),
+            Field::Stream => ("stream", "ai_attribution.stream"),
+            Field::InputTokens => ("input_tokens", "gen_ai.usage.input_tokens"),
+            Field::OutputTokens => ("output_tokens", "gen_ai.usage.output_tokens"),
+            Field::CachedInputTokens => ("cached_input_tokens", "gen_ai.usage.cache_read.input_tokens"),
+            Field::ReasoningTokens => ("reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),
+            Field::UsageStatus => ("usage_status", "ai_attribution.usage_status"),
+            Field::CostUsd => ("cost_usd", "ai_attribution.cost_usd"),
+        }
+    }
+
+    /// The field whose scalar key is `name`.
+    pub fn from_scalar_name(name: &str) -> Option<Field> {
+        Field::ALL.iter().copied().find(|f| f.scalar_name() == name)
+    }
+}
+
+/// The structured-record key of a dimension: OpenTelemetry's `user.id` and `session.id`, else
+/// `ai_attribution.<dimension>`.
+pub fn dimension_otel_name(dimension: &str) -> String {
+    match dimension {
+        "user" => "user.id".to_string(),
+        "session" => "session.id".to_string(),
+        other => format!("ai_attribution.{other}"),
+    }
+}
+
+/// Which kind of AI event a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    ModelCall,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ModelCall => "model_call",
+        }
+    }
+}
 
 /// Token counts read from the response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,7 +130,7 @@ pub struct Tokens {
     pub reasoning: Option<u64>,
 }
 
-/// Whether usage was read (SPEC §5 `usage_status`).
+/// Whether usage was read (`usage_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageStatus {
     Reported,
@@ -36,12 +150,16 @@ impl UsageStatus {
     }
 }
 
-/// Everything the record says about one model call.
+/// Everything the record says about one AI event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
+    pub event: EventKind,
     pub decision: Decision,
     pub reason: String,
     pub correlation_id: String,
+    /// The inbound `x-request-id`, as the caller (or Envoy) set it.
+    pub request_id: Option<String>,
+    pub method: Option<String>,
     /// `(dimension, value)` for every configured dimension, in config order.
     pub dimensions: Vec<(String, Option<String>)>,
     pub sources: String,
@@ -54,6 +172,22 @@ pub struct Record {
     pub tokens: Tokens,
     pub usage_status: Option<UsageStatus>,
     pub cost_usd: Option<f64>,
+}
+
+/// One value of the record, before it is written in either form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordValue<'a> {
+    Text(&'a str),
+    Count(u64),
+    Flag(bool),
+    Usd(f64),
+}
+
+/// A record key: a fixed field, or the dimension at this index of the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Field(Field),
+    Dimension(usize),
 }
 
 /// Formats a cost as a plain decimal string (no exponent), rounded to 10 decimals. Integer
@@ -74,84 +208,86 @@ pub fn format_cost(cost: f64) -> String {
 }
 
 impl Record {
-    /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
-    pub fn scalar_entries(&self, config: &Config) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::with_capacity(24);
-        let mut put = |key: &str, value: Option<String>| {
+    /// Every key that has a value, in record order.
+    pub fn entries<'a>(&'a self) -> Vec<(Key, RecordValue<'a>)> {
+        use RecordValue::{Count, Flag, Text, Usd};
+        let mut out: Vec<(Key, RecordValue<'a>)> = Vec::with_capacity(Field::ALL.len() + self.dimensions.len());
+        let mut put = |key: Key, value: Option<RecordValue<'a>>| {
             if let Some(v) = value {
-                if config.scalar_keys.wants(key) {
-                    out.push((format!("{STRUCT_PROPERTY}.{key}"), v));
-                }
+                out.push((key, v));
             }
         };
-        put("decision", Some(self.decision.as_str().to_string()));
-        put("reason", Some(self.reason.clone()));
-        put("correlation_id", Some(self.correlation_id.clone()));
-        for (dim, value) in &self.dimensions {
-            put(dim, value.clone());
+        let field = Key::Field;
+        put(field(Field::Event), Some(Text(self.event.as_str())));
+        put(field(Field::Decision), Some(Text(self.decision.as_str())));
+        put(field(Field::Reason), Some(Text(&self.reason)));
+        put(field(Field::CorrelationId), Some(Text(&self.correlation_id)));
+        put(field(Field::RequestId), self.request_id.as_deref().map(Text));
+        put(field(Field::Method), self.method.as_deref().map(Text));
+        for (i, (_, value)) in self.dimensions.iter().enumerate() {
+            put(Key::Dimension(i), value.as_deref().map(Text));
         }
-        put("sources", Some(self.sources.clone()));
-        put("provider", Some(self.provider.clone()));
-        put("operation", Some(self.operation.clone()));
-        put("request_model", self.request_model.clone());
-        put("response_model", self.response_model.clone());
-        put("response_id", self.response_id.clone());
-        put("stream", self.stream.map(|s| s.to_string()));
-        put("input_tokens", self.tokens.input.map(|n| n.to_string()));
-        put("output_tokens", self.tokens.output.map(|n| n.to_string()));
-        put("cached_input_tokens", self.tokens.cached_input.map(|n| n.to_string()));
-        put("reasoning_tokens", self.tokens.reasoning.map(|n| n.to_string()));
-        put("usage_status", self.usage_status.map(|s| s.as_str().to_string()));
-        put("cost_usd", self.cost_usd.map(format_cost));
+        put(field(Field::Sources), Some(Text(&self.sources)));
+        put(field(Field::Provider), Some(Text(&self.provider)));
+        put(field(Field::Operation), Some(Text(&self.operation)));
+        put(field(Field::RequestModel), self.request_model.as_deref().map(Text));
+        put(field(Field::ResponseModel), self.response_model.as_deref().map(Text));
+        put(field(Field::ResponseId), self.response_id.as_deref().map(Text));
+        put(field(Field::Stream), self.stream.map(Flag));
+        put(field(Field::InputTokens), self.tokens.input.map(Count));
+        put(field(Field::OutputTokens), self.tokens.output.map(Count));
+        put(field(Field::CachedInputTokens), self.tokens.cached_input.map(Count));
+        put(field(Field::ReasoningTokens), self.tokens.reasoning.map(Count));
+        put(field(Field::UsageStatus), self.usage_status.map(|s| Text(s.as_str())));
+        put(field(Field::CostUsd), self.cost_usd.map(Usd));
         out
     }
 
-    /// The structured record as serialized `google.protobuf.Struct`, with OpenTelemetry names where
-    /// they exist and `ai_attribution.*` for the rest.
-    pub fn structured(&self) -> Vec<u8> {
-        let mut fields: Vec<(String, StructValue)> = Vec::with_capacity(24);
-        let mut text = |key: &str, value: Option<&str>| {
-            if let Some(v) = value {
-                fields.push((key.to_string(), StructValue::String(v.to_string())));
-            }
-        };
-        text("ai_attribution.decision", Some(self.decision.as_str()));
-        text("ai_attribution.reason", Some(&self.reason));
-        text("ai_attribution.correlation_id", Some(&self.correlation_id));
-        for (dim, value) in &self.dimensions {
-            let key = match dim.as_str() {
-                "user" => "user.id".to_string(),
-                "session" => "session.id".to_string(),
-                other => format!("ai_attribution.{other}"),
+    fn dimension_name(&self, i: usize) -> &str {
+        self.dimensions.get(i).map_or("", |(name, _)| name.as_str())
+    }
+
+    /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
+    pub fn scalar_entries(&self, config: &Config) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, value) in self.entries() {
+            let name = match key {
+                Key::Field(f) => f.scalar_name(),
+                Key::Dimension(i) => self.dimension_name(i),
             };
-            text(&key, value.as_deref());
-        }
-        text("ai_attribution.sources", Some(&self.sources));
-        text("gen_ai.provider.name", Some(&self.provider));
-        text("gen_ai.operation.name", Some(&self.operation));
-        text("gen_ai.request.model", self.request_model.as_deref());
-        text("gen_ai.response.model", self.response_model.as_deref());
-        text("gen_ai.response.id", self.response_id.as_deref());
-        text(
-            "ai_attribution.usage_status",
-            self.usage_status.map(UsageStatus::as_str),
-        );
-        if let Some(stream) = self.stream {
-            fields.push(("ai_attribution.stream".into(), StructValue::Bool(stream)));
-        }
-        for (key, n) in [
-            ("gen_ai.usage.input_tokens", self.tokens.input),
-            ("gen_ai.usage.output_tokens", self.tokens.output),
-            ("gen_ai.usage.cache_read.input_tokens", self.tokens.cached_input),
-            ("gen_ai.usage.reasoning.output_tokens", self.tokens.reasoning),
-        ] {
-            if let Some(n) = n {
-                fields.push((key.into(), StructValue::Number(n as f64)));
+            if !config.scalar_keys.wants(name) {
+                continue;
             }
+            let text = match value {
+                RecordValue::Text(t) => t.to_string(),
+                RecordValue::Count(n) => n.to_string(),
+                RecordValue::Flag(b) => b.to_string(),
+                RecordValue::Usd(c) => format_cost(c),
+            };
+            out.push((format!("{STRUCT_PROPERTY}.{name}"), text));
         }
-        if let Some(cost) = self.cost_usd {
-            fields.push(("ai_attribution.cost_usd".into(), StructValue::Number(cost)));
-        }
+        out
+    }
+
+    /// The structured record as serialized `google.protobuf.Struct`.
+    pub fn structured(&self) -> Vec<u8> {
+        let fields: Vec<(String, StructValue)> = self
+            .entries()
+            .into_iter()
+            .map(|(key, value)| {
+                let name = match key {
+                    Key::Field(f) => f.otel_name().to_string(),
+                    Key::Dimension(i) => dimension_otel_name(self.dimension_name(i)),
+                };
+                let value = match value {
+                    RecordValue::Text(t) => StructValue::String(t.to_string()),
+                    RecordValue::Count(n) => StructValue::Number(n as f64),
+                    RecordValue::Flag(b) => StructValue::Bool(b),
+                    RecordValue::Usd(c) => StructValue::Number(c),
+                };
+                (name, value)
+            })
+            .collect();
         encode_struct(&fields)
     }
 }
@@ -160,11 +296,14 @@ impl Record {
 mod tests {
     use super::*;
 
-    fn record() -> Record {
+    pub(crate) fn record() -> Record {
         Record {
+            event: EventKind::ModelCall,
             decision: Decision::Attributed,
             reason: String::new(),
             correlation_id: "c-1".into(),
+            request_id: Some("r-1".into()),
+            method: Some("POST".into()),
             dimensions: vec![
                 ("business_unit".into(), Some("finance".into())),
                 ("user".into(), Some("alice".into())),
@@ -189,6 +328,17 @@ mod tests {
     }
 
     #[test]
+    fn every_field_has_distinct_names() {
+        for (i, a) in Field::ALL.iter().enumerate() {
+            assert_eq!(Field::from_scalar_name(a.scalar_name()), Some(*a));
+            for b in Field::ALL.iter().skip(i + 1) {
+                assert_ne!(a.scalar_name(), b.scalar_name());
+                assert_ne!(a.otel_name(), b.otel_name());
+            }
+        }
+    }
+
+    #[test]
     fn scalar_keys_skip_absent_values() {
         let c = Config::parse(b"{}").unwrap();
         let e = record().scalar_entries(&c);
@@ -199,6 +349,7 @@ mod tests {
         assert!(!keys.contains(&"ai_attribution.response_model"));
         assert!(e.contains(&("ai_attribution.cost_usd".into(), "0.0001875".into())));
         assert!(e.contains(&("ai_attribution.input_tokens".into(), "27".into())));
+        assert!(e.contains(&("ai_attribution.event".into(), "model_call".into())));
     }
 
     #[test]
@@ -229,6 +380,7 @@ mod tests {
             "ai_attribution.business_unit",
             "gen_ai.provider.name",
             "gen_ai.usage.input_tokens",
+            "http.request.method",
         ] {
             assert!(text.contains(key), "{key}");
         }

@@ -2,24 +2,34 @@
 
 /// Why a raw value cannot be used for attribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejected {
+pub enum InvalidValue {
     /// Longer than `limits.max_value_bytes`.
     TooLong,
-    /// Contains a control character (or is not valid UTF-8).
+    /// Contains a control, format (invisible or bidirectional) or line-separator character, or is
+    /// not valid UTF-8.
     ControlCharacter,
     /// The same header was sent more than once with different values.
     Ambiguous,
     /// A composite value (JSON object, or a list holding objects).
     Composite,
+    /// A SPIFFE namespace or service account of a trust domain that is not local.
+    ForeignTrustDomain,
+    /// Two different API keys on one call.
+    ConflictingKeys,
+    /// Marked unverified (a JWT read without checking its signature) where only verified values count.
+    Unverified,
 }
 
-impl std::fmt::Display for Rejected {
+impl std::fmt::Display for InvalidValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Rejected::TooLong => "longer than limits.max_value_bytes",
-            Rejected::ControlCharacter => "contains a control character or invalid UTF-8",
-            Rejected::Ambiguous => "sent more than once with different values",
-            Rejected::Composite => "an object, not a scalar",
+            InvalidValue::TooLong => "longer than limits.max_value_bytes",
+            InvalidValue::ControlCharacter => "contains a control character or invalid UTF-8",
+            InvalidValue::Ambiguous => "sent more than once with different values",
+            InvalidValue::Composite => "an object, not a scalar",
+            InvalidValue::ForeignTrustDomain => "from a trust domain that is not local (peer.trust_domains)",
+            InvalidValue::ConflictingKeys => "two different API keys on one call",
+            InvalidValue::Unverified => "not verified",
         })
     }
 }
@@ -30,13 +40,43 @@ pub enum Checked {
     /// Empty after trimming: treated as absent.
     Empty,
     Valid(String),
-    Invalid(Rejected),
+    Invalid(InvalidValue),
+}
+
+/// Unicode format characters (general category Cf: zero-width, bidirectional controls, tags) and
+/// the line and paragraph separators (Zl, Zp): invisible in a log viewer, or able to reorder or
+/// break the line they sit in, so a value holding one could pass for another.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 /// Applies the value rules to raw bytes.
 pub fn check_value(raw: &[u8], max_bytes: usize) -> Checked {
     let Ok(text) = std::str::from_utf8(raw) else {
-        return Checked::Invalid(Rejected::ControlCharacter);
+        return Checked::Invalid(InvalidValue::ControlCharacter);
     };
     check_str(text, max_bytes)
 }
@@ -48,10 +88,10 @@ pub fn check_str(text: &str, max_bytes: usize) -> Checked {
         return Checked::Empty;
     }
     if trimmed.len() > max_bytes {
-        return Checked::Invalid(Rejected::TooLong);
+        return Checked::Invalid(InvalidValue::TooLong);
     }
-    if trimmed.chars().any(char::is_control) {
-        return Checked::Invalid(Rejected::ControlCharacter);
+    if trimmed.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Checked::Invalid(InvalidValue::ControlCharacter);
     }
     Checked::Valid(trimmed.to_string())
 }
@@ -73,7 +113,10 @@ mod tests {
 
     #[test]
     fn too_long_is_invalid() {
-        assert_eq!(check_str(&"a".repeat(257), 256), Checked::Invalid(Rejected::TooLong));
+        assert_eq!(
+            check_str(&"a".repeat(257), 256),
+            Checked::Invalid(InvalidValue::TooLong)
+        );
         assert_eq!(check_str(&"a".repeat(256), 256), Checked::Valid("a".repeat(256)));
     }
 
@@ -81,17 +124,39 @@ mod tests {
     fn control_characters_are_invalid() {
         assert_eq!(
             check_str("al\u{0}ice", 256),
-            Checked::Invalid(Rejected::ControlCharacter)
+            Checked::Invalid(InvalidValue::ControlCharacter)
         );
-        assert_eq!(check_str("al\nice", 256), Checked::Invalid(Rejected::ControlCharacter));
+        assert_eq!(
+            check_str("al\nice", 256),
+            Checked::Invalid(InvalidValue::ControlCharacter)
+        );
         assert_eq!(
             check_str("al\u{7f}ice", 256),
-            Checked::Invalid(Rejected::ControlCharacter)
+            Checked::Invalid(InvalidValue::ControlCharacter)
         );
         assert_eq!(
             check_value(b"\xff\xfe", 256),
-            Checked::Invalid(Rejected::ControlCharacter)
+            Checked::Invalid(InvalidValue::ControlCharacter)
         );
+    }
+
+    #[test]
+    fn invisible_and_reordering_characters_are_invalid() {
+        for s in [
+            "al\u{200b}ice",
+            "\u{202e}ecila",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{feff}",
+            "a\u{2066}b",
+            "a\u{e0041}",
+        ] {
+            assert_eq!(
+                check_str(s, 256),
+                Checked::Invalid(InvalidValue::ControlCharacter),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

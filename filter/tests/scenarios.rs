@@ -1,164 +1,209 @@
-//! Replays the scenario corpus in `tests/scenarios/` against the pure core (no Envoy).
+//! Replays the scenario corpus in `tests/scenarios/` through the core's call lifecycle, with no
+//! Envoy: request headers, the request body, an answer, and `finish`, then the record, the
+//! rejection and the upstream headers are compared with what each case expects. The same files
+//! run through a real Envoy in `integration/tests/scenarios.rs`.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use ai_attribution::body::RequestBody;
+use ai_attribution::call::{Call, Effect, Flow, Step, VmState};
 use ai_attribution::config::Config;
-use ai_attribution::provider::recognize;
-use ai_attribution::request::{correlation_id, plan_request, Properties};
+use ai_attribution::host::MapAttributes;
+use ai_attribution::record::{dimension_otel_name, Field, Record};
+use scenario_corpus::{Case, ScenarioFile};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::rc::Rc;
 
-struct FakeHost(HashMap<String, String>);
+/// What one case produced in the core.
+struct Outcome {
+    call: bool,
+    steps: Vec<Step>,
+    record: Option<Record>,
+    /// The request headers as they would go upstream.
+    upstream: Vec<(String, String)>,
+}
 
-impl Properties for FakeHost {
-    fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
-        self.0.get(&path.join(".")).map(|v| v.as_bytes().to_vec())
+fn reply(steps: &[Step]) -> Option<&ai_attribution::reject::LocalReply> {
+    steps.iter().flat_map(|s| &s.effects).find_map(|e| match e {
+        Effect::LocalReply(r) => Some(r),
+        _ => None,
+    })
+}
+
+fn run(cfg: &Rc<Config>, attrs: &MapAttributes, case: &Case) -> Outcome {
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), case.method.as_bytes().to_vec()),
+        (":path".into(), case.path.as_bytes().to_vec()),
+        (":authority".into(), b"models.local".to_vec()),
+        ("x-request-id".into(), b"req-1".to_vec()),
+    ];
+    for (k, v) in &case.headers {
+        // Envoy hands header values over trimmed and names lower-cased.
+        headers.push((k.to_ascii_lowercase(), v.trim().as_bytes().to_vec()));
+    }
+    let body = case.body.as_ref().map(|b| b.to_string().into_bytes());
+    let mut vm = VmState::new([7; 32], 100);
+    let mut attrs = attrs.clone();
+    let (call, first) = Call::start(cfg, &headers, body.is_none(), &mut attrs, &mut vm);
+    let mut upstream: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    let mut steps = vec![first];
+    let Some(mut call) = call else {
+        apply(&mut upstream, &steps);
+        return Outcome {
+            call: false,
+            steps,
+            record: None,
+            upstream,
+        };
+    };
+    if let Some(body) = &body {
+        // Split in two, as Envoy may hand a body over in pieces.
+        let (a, b) = body.split_at(body.len() / 2);
+        for (piece, eos) in [(a, false), (b, true)] {
+            if call.wants_request_body() {
+                steps.push(call.on_request_body(piece, eos, &mut attrs));
+            }
+        }
+    }
+    apply(&mut upstream, &steps);
+    if reply(&steps).is_none() {
+        let answer = vec![("content-type".to_string(), b"application/json".to_vec())];
+        steps.push(call.on_response_headers(&answer, false));
+        steps.push(call.on_response_body(b"{}", true));
+    }
+    let finished = call.finish(&mut attrs, &mut vm);
+    Outcome {
+        call: true,
+        steps,
+        record: Some(finished.record),
+        upstream,
     }
 }
 
-fn corpus() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            (
-                p.display().to_string(),
-                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap(),
-            )
-        })
-        .collect()
+/// Applies the header edits of the request phase to the headers as they were sent.
+fn apply(upstream: &mut Vec<(String, String)>, steps: &[Step]) {
+    for effect in steps.iter().flat_map(|s| &s.effects) {
+        match effect {
+            Effect::RemoveRequestHeader(name) => upstream.retain(|(k, _)| k != name),
+            Effect::SetRequestHeader(name, value) => {
+                upstream.retain(|(k, _)| k != name);
+                upstream.push((name.clone(), value.clone()));
+            }
+            _ => {}
+        }
+    }
 }
 
-/// `LONG300` stands for a 300-byte value (over the default 256-byte limit).
-fn expand(v: &str) -> String {
-    if v == "LONG300" {
-        "x".repeat(300)
+/// A record value by its scalar key (fixed field or dimension), as the access log shows it.
+fn record_value(cfg: &Config, record: &Record, key: &str) -> Option<String> {
+    let structured = |name: &str| -> Option<String> {
+        record.entries().into_iter().find_map(|(k, v)| {
+            let otel = match k {
+                ai_attribution::record::Key::Field(f) => f.otel_name().to_string(),
+                ai_attribution::record::Key::Dimension(i) => dimension_otel_name(&cfg.dimensions[i].name),
+            };
+            (otel == name).then(|| match v {
+                ai_attribution::record::RecordValue::Text(t) => t.to_string(),
+                ai_attribution::record::RecordValue::Count(n) => n.to_string(),
+                ai_attribution::record::RecordValue::Flag(b) => b.to_string(),
+                ai_attribution::record::RecordValue::Usd(c) => ai_attribution::record::format_cost(c),
+            })
+        })
+    };
+    match Field::from_scalar_name(key) {
+        Some(f) => structured(f.otel_name()),
+        None => {
+            assert!(
+                cfg.dimensions.iter().any(|d| d.name == key),
+                "record key {key:?} is neither a field nor a dimension"
+            );
+            structured(&dimension_otel_name(key))
+        }
+    }
+}
+
+fn check(file: &ScenarioFile, cfg: &Config, case: &Case, out: &Outcome) {
+    let name = format!("{}: {}", file.name, case.name);
+    let exp = &case.expect;
+    if exp["model_call"] == false {
+        assert!(!out.call, "{name}: should not be an AI event");
+        return;
+    }
+    assert!(out.call, "{name}: not recognised as a model call");
+    let record = out.record.as_ref().unwrap();
+    assert_eq!(record.correlation_id.len(), 36, "{name}: a generated correlation ID");
+    let rejection = reply(&out.steps);
+    let status = rejection.map_or(200, |r| r.status);
+    if let Some(s) = exp["status"].as_u64() {
+        assert_eq!(u64::from(status), s, "{name}: status");
+    }
+    for (key, field) in [("decision", "decision"), ("reason", "reason"), ("sources", "sources")] {
+        if let Some(want) = exp[key].as_str() {
+            assert_eq!(record_value(cfg, record, field).as_deref(), Some(want), "{name}: {key}");
+        }
+    }
+    if let Some(missing) = exp["missing"].as_array() {
+        let reply = rejection.unwrap_or_else(|| panic!("{name}: expected a rejection"));
+        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(
+            &body["error"]["missing"],
+            &Value::Array(missing.clone()),
+            "{name}: missing"
+        );
+        assert_eq!(
+            body["error"]["correlation_id"],
+            record.correlation_id.as_str(),
+            "{name}"
+        );
+        assert!(
+            reply
+                .headers
+                .contains(&(cfg.correlation_header.clone(), record.correlation_id.clone())),
+            "{name}: correlation header on the rejection"
+        );
+    }
+    for (key, want) in exp["record"].as_object().into_iter().flatten() {
+        let got = record_value(cfg, record, key);
+        assert_eq!(got.as_deref(), want.as_str(), "{name}: record {key}");
+    }
+    if rejection.is_none() {
+        let got = |h: &str| out.upstream.iter().find(|(k, _)| k == h).map(|(_, v)| v.as_str());
+        assert_eq!(
+            got(&cfg.correlation_header),
+            Some(record.correlation_id.as_str()),
+            "{name}"
+        );
+        for (h, want) in exp["upstream_headers"].as_object().into_iter().flatten() {
+            assert_eq!(got(h), want.as_str(), "{name}: upstream header {h}");
+        }
+        for h in exp["upstream_absent"].as_array().into_iter().flatten() {
+            let h = h.as_str().unwrap();
+            assert!(got(h).is_none(), "{name}: {h} goes upstream");
+        }
     } else {
-        v.to_string()
+        assert!(
+            out.steps.iter().any(|s| s.flow == Flow::Pause),
+            "{name}: a rejection pauses"
+        );
     }
 }
 
 #[test]
 fn scenario_corpus_replays_in_the_core() {
     let mut ran = 0;
-    for (file, doc) in corpus() {
-        let config = Config::parse(doc["config"].to_string().as_bytes()).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let props: HashMap<String, String> = doc["host_properties"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for case in doc["cases"].as_array().unwrap() {
-            let name = format!("{file}: {}", case["name"]);
-            let req = &case["request"];
-            let exp = &case["expect"];
-            let method = req["method"].as_str().unwrap();
-            let path = req["path"].as_str().unwrap();
-            let mut headers: Vec<(String, Vec<u8>)> = vec![
-                (":method".into(), method.as_bytes().to_vec()),
-                (":path".into(), path.as_bytes().to_vec()),
-                ("x-request-id".into(), b"req-1".to_vec()),
-            ];
-            for h in req["headers"].as_array().into_iter().flatten() {
-                let h = h.as_array().unwrap();
-                let value = expand(h[1].as_str().unwrap());
-                // Envoy hands header values over trimmed and names lower-cased.
-                headers.push((
-                    h[0].as_str().unwrap().to_ascii_lowercase(),
-                    value.trim().as_bytes().to_vec(),
-                ));
-            }
-            let call = recognize(method, path, config.providers, &config.extra_routes);
-            if exp["model_call"] == false {
-                assert!(call.is_none(), "{name}: should not be a model call");
-                ran += 1;
-                continue;
-            }
-            let call = call.unwrap_or_else(|| panic!("{name}: not recognised as a model call"));
-            let mut host = FakeHost(props.clone());
-            let mut new_id = || "generated".to_string();
-            let id = correlation_id(&headers, &mut new_id);
-            let mut body = RequestBody::new(&config);
-            if !req["body"].is_null() {
-                body.feed(req["body"].to_string().as_bytes());
-            }
-            let plan = plan_request(&config, &call, &headers, &mut host, Some(&body), id);
-            let request_model = plan.request_model.clone().or_else(|| body.model());
-            assert_eq!(plan.correlation_id, "req-1", "{name}");
-
-            let decision = plan.attribution.decision.as_str();
-            if let Some(d) = exp["decision"].as_str() {
-                assert_eq!(decision, d, "{name}: decision");
-            }
-            if let Some(r) = exp["reason"].as_str() {
-                assert_eq!(plan.attribution.reason(&config), r, "{name}: reason");
-            }
-            if let Some(s) = exp["sources"].as_str() {
-                assert_eq!(plan.attribution.sources(&config), s, "{name}: sources");
-            }
-            let status = plan.reject.as_ref().map_or(200, |r| r.status);
-            if let Some(s) = exp["status"].as_u64() {
-                assert_eq!(u64::from(status), s, "{name}: status");
-            }
-            if let Some(missing) = exp["missing"].as_array() {
-                let reply = plan
-                    .reject
-                    .as_ref()
-                    .unwrap_or_else(|| panic!("{name}: expected a rejection"));
-                let body: Value = serde_json::from_str(&reply.body).unwrap();
-                assert_eq!(
-                    &body["error"]["missing"],
-                    &Value::Array(missing.clone()),
-                    "{name}: missing"
-                );
-                assert_eq!(body["error"]["correlation_id"], "req-1", "{name}");
-                assert!(
-                    reply
-                        .headers
-                        .contains(&(config.correlation_header.clone(), "req-1".into())),
-                    "{name}"
-                );
-            }
-            for (key, want) in exp["record"].as_object().into_iter().flatten() {
-                let got = match key.as_str() {
-                    "provider" => Some(call.provider.clone()),
-                    "operation" => Some(call.operation.clone()),
-                    "request_model" => request_model.clone(),
-                    "usage_status" => continue,
-                    dim => config
-                        .dimension_index(dim)
-                        .and_then(|i| plan.attribution.value(i).map(str::to_string)),
-                };
-                assert_eq!(got.as_deref(), want.as_str(), "{name}: record {key}");
-            }
-            if plan.reject.is_none() {
-                assert!(
-                    plan.set.contains(&(config.correlation_header.clone(), "req-1".into())),
-                    "{name}"
-                );
-                for (h, want) in exp["upstream_headers"].as_object().into_iter().flatten() {
-                    let set = plan.set.iter().find(|(k, _)| k == h).map(|(_, v)| v.as_str());
-                    assert_eq!(set, want.as_str(), "{name}: upstream header {h}");
-                }
-                for h in exp["upstream_absent"].as_array().into_iter().flatten() {
-                    let h = h.as_str().unwrap();
-                    assert!(!plan.set.iter().any(|(k, _)| k == h), "{name}: {h} is set");
-                    let sent = headers.iter().any(|(k, _)| k == h);
-                    assert!(
-                        !sent || plan.remove.iter().any(|k| k == h),
-                        "{name}: {h} is not removed"
-                    );
-                }
-            }
+    for file in scenario_corpus::load().unwrap() {
+        let cfg =
+            Rc::new(Config::parse(file.config.to_string().as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", file.name)));
+        let mut attrs = MapAttributes::default();
+        for (k, v) in &file.host_properties {
+            attrs.set(k, v.as_bytes());
+        }
+        for case in &file.cases {
+            let out = run(&cfg, &attrs, case);
+            check(&file, &cfg, case, &out);
             ran += 1;
         }
     }

@@ -6,7 +6,6 @@
 use ai_attribution::identity::jwt::claim_at;
 use ai_attribution::identity::metadata::filter_metadata;
 use ai_attribution::identity::peer::PeerCert;
-use ai_attribution::identity::xfcc::last_element;
 use ai_attribution::source::PeerField;
 use fuzz_support::split_first;
 use libfuzzer_sys::fuzz_target;
@@ -20,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    // The same bytes as certificate attributes and an XFCC header.
+    // The same bytes as certificate attributes and a list of local trust domains.
     let text = String::from_utf8_lossy(rest);
     let mut parts = text.splitn(4, '\n');
     let cert = PeerCert {
@@ -28,9 +27,9 @@ fuzz_target!(|data: &[u8]| {
         subject: parts.next().map(str::to_string),
         dns_san: None,
         fingerprint: parts.next().map(str::to_string),
-        xfcc: parts.next().and_then(last_element),
     };
+    let local: Vec<String> = parts.next().unwrap_or("").split(',').map(str::to_string).collect();
     let field = PeerField::ALL[usize::from(selector) % PeerField::ALL.len()].1;
-    let _ = cert.field(field);
+    let _ = cert.field(field, &local);
     let _ = cert.spiffe_id();
 });

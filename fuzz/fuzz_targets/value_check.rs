@@ -3,7 +3,7 @@
 //! characters or invalid UTF-8 are ControlCharacter).
 #![no_main]
 
-use ai_attribution::value::{check_str, check_value, Checked, Rejected};
+use ai_attribution::value::{check_str, check_value, Checked, InvalidValue};
 use fuzz_support::split_first;
 use libfuzzer_sys::fuzz_target;
 
@@ -18,15 +18,15 @@ fuzz_target!(|data: &[u8]| {
     let got = check_value(raw, limit);
 
     let expected = match std::str::from_utf8(raw) {
-        Err(_) => Checked::Invalid(Rejected::ControlCharacter),
+        Err(_) => Checked::Invalid(InvalidValue::ControlCharacter),
         Ok(text) => {
             let trimmed = text.trim_matches([' ', '\t']);
             if trimmed.is_empty() {
                 Checked::Empty
             } else if trimmed.len() > limit {
-                Checked::Invalid(Rejected::TooLong)
+                Checked::Invalid(InvalidValue::TooLong)
             } else if trimmed.chars().any(char::is_control) {
-                Checked::Invalid(Rejected::ControlCharacter)
+                Checked::Invalid(InvalidValue::ControlCharacter)
             } else {
                 Checked::Valid(trimmed.to_string())
             }

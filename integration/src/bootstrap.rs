@@ -1,28 +1,19 @@
 //! Envoy bootstraps for tests, generated as JSON: the filter in front of the model server, with a
 //! JSON access log that carries every record key (the same fields as `envoy/envoy.yaml`).
 
+use ai_attribution::record::Field;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-/// The record keys that are not dimensions (SPEC §5), as `envoy/envoy.yaml` logs them.
-pub const RECORD_KEYS: [&str; 16] = [
-    "decision",
-    "reason",
-    "correlation_id",
-    "sources",
-    "provider",
-    "operation",
-    "request_model",
-    "response_model",
-    "response_id",
-    "stream",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "usage_status",
-    "cost_usd",
-];
+/// The record keys that are not dimensions, as `envoy/envoy.yaml` logs them. `method` and
+/// `request_id` are logged from Envoy's own request (the same values, also on non-AI requests).
+pub fn record_keys() -> Vec<&'static str> {
+    Field::ALL
+        .iter()
+        .map(|f| f.scalar_name())
+        .filter(|k| !matches!(*k, "method" | "request_id"))
+        .collect()
+}
 
 /// What a test Envoy looks like.
 #[derive(Debug, Clone)]
@@ -72,7 +63,7 @@ impl Bootstrap {
         let mut f = Map::new();
         for (k, v) in [
             ("method", "%REQ(:METHOD)%"),
-            ("path", "%REQ(:PATH)%"),
+            ("path", "%PATH(NQ)%"),
             ("status", "%RESPONSE_CODE%"),
             ("details", "%RESPONSE_CODE_DETAILS%"),
             ("request_id", "%REQ(X-REQUEST-ID)%"),
@@ -81,7 +72,7 @@ impl Bootstrap {
         ] {
             f.insert(k.into(), json!(v));
         }
-        for key in RECORD_KEYS
+        for key in record_keys()
             .iter()
             .map(|k| k.to_string())
             .chain(self.dimensions.iter().cloned())

@@ -3,63 +3,28 @@
 use crate::http::Request;
 use crate::{request_id, Stack};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
-/// One scenario file: a plugin configuration and its cases.
-pub struct ScenarioFile {
-    pub name: String,
-    pub doc: Value,
-}
-
-/// Loads every scenario file, sorted by name.
-pub fn load_corpus() -> Vec<ScenarioFile> {
-    let dir = crate::envoy::repo_root().join("tests/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .filter_map(|p| {
-            let text = std::fs::read_to_string(&p).ok()?;
-            let doc = serde_json::from_str(&text).ok()?;
-            Some(ScenarioFile {
-                name: p.file_name()?.to_string_lossy().into_owned(),
-                doc,
-            })
-        })
-        .collect()
-}
-
-/// `LONG300` stands for a 300-byte value (over the default 256-byte limit).
-fn expand(v: &str) -> String {
-    if v == "LONG300" {
-        "x".repeat(300)
-    } else {
-        v.to_string()
-    }
-}
+pub use scenario_corpus::{load, Case, ScenarioFile};
 
 /// Runs every case of a file against a stack started with its config; returns the failures.
 pub fn run_file(file: &ScenarioFile) -> Result<usize, Vec<String>> {
-    let dimensions: Vec<String> = file.doc["config"]["dimensions"]
+    let dimensions: Vec<String> = file.config["dimensions"]
         .as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_else(|| vec!["user".into(), "service_account".into()]);
-    let stack = match Stack::start_with(file.doc["config"].to_string(), |b| b.dimensions = dimensions) {
+    let stack = match Stack::start_with(file.config.to_string(), |b| b.dimensions = dimensions) {
         Ok(s) => s,
         Err(e) => return Err(vec![format!("{}: cannot start the stack: {e}", file.name)]),
     };
-    let correlation_header = file.doc["config"]["correlation"]["header"]
+    let correlation_header = file.config["correlation"]["header"]
         .as_str()
         .unwrap_or("x-ai-correlation-id")
         .to_string();
     let mut failures = Vec::new();
     let mut ran = 0;
-    for case in file.doc["cases"].as_array().into_iter().flatten() {
-        let name = format!("{}: {}", file.name, case["name"].as_str().unwrap_or("?"));
+    for case in &file.cases {
+        let name = format!("{}: {}", file.name, case.name);
         let mut problems = run_case(&stack, case, &correlation_header);
         if !problems.is_empty() {
             problems.insert(0, format!("case {name}"));
@@ -83,24 +48,21 @@ fn tail(text: &str, n: usize) -> String {
         .join("\n")
 }
 
-fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String> {
+fn run_case(stack: &Stack, case: &Case, correlation_header: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    let req_spec = &case["request"];
-    let exp = &case["expect"];
+    let exp = &case.expect;
     let id = request_id("scn");
     let mut req = Request {
-        method: req_spec["method"].as_str().unwrap_or("POST").into(),
-        path: req_spec["path"].as_str().unwrap_or("/").into(),
+        method: case.method.clone(),
+        path: case.path.clone(),
         ..Request::default()
     };
     req = req.header("x-request-id", &id);
-    for h in req_spec["headers"].as_array().into_iter().flatten() {
-        let k = h[0].as_str().unwrap_or_default();
-        let v = expand(h[1].as_str().unwrap_or_default());
-        req = req.header(k, &v);
+    for (k, v) in &case.headers {
+        req = req.header(k, v);
     }
-    if !req_spec["body"].is_null() {
-        req = req.json(&req_spec["body"]);
+    if let Some(body) = &case.body {
+        req = req.json(body);
     }
     let resp = match stack.send(&req) {
         Ok(r) => r,
@@ -132,16 +94,19 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
             "non-model call got a correlation header".into(),
         );
     } else {
+        // The caller's x-request-id is kept as its own field; the correlation ID is the filter's.
+        let correlation = log["correlation_id"].as_str().unwrap_or_default().to_string();
         check(
-            resp.header(correlation_header) == Some(id.as_str()),
-            format!("response {correlation_header} = {:?}", resp.header(correlation_header)),
-        );
-        check(
-            log["correlation_id"] == id.as_str(),
+            correlation.len() == 36 && correlation != id,
             format!("log correlation_id = {}", log["correlation_id"]),
         );
         check(
-            log["record"]["value"]["ai_attribution.correlation_id"] == id.as_str(),
+            resp.header(correlation_header) == Some(correlation.as_str()),
+            format!("response {correlation_header} = {:?}", resp.header(correlation_header)),
+        );
+        check(
+            log["record"]["value"]["ai_attribution.correlation_id"] == correlation.as_str()
+                && log["record"]["value"]["ai_attribution.request_id"] == id.as_str(),
             format!("structured record: {}", log["record"]),
         );
         for (key, field) in [("decision", "decision"), ("reason", "reason"), ("sources", "sources")] {
@@ -161,7 +126,7 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
                 format!("envelope: {}", resp.text()),
             );
             check(
-                body["error"]["correlation_id"] == id.as_str(),
+                body["error"]["correlation_id"] == log["correlation_id"],
                 "envelope correlation_id".into(),
             );
             check(
@@ -185,7 +150,8 @@ fn run_case(stack: &Stack, case: &Value, correlation_header: &str) -> Vec<String
             Some(up) => {
                 if model_call {
                     check(
-                        up.header(correlation_header) == Some(id.as_str()),
+                        up.header(correlation_header).is_some()
+                            && up.header(correlation_header) == log["correlation_id"].as_str(),
                         format!("upstream {correlation_header} = {:?}", up.header(correlation_header)),
                     );
                 }

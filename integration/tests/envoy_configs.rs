@@ -4,7 +4,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use integration::bootstrap::{Bootstrap, RECORD_KEYS};
+use integration::bootstrap::{record_keys, Bootstrap};
 use integration::envoy::{free_port, repo_root, validate_config, Envoy, TempDir};
 use integration::pki::Pki;
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ fn every_shipped_envoy_config_validates() {
 fn every_shipped_access_log_carries_every_record_key() {
     for file in shipped_configs() {
         let text = std::fs::read_to_string(&file).unwrap();
-        for key in RECORD_KEYS {
+        for key in record_keys() {
             let field = format!("{key}: \"%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%\"");
             assert!(text.contains(&field), "{} does not log {key}", file.display());
         }

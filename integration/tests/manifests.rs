@@ -11,10 +11,12 @@
 // `serde_json::Value`, where a missing key or index yields `Null` instead of panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use ai_attribution::config::{Config, FIXED_RECORD_KEYS};
+use ai_attribution::config::Config;
 use ai_attribution::provider::PROVIDER_NAMES;
+use ai_attribution::record::Field;
 use ai_attribution::source::PeerField;
 use boon::{Compiler, Draft, SchemaIndex, Schemas};
+use integration::bootstrap::record_keys;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -557,7 +559,7 @@ fn istio_access_log_labels_match_envoy_yaml() {
     );
 
     let labels = labels.as_object().expect("labels");
-    for key in FIXED_RECORD_KEYS {
+    for key in record_keys() {
         assert_eq!(
             labels.get(key),
             Some(&json!(format!("%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%"))),
@@ -771,7 +773,7 @@ fn schema_names_match_the_filter() {
                 .pointer("/properties/dimensions/propertyNames/not/enum")
                 .expect("reserved dimension names")
         ),
-        FIXED_RECORD_KEYS
+        Field::ALL.iter().map(|f| f.scalar_name()).collect::<Vec<_>>()
     );
     let peer_fields: Vec<&str> = PeerField::ALL.iter().map(|(n, _)| *n).collect();
     let peer = format!("^peer:({})$", peer_fields.join("|"));

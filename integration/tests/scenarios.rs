@@ -3,11 +3,11 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use integration::scenario::{load_corpus, run_file};
+use integration::scenario::{load, run_file};
 
 #[test]
 fn scenario_corpus_through_real_envoy() {
-    let corpus = load_corpus();
+    let corpus = load().unwrap();
     assert!(corpus.len() >= 4, "scenario corpus not found");
     let mut failures = Vec::new();
     let mut ran = 0;

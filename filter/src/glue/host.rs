@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 use crate::identity::pairs::{decode_pairs, encode_pairs};
+use crate::protobuf::declare_struct_property_args;
 use proxy_wasm::types::{BufferType, MapType};
 use std::ptr::null_mut;
 
@@ -13,13 +14,6 @@ use std::ptr::null_mut;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(map: MapType, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_get_header_map_value(
-        map: MapType,
-        key: *const u8,
-        key_size: usize,
-        data: *mut *mut u8,
-        size: *mut usize,
-    ) -> u32;
     fn proxy_replace_header_map_value(
         map: MapType,
         key: *const u8,
@@ -58,11 +52,13 @@ extern "C" {
     ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    fn proxy_log(level: u32, message: *const u8, message_size: usize) -> u32;
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
     fn random_get(buf: *mut u8, len: usize) -> u16;
+    fn clock_time_get(clock: u32, precision: u64, time: *mut u64) -> u16;
 }
 
 const OK: u32 = 0;
@@ -113,21 +109,8 @@ fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostError> {
         .collect())
 }
 
-fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
-    let mut data = null_mut();
-    let mut size = 0;
-    // SAFETY: as above.
-    let status = unsafe { proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size) };
-    let bytes = unsafe { take(data, size) };
-    (status == OK && !data.is_null()).then_some(bytes)
-}
-
-pub fn request_header(name: &str) -> Option<Vec<u8>> {
-    header(MapType::HttpRequestHeaders, name)
-}
-
-pub fn response_header(name: &str) -> Option<Vec<u8>> {
-    header(MapType::HttpResponseHeaders, name)
+pub fn response_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
+    header_pairs(MapType::HttpResponseHeaders)
 }
 
 fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {
@@ -195,13 +178,18 @@ pub fn set_property(name: &str, value: &[u8]) -> Result<(), HostError> {
     }
 }
 
-pub fn buffer(kind: BufferType, start: usize, max: usize) -> Option<Vec<u8>> {
+/// Reads a buffer (body or plugin configuration); an error carries the host's status.
+pub fn buffer(kind: BufferType, start: usize, max: usize) -> Result<Vec<u8>, HostError> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: as above.
     let status = unsafe { proxy_get_buffer_bytes(kind, start, max, &mut data, &mut size) };
     let bytes = unsafe { take(data, size) };
-    (status == OK).then_some(bytes)
+    if status == OK {
+        Ok(bytes)
+    } else {
+        Err(HostError(status))
+    }
 }
 
 /// Replaces `size` bytes at `start` of a body buffer with `data`.
@@ -283,33 +271,75 @@ pub fn increment(id: u32, by: i64) -> Result<(), HostError> {
     }
 }
 
-/// 8 bytes of host entropy (WASI `random_get`), or a fallback from the clock.
-pub fn random_seed() -> u64 {
-    let mut buf = [0u8; 8];
-    // SAFETY: the buffer is valid for 8 bytes.
+/// 32 bytes of host entropy (WASI `random_get`), or `None` if the host has none.
+pub fn random_seed() -> Option<[u8; 32]> {
+    let mut buf = [0u8; 32];
+    // SAFETY: the buffer is valid for 32 bytes.
     let rc = unsafe { random_get(buf.as_mut_ptr(), buf.len()) };
+    (rc == 0).then_some(buf)
+}
+
+/// The realtime clock in nanoseconds (WASI `clock_time_get`), 0 if unavailable.
+pub fn clock_nanos() -> u64 {
+    let mut t = 0u64;
+    // SAFETY: `t` is a valid out-pointer; clock 0 is the realtime clock.
+    let rc = unsafe { clock_time_get(0, 1, &mut t) };
     if rc == 0 {
-        u64::from_le_bytes(buf)
+        t
     } else {
-        // No entropy: ids stay unique per VM, only predictable.
-        let local = 0u8;
-        0x5eed_0000_0000 ^ (&local as *const u8 as u64)
+        0
     }
 }
 
 /// `declare_property` foreign function (Envoy): declares `name` as a protobuf Struct so that
 /// `%FILTER_STATE(wasm.<name>:TYPED)%` renders it as JSON.
 pub fn declare_struct_property(name: &str) -> Result<(), HostError> {
-    const SCHEMA: &str = "type.googleapis.com/google.protobuf.Struct";
-    // DeclarePropertyArguments { name = 1; readonly = 2; type = 3 (Protobuf = 3); schema = 4; span = 5 }
-    let mut args = Vec::with_capacity(64);
-    args.push(0x0a);
-    args.push(name.len() as u8);
-    args.extend_from_slice(name.as_bytes());
-    args.push(0x18);
-    args.push(3);
-    args.push(0x22);
-    args.push(SCHEMA.len() as u8);
-    args.extend_from_slice(SCHEMA.as_bytes());
-    call_foreign_function("declare_property", &args).map(|_| ())
+    call_foreign_function("declare_property", &declare_struct_property_args(name)).map(|_| ())
+}
+
+/// Writes a message to Envoy's log at `level` (proxy-wasm levels: 0 trace .. 5 critical); a
+/// failure is ignored, since there is nowhere left to report it.
+fn log_at(level: u32, message: &str) {
+    // SAFETY: pointer and length describe a live slice.
+    let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+/// Logs at critical level (used by the panic hook).
+pub fn log_critical(message: &str) {
+    log_at(5, message);
+}
+
+/// The `log` crate's backend: straight to `proxy_log`, never panicking (the SDK's logger
+/// unwraps the host's answer).
+struct HostLogger;
+
+impl log::Log for HostLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            log::Level::Error => 4,
+            log::Level::Warn => 3,
+            log::Level::Info => 2,
+            log::Level::Debug => 1,
+            log::Level::Trace => 0,
+        };
+        log_at(level, &record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: HostLogger = HostLogger;
+
+/// Routes `log` macros to Envoy's log at info level and above.
+pub fn install_logger() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
 }

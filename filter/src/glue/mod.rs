@@ -1,101 +1,75 @@
-//! The proxy-wasm glue: thin callbacks that hand plain data to the core and carry out its plan.
+//! The proxy-wasm glue: translates Envoy's callbacks into the core's [`Call`] events and carries
+//! out the [`Step`]s it answers with. It decides nothing.
 
 mod host;
 
-use crate::body::{inject_include_usage, RequestBody};
+use crate::call::{Call, Effect, Flow, SeriesId, Step, VmState};
 use crate::config::Config;
-use crate::correlation::IdGenerator;
-use crate::metrics::{requests_metric, tag_value, tokens_metric, LabelCaps, UNKNOWN};
-use crate::policy::Decision;
-use crate::provider::{recognize, ApiFamily, ModelCall};
-use crate::record::{Record, UsageStatus, STRUCT_PROPERTY};
+use crate::correlation::fallback_seed;
+use crate::host::Attributes;
+use crate::record::STRUCT_PROPERTY;
 use crate::reject::RESPONSE_CODE_DETAILS;
-use crate::request::{correlation_id, plan_request, waits_for_body, Properties, RequestPlan};
-use crate::response::{cost_usd, tokens, ResponseUsage, BEDROCK_INPUT_HEADER, BEDROCK_OUTPUT_HEADER};
 use log::{error, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
+    host::install_logger();
     std::panic::set_hook(Box::new(|info| {
-        log::error!("ai-attribution panicked, the VM is now unusable: {info}");
+        host::log_critical(&format!("ai-attribution panicked, the VM is now unusable: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, config: None, vm: None }) });
 }}
 
-/// Per-VM state shared by every request: the compiled config and cached metric ids.
-#[derive(Default)]
-struct Root {
-    config: Option<Rc<Config>>,
-    shared: Rc<RefCell<Shared>>,
-}
-
-#[derive(Default)]
+/// What every stream of a VM shares: the core's per-VM state and the host's metric ids.
 struct Shared {
-    ids: Option<IdGenerator>,
-    counters: HashMap<String, u32>,
-    labels: LabelCaps,
+    state: VmState,
+    /// Host metric id of each series, once defined.
+    metric_ids: Vec<Option<u32>>,
 }
 
-impl Shared {
-    fn new_id(&mut self) -> String {
-        self.ids
-            .get_or_insert_with(|| IdGenerator::new(host::random_seed()))
-            .uuid()
-    }
-
-    /// Adds to a counter, defining it once and caching its id (a define per call leaks ids).
-    fn count(&mut self, name: &str, by: u64) {
-        let id = match self.counters.get(name) {
-            Some(id) => *id,
-            None => match host::define_counter(name) {
-                Ok(id) => {
-                    self.counters.insert(name.to_string(), id);
-                    id
-                }
-                Err(e) => {
-                    warn!("cannot define metric {name}: {e}");
-                    return;
-                }
-            },
-        };
-        if let Err(e) = host::increment(id, i64::try_from(by).unwrap_or(i64::MAX)) {
-            warn!("cannot increment metric {name}: {e}");
-        }
-    }
+struct Root {
+    id: u32,
+    config: Option<Rc<Config>>,
+    vm: Option<Rc<RefCell<Shared>>>,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let raw = host::buffer(BufferType::PluginConfiguration, 0, usize::MAX).unwrap_or_default();
-        match Config::parse(&raw) {
-            Ok(config) => {
-                if let Err(e) = host::declare_struct_property(STRUCT_PROPERTY) {
-                    warn!("cannot declare the structured record as a Struct ({e}); TYPED access logs will show bytes");
-                }
-                self.shared.borrow_mut().labels = LabelCaps::new(config.max_label_values);
-                self.config = Some(Rc::new(config));
-                true
-            }
+        let read = host::buffer(BufferType::PluginConfiguration, 0, usize::MAX).map_err(|e| e.0);
+        let config = match Config::from_host_read(read) {
+            Ok(config) => config,
             Err(e) => {
                 error!("invalid ai-attribution configuration: {e}");
-                false
+                return false;
             }
+        };
+        if let Err(e) = host::declare_struct_property(STRUCT_PROPERTY) {
+            warn!("cannot declare the structured record as a Struct ({e}); TYPED access logs will show bytes");
         }
+        let seed = host::random_seed().unwrap_or_else(|| {
+            warn!("the host gave no entropy; correlation IDs are seeded from the clock");
+            fallback_seed(host::clock_nanos(), self.id)
+        });
+        let state = VmState::new(seed, config.max_label_values);
+        self.vm = Some(Rc::new(RefCell::new(Shared {
+            state,
+            metric_ids: Vec::new(),
+        })));
+        self.config = Some(Rc::new(config));
+        true
     }
 
     fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Call {
-            config,
-            shared: self.shared.clone(),
-            state: None,
+        Some(Box::new(Stream {
+            config: self.config.clone()?,
+            vm: self.vm.clone()?,
+            call: None,
+            held_request_bytes: None,
         }))
     }
 
@@ -105,440 +79,166 @@ impl RootContext for Root {
 }
 
 /// Envoy attributes through the host boundary.
-struct HostProperties;
+struct HostAttributes;
 
-impl Properties for HostProperties {
+impl Attributes for HostAttributes {
     fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
         host::property(path)
     }
 }
 
-/// Request headers as Envoy hands them over: lower-case names, duplicates kept.
-type HeaderList = Vec<(String, Vec<u8>)>;
-
-/// What one model call carries from the request to `on_log`.
-struct CallState {
-    call: ModelCall,
-    correlation_id: String,
-    /// None while the decision waits for the request body.
-    plan: Option<RequestPlan>,
-    /// Request headers, kept only while the decision waits for the body.
-    held_headers: HeaderList,
-    body: Option<RequestBody>,
-    /// Bytes of the request body already fed to the scanner (while Envoy buffers it).
-    body_fed: usize,
-    /// `body:` source values seen when the decision was last tried.
-    body_sources_seen: usize,
-    /// `usage.force_stream_usage` may still add `stream_options` to this request.
-    inject_usage: bool,
-    response: Option<ResponseUsage>,
-}
-
-/// One HTTP stream. `state` stays `None` for requests that are not model calls.
-struct Call {
+/// One HTTP stream; `call` stays `None` for requests that are not AI events.
+struct Stream {
     config: Rc<Config>,
-    shared: Rc<RefCell<Shared>>,
-    state: Option<CallState>,
+    vm: Rc<RefCell<Shared>>,
+    call: Option<Call>,
+    /// While the request body is held, how much of Envoy's buffer the core has already seen.
+    held_request_bytes: Option<usize>,
 }
 
-impl Context for Call {}
+impl Context for Stream {}
 
-impl Call {
-    /// Recognises the call from `:path` alone first, so non-model traffic costs one host call.
-    fn recognise(&self) -> Option<(ModelCall, HeaderList)> {
-        let path = host::request_header(":path")?;
-        let path = std::str::from_utf8(&path).ok()?;
-        let cfg = &self.config;
-        recognize("POST", path, cfg.providers, &cfg.extra_routes)?;
-        // If the headers cannot be read the call is still a model call, decided on nothing (fail closed).
-        let headers = host::request_headers().unwrap_or_default();
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+/// Carries out a step's effects; the flow becomes the callback's action.
+fn carry_out(step: Step) -> Action {
+    for effect in step.effects {
+        let result = match &effect {
+            Effect::RemoveRequestHeader(name) => host::remove_request_header(name),
+            Effect::SetRequestHeader(name, value) => host::set_request_header(name, value),
+            Effect::SetResponseHeader(name, value) => host::set_response_header(name, value),
+            Effect::ReplaceRequestBody { len, with } => host::set_buffer(BufferType::HttpRequestBody, 0, *len, with),
+            Effect::LocalReply(reply) => {
+                let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers)
+            }
         };
-        let call = recognize(get(":method").unwrap_or("POST"), path, cfg.providers, &cfg.extra_routes)?;
-        if !cfg.hosts.is_empty() && !host_allowed(&cfg.hosts, get(":authority").unwrap_or("")) {
-            return None;
-        }
-        Some((call, headers))
-    }
-
-    /// Carries out a plan: the rejection if there is one, else the header edits.
-    fn apply(plan: &RequestPlan) -> Action {
-        if Self::reject(plan) {
-            return Action::Pause;
-        }
-        Self::apply_headers(plan);
-        Action::Continue
-    }
-
-    /// Sends the plan's rejection, if it has one; true if it was sent.
-    fn reject(plan: &RequestPlan) -> bool {
-        let Some(reply) = &plan.reject else {
-            return false;
-        };
-        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        match host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers) {
-            Ok(()) => true,
-            Err(e) => {
-                error!("cannot send the rejection ({e}); letting the call through");
-                false
-            }
+        if let Err(e) = result {
+            // A failed local reply still pauses the stream: an unattributed call never goes on.
+            warn!("cannot carry out {}: {e}", effect_name(&effect));
         }
     }
-
-    /// Removes spoofable headers and sets the correlation and propagation headers.
-    fn apply_headers(plan: &RequestPlan) {
-        for name in &plan.remove {
-            if let Err(e) = host::remove_request_header(name) {
-                warn!("cannot remove header {name}: {e}");
-            }
-        }
-        for (name, value) in &plan.set {
-            if let Err(e) = host::set_request_header(name, value) {
-                warn!("cannot set header {name}: {e}");
-            }
-        }
-    }
-
-    fn record(&self, state: &CallState) -> Record {
-        let cfg = &self.config;
-        let plan = state.plan.as_ref();
-        let decision = plan.map_or(Decision::Rejected, |p| p.attribution.decision);
-        let usage = state.response.as_ref().map(ResponseUsage::usage).unwrap_or_default();
-        let token_counts = tokens(&usage);
-        let request_model = state
-            .call
-            .path_model
-            .clone()
-            .or_else(|| state.body.as_ref().and_then(RequestBody::model));
-        let usage_status = if decision == Decision::Rejected {
-            Some(UsageStatus::NotApplicable)
-        } else if !cfg.usage_enabled {
-            None
-        } else {
-            // No response at all means the call was cut short before the upstream answered.
-            Some(
-                state
-                    .response
-                    .as_ref()
-                    .map_or(UsageStatus::Partial, ResponseUsage::status),
-            )
-        };
-        let priced_model = usage.response_model.as_deref().or(request_model.as_deref());
-        let cost = priced_model
-            .and_then(|m| cfg.price_for(m))
-            .and_then(|p| cost_usd(p, &token_counts));
-        // The response format says best; before a response, the request's `stream` flag or path.
-        let stream = state.response.as_ref().and_then(ResponseUsage::stream).or_else(|| {
-            state
-                .body
-                .as_ref()
-                .and_then(RequestBody::stream)
-                .or(state.call.path_stream.then_some(true))
-        });
-        Record {
-            decision,
-            reason: plan.map(|p| p.attribution.reason(cfg)).unwrap_or_default(),
-            correlation_id: state.correlation_id.clone(),
-            dimensions: cfg
-                .dimensions
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    (
-                        d.name.clone(),
-                        plan.and_then(|p| p.attribution.value(i)).map(str::to_string),
-                    )
-                })
-                .collect(),
-            sources: plan.map(|p| p.attribution.sources(cfg)).unwrap_or_default(),
-            provider: state.call.provider.clone(),
-            operation: state.call.operation.clone(),
-            request_model,
-            response_model: usage.response_model.clone(),
-            response_id: usage.response_id.clone(),
-            stream,
-            tokens: token_counts,
-            usage_status,
-            cost_usd: cost,
-        }
-    }
-
-    fn count_metrics(&self, record: &Record) {
-        let cfg = &self.config;
-        let mut shared = self.shared.borrow_mut();
-        let provider = tag_value(&record.provider);
-        shared.count(&requests_metric(record.decision.as_str(), &provider), 1);
-        if record.tokens.input.is_none() && record.tokens.output.is_none() {
-            return;
-        }
-        let mut labels = Vec::new();
-        for label in cfg.metric_labels.iter().filter(|l| *l != "provider") {
-            let value = match label.as_str() {
-                "model" => record.response_model.as_deref().or(record.request_model.as_deref()),
-                dim => record
-                    .dimensions
-                    .iter()
-                    .find(|(d, _)| d == dim)
-                    .and_then(|(_, v)| v.as_deref()),
-            };
-            let capped = shared.labels.cap(label, value.unwrap_or(UNKNOWN));
-            labels.push((label.clone(), capped));
-        }
-        for (direction, n) in [("input", record.tokens.input), ("output", record.tokens.output)] {
-            if let Some(n) = n {
-                shared.count(&tokens_metric(direction, &provider, &labels), n);
-            }
-        }
+    match step.flow {
+        Flow::Continue => Action::Continue,
+        Flow::Pause => Action::Pause,
     }
 }
 
-/// `model_calls.hosts`: exact names, or `*.domain` for any subdomain. The port is ignored.
-fn host_allowed(hosts: &[String], authority: &str) -> bool {
-    let host = authority.rsplit_once(':').map_or(authority, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            authority
-        }
-    });
-    let host = host.to_ascii_lowercase();
-    hosts.iter().any(|h| match h.strip_prefix("*.") {
-        Some(domain) => host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.')),
-        None => *h == host,
-    })
-}
-
-/// Replaces a request-body chunk that starts at `start` of what Envoy holds. Envoy only lets a
-/// filter replace from the start of its buffer, so a chunk further in means rewriting it all.
-fn replace_request_chunk(start: usize, old_len: usize, new_chunk: &[u8]) {
-    let result = if start == 0 {
-        host::set_buffer(BufferType::HttpRequestBody, 0, old_len, new_chunk)
-    } else {
-        match host::buffer(BufferType::HttpRequestBody, 0, start) {
-            Some(mut all) => {
-                all.extend_from_slice(new_chunk);
-                host::set_buffer(BufferType::HttpRequestBody, 0, start + old_len, &all)
-            }
-            None => Ok(()),
-        }
-    };
-    if let Err(e) = result {
-        warn!("cannot add stream_options.include_usage to the request: {e}");
+fn effect_name(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::RemoveRequestHeader(_) => "a request header removal",
+        Effect::SetRequestHeader(..) => "a request header",
+        Effect::SetResponseHeader(..) => "a response header",
+        Effect::ReplaceRequestBody { .. } => "a request body rewrite",
+        Effect::LocalReply(_) => "the local reply",
     }
 }
 
-impl HttpContext for Call {
+impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some((call, headers)) = self.recognise() else {
-            return Action::Continue;
-        };
-        let cfg = self.config.clone();
-        let id = {
-            let shared = self.shared.clone();
-            correlation_id(&headers, &mut || shared.borrow_mut().new_id())
-        };
-        let plan = plan_request(&cfg, &call, &headers, &mut HostProperties, None, id.clone());
-        let wants_body = !end_of_stream
-            && (call.path_model.is_none() || cfg.usage_enabled || cfg.needs_body || cfg.force_stream_usage);
-        let mut state = CallState {
-            call,
-            correlation_id: id,
-            plan: None,
-            held_headers: Vec::new(),
-            body: wants_body.then(|| RequestBody::new(&cfg)),
-            body_fed: 0,
-            body_sources_seen: 0,
-            inject_usage: false,
-            response: None,
-        };
-        if cfg.needs_body && !end_of_stream && waits_for_body(&cfg, &plan.attribution) {
-            // The decision waits for a `body:` source. A wasm filter that stops headers stops its
-            // own body callbacks too (the host turns StopIteration into StopAllIteration), so the
-            // headers go on now, edited as planned, and the body is held until the field is read.
-            Self::apply_headers(&plan);
-            state.held_headers = headers;
-            self.state = Some(state);
-            return Action::Continue;
-        }
-        let action = Self::apply(&plan);
-        if plan.reject.is_none()
-            && cfg.force_stream_usage
-            && !end_of_stream
-            && state.call.family == ApiFamily::OpenAiChat
-            && matches!(state.call.operation.as_str(), "chat" | "text_completion")
-        {
-            // The body may grow: drop content-length before any body byte is forwarded.
-            if let Err(e) = host::remove_request_header("content-length") {
-                warn!("cannot remove content-length: {e}");
+        let headers = match host::request_headers() {
+            Ok(h) => h,
+            Err(e) => {
+                error!("cannot read the request headers ({e}); the request is answered 500");
+                let _ = host::send_local_response(500, RESPONSE_CODE_DETAILS, b"", &[]);
+                return Action::Pause;
             }
-            state.inject_usage = true;
-        }
-        state.plan = Some(plan);
-        self.state = Some(state);
-        action
+        };
+        let mut vm = self.vm.borrow_mut();
+        let (call, step) = Call::start(
+            &self.config,
+            &headers,
+            end_of_stream,
+            &mut HostAttributes,
+            &mut vm.state,
+        );
+        self.call = call;
+        carry_out(step)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let cfg = self.config.clone();
-        let Some(state) = self.state.as_mut() else {
+        let Some(call) = self.call.as_mut() else {
             return Action::Continue;
         };
-        let deciding = state.plan.is_none();
-        // While Envoy buffers (deciding), `body_size` is everything buffered so far.
-        let start = if deciding { state.body_fed } else { 0 };
-        let len = body_size.saturating_sub(start);
-        if let Some(body) = state.body.as_mut() {
-            if !body.finished() || deciding {
-                let chunk = host::buffer(BufferType::HttpRequestBody, start, len).unwrap_or_default();
-                let was_finished = body.finished();
-                body.feed(&chunk);
-                if state.inject_usage && !was_finished && body.finished() {
-                    state.inject_usage = false;
-                    if body.stream() == Some(true) && !body.has_stream_options() {
-                        if let Some(new_chunk) = inject_include_usage(&chunk) {
-                            replace_request_chunk(start, chunk.len(), &new_chunk);
-                        }
-                    }
-                }
-            }
-        }
-        state.body_fed = body_size;
-        if !deciding {
+        if !call.wants_request_body() {
             return Action::Continue;
         }
-        // Decide once the body can say no more, or as soon as what it said attributes the call.
-        let found = state.body.as_ref().map_or(0, RequestBody::sources_found);
-        let complete = end_of_stream
-            || state.body.as_ref().is_none_or(RequestBody::finished)
-            || body_size >= cfg.body_decision_bytes;
-        if !complete && found == state.body_sources_seen {
-            return Action::Pause;
-        }
-        state.body_sources_seen = found;
-        // The headers already went on; only the decision is left.
-        let plan = plan_request(
-            &cfg,
-            &state.call,
-            &state.held_headers,
-            &mut HostProperties,
-            state.body.as_ref(),
-            state.correlation_id.clone(),
-        );
-        if !complete && plan.attribution.decision != Decision::Attributed {
-            return Action::Pause;
-        }
-        let rejected = Self::reject(&plan);
-        state.plan = Some(plan);
-        if rejected {
-            Action::Pause
-        } else {
-            Action::Continue
-        }
+        // While the body is held, `body_size` counts everything Envoy buffered so far.
+        let start = self.held_request_bytes.unwrap_or(0);
+        let chunk =
+            host::buffer(BufferType::HttpRequestBody, start, body_size.saturating_sub(start)).unwrap_or_default();
+        let step = call.on_request_body(&chunk, end_of_stream, &mut HostAttributes);
+        self.held_request_bytes = (step.flow == Flow::Pause).then_some(body_size);
+        carry_out(step)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let cfg = self.config.clone();
-        let Some(state) = self.state.as_mut() else {
+        let Some(call) = self.call.as_mut() else {
             return Action::Continue;
         };
-        if let Err(e) = host::set_response_header(&cfg.correlation_header, &state.correlation_id) {
-            warn!("cannot set the correlation header on the response: {e}");
-        }
-        let forwarded = state.plan.as_ref().is_some_and(|p| p.reject.is_none());
-        if cfg.usage_enabled && forwarded {
-            let content_type = host::response_header("content-type");
-            let text = |v: &Option<Vec<u8>>| {
-                v.as_deref()
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .map(str::to_string)
-            };
-            let (input, output) = if state.call.family == ApiFamily::BedrockInvoke {
-                (
-                    text(&host::response_header(BEDROCK_INPUT_HEADER)),
-                    text(&host::response_header(BEDROCK_OUTPUT_HEADER)),
-                )
-            } else {
-                (None, None)
-            };
-            state.response = Some(ResponseUsage::start(
-                state.call.family,
-                text(&content_type).as_deref(),
-                (input.as_deref(), output.as_deref()),
-                end_of_stream,
-            ));
-        }
-        Action::Continue
+        let headers = host::response_headers().unwrap_or_default();
+        carry_out(call.on_response_headers(&headers, end_of_stream))
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if let Some(response) = self.state.as_mut().and_then(|s| s.response.as_mut()) {
-            let chunk = if body_size > 0 {
-                host::buffer(BufferType::HttpResponseBody, 0, body_size).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            response.feed(&chunk, end_of_stream);
-        }
-        Action::Continue
+        let Some(call) = self.call.as_mut().filter(|c| c.wants_response_body()) else {
+            return Action::Continue;
+        };
+        let chunk = if body_size > 0 {
+            host::buffer(BufferType::HttpResponseBody, 0, body_size).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        carry_out(call.on_response_body(&chunk, end_of_stream))
     }
 
     fn on_log(&mut self) {
-        let Some(mut state) = self.state.take() else {
+        let Some(call) = self.call.take() else {
             return;
         };
-        if !state.held_headers.is_empty()
-            && state
-                .plan
-                .as_ref()
-                .is_some_and(|p| p.attribution.decision == Decision::Attributed)
-        {
-            // Decided on the first body fields that attributed the call; record the values as the
-            // whole body gives them, so source precedence holds.
-            let plan = plan_request(
-                &self.config,
-                &state.call,
-                &state.held_headers,
-                &mut HostProperties,
-                state.body.as_ref(),
-                state.correlation_id.clone(),
-            );
-            if plan.attribution.decision == Decision::Attributed {
-                state.plan = Some(plan);
-            }
-        }
-        if state.plan.is_none() {
-            // The client went away while the decision waited for the body: decide on what arrived.
-            let headers = std::mem::take(&mut state.held_headers);
-            let mut plan = plan_request(
-                &self.config,
-                &state.call,
-                &headers,
-                &mut HostProperties,
-                state.body.as_ref(),
-                state.correlation_id.clone(),
-            );
-            if plan.attribution.decision == Decision::Attributed {
-                // Attributed, but never forwarded: there is no usage to expect.
-                state.response = None;
-            }
-            plan.reject = None;
-            state.plan = Some(plan);
-        }
-        let record = self.record(&state);
-        for (key, value) in record.scalar_entries(&self.config) {
-            if let Err(e) = host::set_property(&key, value.as_bytes()) {
+        let mut vm = self.vm.borrow_mut();
+        let finished = call.finish(&mut HostAttributes, &mut vm.state);
+        for (key, value) in &finished.scalars {
+            if let Err(e) = host::set_property(key, value.as_bytes()) {
                 warn!("cannot write record key {key}: {e}");
             }
         }
-        if let Err(e) = host::set_property(STRUCT_PROPERTY, &record.structured()) {
+        if let Err(e) = host::set_property(STRUCT_PROPERTY, &finished.structured) {
             warn!("cannot write the structured record: {e}");
         }
-        if self.config.metrics_enabled {
-            self.count_metrics(&record);
+        for (series, by) in finished.counts {
+            vm.count(series, by);
+        }
+    }
+}
+
+impl Shared {
+    /// Adds to a series' counter, defining it on the host the first time.
+    fn count(&mut self, series: SeriesId, by: u64) {
+        let slot = series as usize;
+        if self.metric_ids.len() <= slot {
+            self.metric_ids.resize(slot + 1, None);
+        }
+        let id = match self.metric_ids.get(slot).copied().flatten() {
+            Some(id) => id,
+            None => {
+                let Some(name) = self.state.series_name(series) else {
+                    return;
+                };
+                match host::define_counter(name) {
+                    Ok(id) => {
+                        if let Some(s) = self.metric_ids.get_mut(slot) {
+                            *s = Some(id);
+                        }
+                        id
+                    }
+                    Err(e) => {
+                        warn!("cannot define metric {name}: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(e) = host::increment(id, i64::try_from(by).unwrap_or(i64::MAX)) {
+            warn!("cannot increment a metric: {e}");
         }
     }
 }

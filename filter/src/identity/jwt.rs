@@ -3,16 +3,14 @@
 //!
 //! Nothing here verifies a signature: values read with [`bearer_payload`] must be
 //! treated as unverified by the caller. Verified claims come from Envoy's `jwt_authn`
-//! filter instead, reached through [`pairs_to_json`].
+//! filter instead, read from its dynamic metadata (`identity::metadata`).
 
 use core::fmt;
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
-use serde_json::{Map, Number, Value};
-
-use super::pairs::decode_pairs;
+use serde_json::{Number, Value};
 
 /// Largest decoded payload accepted, in bytes.
 pub const MAX_PAYLOAD_LEN: usize = 16 * 1024;
@@ -38,6 +36,8 @@ pub enum JwtError {
     Json,
     /// The payload is JSON but not an object.
     NotObject,
+    /// The token declares itself unsigned (`alg: none`), or has no signature.
+    Unsigned,
 }
 
 impl fmt::Display for JwtError {
@@ -49,6 +49,7 @@ impl fmt::Display for JwtError {
             Self::TooLarge => "JWT payload too large",
             Self::Json => "JWT payload is not JSON",
             Self::NotObject => "JWT payload is not a JSON object",
+            Self::Unsigned => "JWT is unsigned",
         })
     }
 }
@@ -91,7 +92,14 @@ pub fn bearer_payload(authorization: &str) -> Result<Value, JwtError> {
     }
     let mut parts = token.trim().split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(header), Some(payload), Some(_signature), None) if !header.is_empty() && !payload.is_empty() => {
+        (Some(header), Some(payload), Some(signature), None) if !header.is_empty() && !payload.is_empty() => {
+            let alg = decode_payload_segment(header)?
+                .get("alg")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            if signature.is_empty() || alg.as_deref().is_none_or(|a| a == "none") {
+                return Err(JwtError::Unsigned);
+            }
             decode_payload_segment(payload)
         }
         _ => Err(JwtError::Malformed),
@@ -185,33 +193,10 @@ pub fn claim_at(payload: &Value, dotted: &str) -> Option<ClaimValue> {
     }
 }
 
-/// Converts a pairs-encoded map (see [`super::pairs`]) into a flat JSON object whose
-/// values are strings, for reading `jwt_authn` payload properties with [`claim_at`].
-///
-/// Limitation: Envoy serializes a string claim as raw UTF-8, a number as an 8-byte
-/// little-endian f64, a bool as one byte, and a nested map as pairs again, and the
-/// bytes do not say which. Every value that is valid UTF-8 becomes a JSON string as-is
-/// (so a number or bool may come out as junk text, and a nested map as its encoded
-/// bytes if those happen to be UTF-8); any other value becomes `null`. Keys must be
-/// UTF-8; the first of duplicate keys wins. `None` when `bytes` is not a valid pairs
-/// encoding or a key is not UTF-8.
-#[must_use]
-pub fn pairs_to_json(bytes: &[u8]) -> Option<Value> {
-    let pairs = decode_pairs(bytes)?;
-    let mut map = Map::new();
-    for (k, v) in pairs {
-        let key = core::str::from_utf8(k).ok()?;
-        let value = core::str::from_utf8(v).map_or(Value::Null, |s| Value::String(s.to_owned()));
-        map.entry(key.to_owned()).or_insert(value);
-    }
-    Some(Value::Object(map))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::identity::pairs::encode_pairs;
     use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
     use serde_json::json;
 
@@ -294,9 +279,16 @@ mod tests {
         let jwt = format!("{}.{}.sig", seg(&json!({"alg": "RS256"})), seg(&p));
         assert_eq!(bearer_payload(&format!("Bearer {jwt}")).unwrap(), p);
         assert_eq!(bearer_payload(&format!("bEaReR   {jwt}  ")).unwrap(), p);
-        // Unsecured JWT (empty signature) still decodes; it is unverified either way.
-        let unsigned = format!("{}.{}.", seg(&json!({"alg": "none"})), seg(&p));
-        assert_eq!(bearer_payload(&format!("Bearer {unsigned}")).unwrap(), p);
+        // An unsecured JWT (`alg: none`, or no signature, or no alg at all) yields nothing.
+        for header in [json!({"alg": "none"}), json!({"alg": "NONE"}), json!({"typ": "JWT"})] {
+            let unsigned = format!("{}.{}.sig", seg(&header), seg(&p));
+            assert_eq!(bearer_payload(&format!("Bearer {unsigned}")), Err(JwtError::Unsigned));
+        }
+        let no_signature = format!("{}.{}.", seg(&json!({"alg": "RS256"})), seg(&p));
+        assert_eq!(
+            bearer_payload(&format!("Bearer {no_signature}")),
+            Err(JwtError::Unsigned)
+        );
 
         assert_eq!(bearer_payload(&format!("Basic {jwt}")), Err(JwtError::NotBearer));
         assert_eq!(bearer_payload(&jwt), Err(JwtError::NotBearer));
@@ -309,6 +301,10 @@ mod tests {
         assert_eq!(bearer_payload("Bearer a..c"), Err(JwtError::Malformed));
         assert_eq!(bearer_payload("Bearer sk-live-123"), Err(JwtError::Malformed));
         assert_eq!(bearer_payload("Bearer a.!!.c"), Err(JwtError::Base64));
+        assert_eq!(
+            bearer_payload(&format!("Bearer {}.!!.c", seg(&json!({"alg": "RS256"})))),
+            Err(JwtError::Base64)
+        );
         // The error text never echoes the token.
         let e = bearer_payload("Bearer secret.!!secret.secret").unwrap_err();
         assert!(!e.to_string().contains("secret"));
@@ -379,7 +375,7 @@ mod tests {
     fn pathological_dotted_lookup_is_bounded() {
         // Keys "a", "a.a", "a.a.a", ... at every level; the path never resolves.
         fn build(depth: usize) -> Value {
-            let mut m = Map::new();
+            let mut m = serde_json::Map::new();
             if depth > 0 {
                 for k in 1..=4 {
                     m.insert(vec!["a"; k].join("."), build(depth - 1));
@@ -390,27 +386,5 @@ mod tests {
         let p = build(6);
         let path = format!("{}.zz", vec!["a"; 30].join("."));
         assert_eq!(claim_at(&p, &path), None);
-    }
-
-    #[test]
-    fn pairs_to_json_conversion() {
-        let f64_bytes = 42.0f64.to_le_bytes();
-        let enc = encode_pairs(&[
-            (b"sub", b"bot"),
-            (b"https://corp.example/bu", b"finance"),
-            (b"num", &f64_bytes),
-            (b"bad", &[0xff]),
-            (b"sub", b"second"),
-        ]);
-        let v = pairs_to_json(&enc).unwrap();
-        assert_eq!(claim_at(&v, "sub"), text("bot"));
-        assert_eq!(claim_at(&v, "https://corp.example/bu"), text("finance"));
-        assert_eq!(claim_at(&v, "bad"), None);
-        // 42.0 as f64 LE is 00 00 00 00 00 00 45 40: valid UTF-8 junk, the known limitation.
-        assert!(matches!(claim_at(&v, "num"), Some(ClaimValue::Text(_))));
-
-        assert_eq!(pairs_to_json(&encode_pairs(&[(&[0xff], b"v")])), None);
-        assert_eq!(pairs_to_json(&[1, 2, 3]), None);
-        assert_eq!(pairs_to_json(&[]), Some(json!({})));
     }
 }

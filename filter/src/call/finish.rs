@@ -1,0 +1,184 @@
+//! The end of a call (`on_log`, which Envoy runs before the access log is written): the last
+//! decision if one was still pending, the record, and the metric increments.
+
+use super::{Call, Phase, SeriesId, VmState};
+use crate::config::MetricLabel;
+use crate::host::Attributes;
+use crate::host::Headers;
+use crate::metrics::{self, micro_usd, UNKNOWN};
+use crate::policy::Decision;
+use crate::record::{EventKind, Record, Tokens, UsageStatus};
+use crate::request::{plan_request, Inbound, RequestPlan};
+use crate::response::{cost_usd, tokens, ResponseUsage};
+
+/// What a finished call leaves behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub record: Record,
+    /// Scalar filter-state keys (without the `wasm.` prefix) and their values.
+    pub scalars: Vec<(String, String)>,
+    /// The structured record, a serialized `google.protobuf.Struct`.
+    pub structured: Vec<u8>,
+    /// Counters to add to.
+    pub counts: Vec<(SeriesId, u64)>,
+}
+
+impl Call {
+    /// Finishes the call: decides on what arrived if the decision still waited for the body (the
+    /// client went away), records the dimensions the whole body gives, and builds the record.
+    pub fn finish(mut self, host: &mut dyn Attributes, vm: &mut VmState) -> Finished {
+        if let Phase::Deciding { held, .. } = &self.phase {
+            let plan = self.replan(held, host);
+            self.attribution = plan.attribution;
+            // Never forwarded, whatever the decision: no usage to expect.
+            self.response = None;
+        } else if self.attribution.decision == Decision::Attributed && self.body.is_some() {
+            if let Some(headers) = self.headers_for_body.as_ref() {
+                // Body sources may fill dimensions the headers left empty, or outrank the source
+                // that decided; source precedence holds over the whole body.
+                let plan = self.replan(headers, host);
+                if plan.attribution.decision == Decision::Attributed {
+                    self.attribution = plan.attribution;
+                }
+            }
+        }
+        let record = self.record();
+        let counts = if self.cfg.metrics_enabled {
+            self.counts(&record, vm)
+        } else {
+            Vec::new()
+        };
+        Finished {
+            scalars: record.scalar_entries(&self.cfg),
+            structured: record.structured(),
+            record,
+            counts,
+        }
+    }
+
+    /// Plans again on the given request headers and the body read so far.
+    fn replan(&self, headers: &Headers, host: &mut dyn Attributes) -> RequestPlan {
+        let inbound = Inbound {
+            headers,
+            trusted_peer: self.trusted_peer,
+            call: &self.model,
+        };
+        plan_request(
+            &self.cfg,
+            &inbound,
+            host,
+            self.body.as_ref(),
+            self.correlation_id.clone(),
+        )
+    }
+
+    fn usage_status(&self) -> Option<UsageStatus> {
+        if self.attribution.decision == Decision::Rejected {
+            Some(UsageStatus::NotApplicable)
+        } else if !self.cfg.usage_enabled {
+            None
+        } else {
+            // No response at all means the call was cut short before the upstream answered.
+            Some(
+                self.response
+                    .as_ref()
+                    .map_or(UsageStatus::Partial, ResponseUsage::status),
+            )
+        }
+    }
+
+    fn record(&self) -> Record {
+        let cfg = &self.cfg;
+        let usage = self.response.as_ref().map(ResponseUsage::usage).unwrap_or_default();
+        let token_counts = tokens(&usage);
+        let request_model = self
+            .model
+            .path_model
+            .clone()
+            .or_else(|| self.body.as_ref().and_then(|b| b.model()));
+        let priced_model = usage.response_model.as_deref().or(request_model.as_deref());
+        let cost = priced_model
+            .and_then(|m| cfg.price_for(m))
+            .and_then(|p| cost_usd(p, &token_counts));
+        // The response format says best; before a response, the request's `stream` flag or path.
+        let stream = self.response.as_ref().and_then(ResponseUsage::stream).or_else(|| {
+            self.body
+                .as_ref()
+                .and_then(|b| b.stream())
+                .or(self.model.path_stream.then_some(true))
+        });
+        Record {
+            event: EventKind::ModelCall,
+            decision: self.attribution.decision,
+            reason: self.attribution.reason(cfg),
+            correlation_id: self.correlation_id.clone(),
+            request_id: self.request_id.clone(),
+            method: Some(self.method.clone()),
+            dimensions: cfg
+                .dimensions
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.name.clone(), self.attribution.value(i).map(str::to_string)))
+                .collect(),
+            sources: self.attribution.sources(cfg),
+            provider: self.model.provider.clone(),
+            operation: self.model.operation.clone(),
+            request_model,
+            response_model: usage.response_model.clone(),
+            response_id: usage.response_id.clone(),
+            stream,
+            tokens: token_counts,
+            usage_status: self.usage_status(),
+            cost_usd: cost,
+        }
+    }
+
+    /// The counters this call adds to: requests, tokens by direction, cost and usage status, each
+    /// with `provider` and the configured labels.
+    fn counts<'a>(&'a self, record: &'a Record, vm: &mut VmState) -> Vec<(SeriesId, u64)> {
+        let labels: Vec<(&str, &str)> = self
+            .cfg
+            .metric_labels
+            .iter()
+            .map(|&label| {
+                let value = match label {
+                    MetricLabel::Model => record.response_model.as_deref().or(record.request_model.as_deref()),
+                    MetricLabel::Dimension(i) if self.attribution.unverified.contains(&i) => Some(metrics::UNVERIFIED),
+                    MetricLabel::Dimension(i) => self.attribution.value(i),
+                };
+                (self.cfg.label_name(label), value.unwrap_or(UNKNOWN))
+            })
+            .collect();
+        let with = |first: [(&'static str, &'a str); 2]| -> Vec<(&'a str, &'a str)> {
+            first.into_iter().chain(labels.iter().copied()).collect()
+        };
+        let provider = record.provider.as_str();
+        let mut out = vec![(
+            vm.series(
+                metrics::REQUESTS,
+                &with([("decision", record.decision.as_str()), ("provider", provider)]),
+            ),
+            1,
+        )];
+        let Tokens { input, output, .. } = record.tokens;
+        for (direction, n) in [("input", input), ("output", output)] {
+            if let Some(n) = n {
+                let series = vm.series(
+                    metrics::TOKENS,
+                    &with([("direction", direction), ("provider", provider)]),
+                );
+                out.push((series, n));
+            }
+        }
+        if let Some(cost) = record.cost_usd {
+            let mut cost_labels = vec![("provider", provider)];
+            cost_labels.extend(labels.iter().copied());
+            out.push((vm.series(metrics::COST, &cost_labels), micro_usd(cost)));
+        }
+        if let Some(status) = record.usage_status {
+            let series = vm.series(metrics::USAGE, &[("status", status.as_str()), ("provider", provider)]);
+            out.push((series, 1));
+        }
+        out
+    }
+}

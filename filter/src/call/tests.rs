@@ -1,0 +1,394 @@
+//! The call lifecycle, phase by phase, with no Envoy: plain headers and body chunks in, steps and
+//! the record out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use super::*;
+use crate::host::MapAttributes;
+use crate::record::UsageStatus;
+
+fn cfg(json: &str) -> Rc<Config> {
+    Rc::new(Config::parse(json.as_bytes()).unwrap())
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderList {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+fn request(path: &str, extra: &[(&str, &str)]) -> HeaderList {
+    let mut h = headers(&[(":method", "POST"), (":path", path), (":authority", "models.local")]);
+    h.extend(headers(extra));
+    h
+}
+
+fn vm() -> VmState {
+    VmState::new([3; 32], 100)
+}
+
+const USER_CONFIG: &str = r#"{"dimensions":{"user":["header:x-user-id"],"business_unit":["header:x-bu"]},
+    "require":[["user"]],"pricing":{"gpt-4o*":{"input":2.5,"output":10,"cached_input":1.25},"o3-mini*":{"input":1.1,"output":4.4}}}"#;
+
+fn reply_of(step: &Step) -> Option<&LocalReply> {
+    step.effects.iter().find_map(|e| match e {
+        Effect::LocalReply(r) => Some(r),
+        _ => None,
+    })
+}
+
+fn sets(step: &Step, name: &str) -> Option<String> {
+    step.effects.iter().find_map(|e| match e {
+        Effect::SetRequestHeader(n, v) | Effect::SetResponseHeader(n, v) if n == name => Some(v.clone()),
+        _ => None,
+    })
+}
+
+fn removes(step: &Step, name: &str) -> bool {
+    step.effects
+        .iter()
+        .any(|e| matches!(e, Effect::RemoveRequestHeader(n) if n == name))
+}
+
+const OPENAI_JSON: &[u8] = include_bytes!("../../../tests/fixtures/usage/openai_chat.json");
+const OPENAI_SSE: &[u8] = include_bytes!("../../../tests/fixtures/usage/openai_chat.sse");
+
+/// A complete attributed call: headers, body, an answer fed in pieces of `split` bytes, finish.
+fn attributed_call(answer: &[u8], content_type: &str, split: usize) -> Finished {
+    let c = cfg(USER_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request(
+            "/v1/chat/completions",
+            &[("x-user-id", "alice"), ("x-ai-user", "mallory")],
+        ),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.expect("a model call");
+    assert_eq!(step.flow, Flow::Continue);
+    assert!(removes(&step, "x-ai-user"));
+    assert_eq!(
+        sets(&step, "x-ai-correlation-id").as_deref(),
+        Some(call.correlation_id())
+    );
+    let step = call.on_request_body(br#"{"model":"gpt-4o","messages":[]}"#, true, &mut host);
+    assert_eq!(step, Step::proceed());
+    let step = call.on_response_headers(&headers(&[(":status", "200"), ("content-type", content_type)]), false);
+    assert_eq!(
+        sets(&step, "x-ai-correlation-id").as_deref(),
+        Some(call.correlation_id())
+    );
+    assert!(call.wants_response_body());
+    let pieces: Vec<&[u8]> = answer.chunks(split.max(1)).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        assert_eq!(call.on_response_body(piece, i + 1 == pieces.len()), Step::proceed());
+    }
+    call.finish(&mut host, &mut vm)
+}
+
+#[test]
+fn an_attributed_call_records_usage_from_json_at_every_split() {
+    for split in [1, 2, 7, 64, OPENAI_JSON.len()] {
+        let f = attributed_call(OPENAI_JSON, "application/json", split);
+        let r = &f.record;
+        assert_eq!(r.decision, Decision::Attributed);
+        assert_eq!(r.usage_status, Some(UsageStatus::Reported), "split {split}");
+        assert!(r.tokens.input.is_some() && r.tokens.output.is_some(), "split {split}");
+        assert_eq!(r.request_model.as_deref(), Some("gpt-4o"));
+        assert!(r.cost_usd.is_some());
+        assert!(f
+            .scalars
+            .iter()
+            .any(|(k, v)| k == "ai_attribution.user" && v == "alice"));
+        assert!(!f.structured.is_empty());
+        assert_eq!(f.counts.len(), 5, "requests, two token directions, cost, usage");
+    }
+}
+
+#[test]
+fn an_attributed_call_records_usage_from_a_stream_at_every_split() {
+    for split in 1..40 {
+        let f = attributed_call(OPENAI_SSE, "text/event-stream", split);
+        assert_eq!(f.record.usage_status, Some(UsageStatus::Reported), "split {split}");
+        assert_eq!(f.record.stream, Some(true));
+    }
+}
+
+#[test]
+fn an_unattributed_call_is_rejected_at_the_headers() {
+    let c = cfg(USER_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(&c, &request("/v1/chat/completions", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    assert_eq!(step.flow, Flow::Pause);
+    let reply = reply_of(&step).expect("a rejection");
+    assert_eq!(reply.status, 403);
+    assert!(reply.body.contains("missing user"));
+    assert!(!call.wants_request_body());
+    // Envoy runs the response callbacks for the local reply too: nothing is read from it.
+    let _ = call.on_response_headers(
+        &headers(&[(":status", "403"), ("content-type", "application/json")]),
+        false,
+    );
+    assert!(!call.wants_response_body());
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.decision, Decision::Rejected);
+    assert_eq!(f.record.reason, "missing:user");
+    assert_eq!(f.record.usage_status, Some(UsageStatus::NotApplicable));
+}
+
+#[test]
+fn other_requests_pass_but_lose_spoofed_headers() {
+    let c = cfg(USER_CONFIG);
+    let mut host = MapAttributes::default();
+    let (call, step) = Call::start(
+        &c,
+        &request(
+            "/healthz",
+            &[("x-ai-user", "ceo"), ("X_AI_Team", "x"), ("baggage", "k=v,ai.user=ceo")],
+        ),
+        true,
+        &mut host,
+        &mut vm(),
+    );
+    assert!(call.is_none());
+    assert_eq!(step.flow, Flow::Continue);
+    assert!(removes(&step, "x-ai-user"));
+    assert!(removes(&step, "x_ai_team"));
+    assert_eq!(sets(&step, "baggage").as_deref(), Some("k=v"));
+    // Nothing to strip: no effect at all.
+    let (_, step) = Call::start(&c, &request("/healthz", &[]), true, &mut host, &mut vm());
+    assert_eq!(step, Step::proceed());
+}
+
+#[test]
+fn a_trusted_peer_keeps_its_headers_and_its_correlation_id() {
+    let c = cfg(r#"{"dimensions":{"user":["header:x-ai-user"]},"require":[["user"]],
+           "header_trust":{"peers":["spiffe://corp/ns/edge/sa/gw"]}}"#);
+    let mut host = MapAttributes::default();
+    host.set("connection.uri_san_peer_certificate", "spiffe://corp/ns/edge/sa/gw");
+    let h = request(
+        "/v1/chat/completions",
+        &[
+            ("x-ai-user", "alice"),
+            ("x-ai-correlation-id", "hop-1-id"),
+            ("x-request-id", "r"),
+        ],
+    );
+    let (call, step) = Call::start(&c, &h, true, &mut host, &mut vm());
+    let call = call.unwrap();
+    assert!(!removes(&step, "x-ai-user"));
+    assert_eq!(call.correlation_id(), "hop-1-id");
+    assert_eq!(call.decision(), Decision::Attributed);
+    // The same headers from anyone else: stripped, untrusted, and a fresh correlation ID.
+    let mut stranger = MapAttributes::default();
+    let (call, step) = Call::start(&c, &h, true, &mut stranger, &mut vm());
+    let call = call.unwrap();
+    assert!(
+        reply_of(&step).is_some(),
+        "untrusted, so unattributed: rejected, never forwarded"
+    );
+    assert_ne!(call.correlation_id(), "hop-1-id");
+    assert_eq!(call.correlation_id().len(), 36);
+    assert_eq!(call.decision(), Decision::Rejected);
+}
+
+#[test]
+fn callers_never_choose_their_correlation_id() {
+    let c = cfg(USER_CONFIG);
+    let mut host = MapAttributes::default();
+    let h = request("/v1/chat/completions", &[("x-user-id", "a"), ("x-request-id", "same")]);
+    let mut vm = vm();
+    let (a, _) = Call::start(&c, &h, true, &mut host, &mut vm);
+    let (b, _) = Call::start(&c, &h, true, &mut host, &mut vm);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.correlation_id(), "same");
+    assert_ne!(a.correlation_id(), b.correlation_id());
+    let f = a.finish(&mut host, &mut vm);
+    assert_eq!(f.record.request_id.as_deref(), Some("same"));
+}
+
+const BODY_CONFIG: &str = r#"{"dimensions":{"user":["header:x-user-id","body:user"],"app":["body:metadata.app"]},
+    "require":[["user"]]}"#;
+
+#[test]
+fn a_decision_waits_for_a_body_source_then_releases_the_body() {
+    let c = cfg(BODY_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(&c, &request("/v1/chat/completions", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    // The headers go on (edited); the body is held.
+    assert_eq!(step.flow, Flow::Continue);
+    assert!(sets(&step, "x-ai-correlation-id").is_some());
+    assert_eq!(
+        call.on_request_body(br#"{"model":"gpt-4o","#, false, &mut host).flow,
+        Flow::Pause
+    );
+    let step = call.on_request_body(br#""user":"bob","messages":[]"#, false, &mut host);
+    assert_eq!(
+        step,
+        Step::proceed(),
+        "released as soon as a body field attributes the call"
+    );
+    assert_eq!(call.decision(), Decision::Attributed);
+    let _ = call.on_request_body(br#","metadata":{"app":"nb"}}"#, true, &mut host);
+    let _ = call.on_response_headers(&headers(&[("content-type", "application/json")]), true);
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.sources, "app=body:metadata.app,user=body:user");
+    assert_eq!(f.record.usage_status, Some(UsageStatus::Missing));
+}
+
+#[test]
+fn a_body_that_never_attributes_is_rejected_at_its_end() {
+    let c = cfg(BODY_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, _) = Call::start(&c, &request("/v1/chat/completions", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    assert_eq!(
+        call.on_request_body(br#"{"model":"m","#, false, &mut host).flow,
+        Flow::Pause
+    );
+    let step = call.on_request_body(br#""messages":[]}"#, true, &mut host);
+    assert_eq!(step.flow, Flow::Pause);
+    assert!(reply_of(&step).unwrap().body.contains("body:user"));
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.decision, Decision::Rejected);
+    assert_eq!(f.record.usage_status, Some(UsageStatus::NotApplicable));
+}
+
+#[test]
+fn a_client_that_leaves_while_the_body_is_held_is_decided_on_what_arrived() {
+    let c = cfg(BODY_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, _) = Call::start(&c, &request("/v1/chat/completions", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    assert_eq!(
+        call.on_request_body(br#"{"model":"m","mess"#, false, &mut host).flow,
+        Flow::Pause
+    );
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.decision, Decision::Rejected);
+    assert_eq!(f.record.reason, "missing:user");
+    // Attributed before the client left: never forwarded, so usage is partial.
+    let (call, _) = Call::start(&c, &request("/v1/chat/completions", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    let _ = call.on_request_body(br#"{"user":"u","a":[1,2"#, false, &mut host);
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.decision, Decision::Attributed);
+    assert_eq!(f.record.usage_status, Some(UsageStatus::Partial));
+}
+
+#[test]
+fn an_optional_body_dimension_reaches_the_record_when_headers_decided() {
+    // Decided at the headers (x-user-id), yet `app` can only come from the body.
+    let c = cfg(BODY_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert_eq!(step.flow, Flow::Continue);
+    assert_eq!(
+        call.on_request_body(br#"{"metadata":{"app":"notebook"},"user":"bob"}"#, true, &mut host),
+        Step::proceed()
+    );
+    let f = call.finish(&mut host, &mut vm);
+    let app = f.record.dimensions.iter().find(|(d, _)| d == "app").unwrap();
+    assert_eq!(app.1.as_deref(), Some("notebook"));
+    // The header still outranks the body for `user`.
+    let user = f.record.dimensions.iter().find(|(d, _)| d == "user").unwrap();
+    assert_eq!(user.1.as_deref(), Some("alice"));
+}
+
+#[test]
+fn calls_cut_short_are_partial_before_and_after_the_answer() {
+    let c = cfg(USER_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let h = request("/v1/chat/completions", &[("x-user-id", "alice")]);
+    // Before the answer: no response at all.
+    let (call, _) = Call::start(&c, &h, true, &mut host, &mut vm);
+    let f = call.unwrap().finish(&mut host, &mut vm);
+    assert_eq!(f.record.usage_status, Some(UsageStatus::Partial));
+    // After the answer started: the body never ended.
+    let (call, _) = Call::start(&c, &h, true, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    let _ = call.on_response_headers(&headers(&[("content-type", "text/event-stream")]), false);
+    let _ = call.on_response_body(&OPENAI_SSE[..OPENAI_SSE.len() / 2], false);
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.usage_status, Some(UsageStatus::Partial));
+}
+
+#[test]
+fn force_stream_usage_rewrites_the_closing_chunk() {
+    let c =
+        cfg(r#"{"dimensions":{"user":["header:x-user-id"]},"require":[["user"]],"usage":{"force_stream_usage":true}}"#);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "a")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert!(removes(&step, "content-length"));
+    assert_eq!(
+        call.on_request_body(br#"{"model":"m","#, false, &mut host),
+        Step::proceed()
+    );
+    let step = call.on_request_body(br#""stream":true}"#, true, &mut host);
+    let Some(Effect::ReplaceRequestBody { len, with }) = step.effects.first() else {
+        panic!("expected a rewrite, got {step:?}");
+    };
+    assert_eq!(*len, 14);
+    assert_eq!(
+        with.as_slice(),
+        br#""stream":true,"stream_options":{"include_usage":true}}"#
+    );
+}
+
+#[test]
+fn metric_series_are_capped_per_metric_not_per_label() {
+    let c = cfg(
+        r#"{"dimensions":{"user":["header:x-user-id"],"app":["header:x-app"],"team":["header:x-team"]},
+           "require":[["user"]],"metrics":{"labels":["provider","user","app","team"],"max_label_values":8}}"#,
+    );
+    let mut host = MapAttributes::default();
+    let mut vm = VmState::new([3; 32], c.max_label_values);
+    let mut series = std::collections::BTreeSet::new();
+    for i in 0..30 {
+        let (u, a, t) = (format!("u{i}"), format!("a{i}"), format!("t{i}"));
+        let h = request(
+            "/v1/chat/completions",
+            &[("x-user-id", &u), ("x-app", &a), ("x-team", &t)],
+        );
+        let (call, _) = Call::start(&c, &h, true, &mut host, &mut vm);
+        for (id, _) in call.unwrap().finish(&mut host, &mut vm).counts {
+            series.insert(vm.series_name(id).unwrap().to_string());
+        }
+    }
+    let requests: Vec<&String> = series
+        .iter()
+        .filter(|s| s.starts_with(crate::metrics::REQUESTS))
+        .collect();
+    // The first 8 label combinations keep their series; later ones share the `other` series.
+    assert_eq!(requests.len(), 9, "{requests:?}");
+    assert!(requests.iter().any(|s| s.ends_with(";user=other;app=other;team=other")));
+    assert!(requests.iter().any(|s| s.contains(";user=u0;app=a0;team=t0")));
+}

@@ -1,0 +1,84 @@
+//! State one Envoy worker VM shares across its requests: the correlation-ID generator and the
+//! metric series it has named (with their cap).
+
+use crate::correlation::IdGenerator;
+use std::collections::HashMap;
+
+/// An index into the VM's metric series; the glue maps it to the host's metric id.
+pub type SeriesId = u32;
+
+/// Per-VM state. Lives in the root context, reset when Envoy reloads the VM.
+#[derive(Debug)]
+pub struct VmState {
+    ids: IdGenerator,
+    /// Full metric names (tags in the name), by series id.
+    names: Vec<String>,
+    by_name: HashMap<String, SeriesId>,
+    /// Series per metric family (e.g. `ai_attribution_tokens_total`) so far, for the cap.
+    per_metric: HashMap<&'static str, usize>,
+    max_series: usize,
+}
+
+impl VmState {
+    /// `seed`: 32 bytes of the host's entropy, drawn once per VM. `max_series`: how many label
+    /// combinations each metric may take in this VM before new ones count as `other`.
+    pub fn new(seed: [u8; 32], max_series: usize) -> VmState {
+        VmState {
+            ids: IdGenerator::new(seed),
+            names: Vec::new(),
+            by_name: HashMap::new(),
+            per_metric: HashMap::new(),
+            max_series,
+        }
+    }
+
+    /// A new correlation ID (a random UUIDv4).
+    pub fn new_id(&mut self) -> String {
+        self.ids.uuid()
+    }
+
+    /// The series for `metric` with these labels, named `metric;label=value;...`. Once the
+    /// metric has `max_series` series in this VM, a new label combination gets the series whose
+    /// capped labels are all `other` (the first combinations seen keep their slot).
+    pub fn series(&mut self, metric: &'static str, labels: &[(&str, &str)]) -> SeriesId {
+        let name = crate::metrics::metric_name(metric, labels);
+        if let Some(&id) = self.by_name.get(&name) {
+            return id;
+        }
+        let count = self.per_metric.get(metric).copied().unwrap_or(0);
+        if count >= self.max_series {
+            let capped: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        *k,
+                        if crate::metrics::is_capped(k) {
+                            crate::metrics::OTHER
+                        } else {
+                            v
+                        },
+                    )
+                })
+                .collect();
+            let other = crate::metrics::metric_name(metric, &capped);
+            if let Some(&id) = self.by_name.get(&other) {
+                return id;
+            }
+            return self.insert(metric, other);
+        }
+        self.insert(metric, name)
+    }
+
+    fn insert(&mut self, metric: &'static str, name: String) -> SeriesId {
+        let id = SeriesId::try_from(self.names.len()).unwrap_or(SeriesId::MAX);
+        self.names.push(name.clone());
+        self.by_name.insert(name, id);
+        *self.per_metric.entry(metric).or_insert(0) += 1;
+        id
+    }
+
+    /// The full metric name of a series, for defining it on the host.
+    pub fn series_name(&self, id: SeriesId) -> Option<&str> {
+        self.names.get(id as usize).map(String::as_str)
+    }
+}

@@ -1,0 +1,400 @@
+//! Plugin configuration (SPEC §3): parsed once in `on_configure`, validated, and compiled.
+//!
+//! Every error names the path of the offending field, e.g.
+//! `dimensions.user[1]: unknown source kind "heder" ...`.
+
+mod compile;
+mod raw;
+
+use crate::authority::HostPattern;
+use crate::provider::{ExtraRoute, FreeEndpoint, ProviderSet};
+use crate::source::Source;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A configuration error: the field path and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Audit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JwtFrom {
+    #[default]
+    JwtAuthn,
+    Header,
+    BearerUnverified,
+}
+
+// ---- the compiled configuration ----------------------------------------------------------
+
+/// A dimension and its ordered sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dimension {
+    pub name: String,
+    pub sources: Vec<Source>,
+}
+
+/// Per-million-token prices for models matching a pattern.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
+}
+
+/// A pricing pattern: an exact model name or a prefix ending in `*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricePattern {
+    pub pattern: String,
+    pub price: Price,
+}
+
+/// Which scalar keys to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScalarKeys {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl ScalarKeys {
+    pub fn wants(&self, key: &str) -> bool {
+        match self {
+            ScalarKeys::All => true,
+            ScalarKeys::Only(set) => set.contains(key),
+        }
+    }
+}
+
+/// How `jwt:` sources read claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    pub from: JwtFrom,
+    pub payload_key: String,
+    pub header: String,
+    /// Unverified claims count toward `require` (they are recorded either way, marked).
+    pub unverified_satisfies_require: bool,
+    /// The token or payload header the claims came from goes on upstream.
+    pub forward: bool,
+}
+
+/// Where API keys are read and who owns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeys {
+    /// Headers read for every call; `None` reads each API family's own key header.
+    pub headers: Option<Vec<String>>,
+    /// Full SHA-256 of a key, 64 lower-case hex digits → owner fields.
+    pub owners: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A metric label besides `provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricLabel {
+    Model,
+    Dimension(usize),
+}
+
+/// The validated, compiled configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mode: Mode,
+    /// Sorted by name.
+    pub dimensions: Vec<Dimension>,
+    /// Alternatives, each a list of indexes into `dimensions`.
+    pub require: Vec<Vec<usize>>,
+    pub trusted_peers: Vec<String>,
+    pub jwt: JwtConfig,
+    pub api_keys: ApiKeys,
+    /// Trust domains whose workloads yield `peer:spiffe_namespace` and `peer:spiffe_service_account`;
+    /// empty means the trust domain of Envoy's own certificate.
+    pub peer_trust_domains: Vec<String>,
+    pub providers: ProviderSet,
+    /// `model_calls.hosts`: recognised paths count only on these hosts.
+    pub hosts: Vec<HostPattern>,
+    /// `model_calls.model_hosts`: every request to these hosts is an AI event.
+    pub model_hosts: Vec<HostPattern>,
+    pub free_endpoints: Vec<FreeEndpoint>,
+    pub extra_routes: Vec<ExtraRoute>,
+    pub reject_status: u32,
+    pub correlation_header: String,
+    /// Indexes into `dimensions`.
+    pub propagate: Vec<usize>,
+    pub baggage: bool,
+    pub usage_enabled: bool,
+    pub force_stream_usage: bool,
+    /// Model calls ask the upstream for `accept-encoding: identity`.
+    pub request_identity_encoding: bool,
+    /// Exact patterns first, then prefixes longest first.
+    pub pricing: Vec<PricePattern>,
+    pub metrics_enabled: bool,
+    /// Labels besides `provider`, in configured order.
+    pub metric_labels: Vec<MetricLabel>,
+    /// Label combinations (series) each metric may take per VM.
+    pub max_label_values: usize,
+    pub scalar_keys: ScalarKeys,
+    pub max_value_bytes: usize,
+    /// How much of the body a decision waiting on `body:` sources may hold before deciding.
+    pub body_decision_bytes: usize,
+    /// True when some dimension reads the request body.
+    pub needs_body: bool,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration. Empty input means all defaults.
+    pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| err("", "configuration is not UTF-8"))?;
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        if !text.trim_start().starts_with('{') {
+            return Err(err("", "the configuration must be a JSON object"));
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = strip_position(&inner.to_string());
+            err(if path == "." { String::new() } else { path }, message)
+        })?;
+        de.end().map_err(|e| err("", strip_position(&e.to_string())))?;
+        compile::compile(raw)
+    }
+}
+
+impl Config {
+    /// The configuration from the host's read of the plugin configuration buffer: `Err` carries
+    /// the host status. No configuration at all (NotFound = 1, Empty = 7) means all defaults; any
+    /// other failure is an error, never a silent fall-back to defaults.
+    pub fn from_host_read(read: Result<Vec<u8>, u32>) -> Result<Config, ConfigError> {
+        const NOT_FOUND: u32 = 1;
+        const EMPTY: u32 = 7;
+        match read {
+            Ok(bytes) => Config::parse(&bytes),
+            Err(NOT_FOUND | EMPTY) => Config::parse(b""),
+            Err(status) => Err(err(
+                "",
+                format!("cannot read the plugin configuration (host status {status})"),
+            )),
+        }
+    }
+}
+
+/// serde_json appends " at line L column C"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_string(),
+        None => message.to_string(),
+    }
+}
+
+impl Config {
+    /// The metric label's name.
+    pub fn label_name(&self, label: MetricLabel) -> &str {
+        match label {
+            MetricLabel::Model => "model",
+            MetricLabel::Dimension(i) => self.dimensions.get(i).map_or("", |d| d.name.as_str()),
+        }
+    }
+
+    /// The price of a model, by exact name first, then the longest matching prefix.
+    pub fn price_for(&self, model: &str) -> Option<Price> {
+        self.pricing
+            .iter()
+            .find(|p| match p.pattern.strip_suffix('*') {
+                Some(prefix) => model.starts_with(prefix),
+                None => p.pattern == model,
+            })
+            .map(|p| p.price)
+    }
+
+    pub fn dimension_index(&self, name: &str) -> Option<usize> {
+        self.dimensions.iter().position(|d| d.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Config, String> {
+        Config::parse(json.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_config_uses_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.dimensions.len(), 2);
+        assert_eq!(c.require.len(), 2);
+        assert_eq!(c.reject_status, 403);
+        assert_eq!(c.correlation_header, "x-ai-correlation-id");
+        assert_eq!(c.max_value_bytes, 256);
+        assert_eq!(c.scalar_keys, ScalarKeys::All);
+        assert!(c.usage_enabled);
+    }
+
+    #[test]
+    fn an_unreadable_configuration_is_an_error_not_defaults() {
+        assert!(Config::from_host_read(Ok(b"{}".to_vec())).is_ok());
+        assert!(Config::from_host_read(Err(1)).is_ok());
+        assert!(Config::from_host_read(Err(7)).is_ok());
+        let e = Config::from_host_read(Err(10)).unwrap_err().to_string();
+        assert_eq!(e, "cannot read the plugin configuration (host status 10)");
+        assert!(Config::from_host_read(Ok(b"{\"mode\":1}".to_vec())).is_err());
+    }
+
+    #[test]
+    fn unknown_source_kind_names_the_path() {
+        let e = parse(r#"{"dimensions":{"user":["header:x-user","heder:x"]},"require":[["user"]]}"#).unwrap_err();
+        assert!(
+            e.starts_with("dimensions.user[1]: unknown source kind \"heder\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_field_names_the_path() {
+        let e = parse(r#"{"correlation":{"headr":"x"}}"#).unwrap_err();
+        assert!(e.starts_with("correlation.headr: unknown field `headr`"), "{e}");
+        let e = parse(r#"{"modee":"audit"}"#).unwrap_err();
+        assert!(e.starts_with("modee: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_path() {
+        let cases = [
+            (r#"{"mode":"block"}"#, "mode: unknown variant `block`"),
+            (r#"{"reject":{"status":200}}"#, "reject.status: must be"),
+            (
+                r#"{"require":[["nobody"]]}"#,
+                "require[0][0]: \"nobody\" is not a configured dimension",
+            ),
+            (
+                r#"{"correlation":{"propagate":["team"]}}"#,
+                "correlation.propagate[0]: \"team\"",
+            ),
+            (r#"{"limits":{"max_value_bytes":0}}"#, "limits.max_value_bytes: must be"),
+            (
+                r#"{"pricing":{"gpt-*o":{"input":1,"output":2}}}"#,
+                "pricing.gpt-*o: a pattern",
+            ),
+            (
+                r#"{"pricing":{"gpt-4o":{"input":-1,"output":2}}}"#,
+                "pricing.gpt-4o.input: must be",
+            ),
+            (
+                r#"{"pricing":{"gpt-4o":{"input":1}}}"#,
+                "pricing.gpt-4o: missing field `output`",
+            ),
+            (
+                r#"{"model_calls":{"providers":["openai","foo"]}}"#,
+                "model_calls.providers[1]: unknown provider \"foo\"",
+            ),
+            (
+                r#"{"model_calls":{"extra":[{"path_prefix":"llm","provider":"x"}]}}"#,
+                "model_calls.extra[0].path_prefix: must start",
+            ),
+            (
+                r#"{"dimensions":{"User":["static:x"]},"require":[["User"]]}"#,
+                "dimensions.User: dimension names",
+            ),
+            (
+                r#"{"dimensions":{"decision":["static:x"]},"require":[["decision"]]}"#,
+                "dimensions.decision: this name",
+            ),
+            (
+                r#"{"dimensions":{"user":[]}}"#,
+                "dimensions.user: needs at least one source",
+            ),
+            (
+                r#"{"dimensions":{"user":["static: "]}}"#,
+                "dimensions.user[0]: a static value",
+            ),
+            (
+                r#"{"record":{"scalar_keys":["nope"]}}"#,
+                "record.scalar_keys[0]: \"nope\"",
+            ),
+            (r#"{"metrics":{"labels":["team"]}}"#, "metrics.labels[0]: \"team\""),
+            (
+                r#"{"header_trust":{"peers":["corp/ns/x"]}}"#,
+                "header_trust.peers[0]: must be a SPIFFE ID",
+            ),
+            (
+                r#"{"api_keys":{"owners":{"abc":{"team":"x"}}}}"#,
+                "api_keys.owners.abc: keys are \"sha256:\" + the 64",
+            ),
+            (r#"{"mode":"audit"} x"#, "trailing characters"),
+            (r#"[1]"#, "the configuration must be a JSON object"),
+        ];
+        for (json, want) in cases {
+            let e = parse(json).unwrap_err();
+            assert!(e.starts_with(want), "{json}: got {e}");
+        }
+    }
+
+    #[test]
+    fn pricing_prefers_exact_then_longest_prefix() {
+        let c = parse(r#"{"pricing":{"gpt-4o*":{"input":2.5,"output":10},"gpt-4o-mini*":{"input":0.15,"output":0.6},"gpt-4o-mini":{"input":1,"output":1}}}"#).unwrap();
+        assert_eq!(c.price_for("gpt-4o-mini").map(|p| p.input), Some(1.0));
+        assert_eq!(c.price_for("gpt-4o-mini-2024").map(|p| p.input), Some(0.15));
+        assert_eq!(c.price_for("gpt-4o-2024-08-06").map(|p| p.input), Some(2.5));
+        assert_eq!(c.price_for("claude"), None);
+    }
+
+    #[test]
+    fn spec_example_parses_except_unsupported_kinds() {
+        let json = r#"{
+          "mode": "audit",
+          "dimensions": {
+            "user": ["header:x-user-id"],
+            "service_account": ["header:x-service-account"],
+            "app": ["header:x-app-id", "property:xds.route_name"],
+            "session": ["header:x-session-id"],
+            "business_unit": ["header:x-business-unit", "node:BUSINESS_UNIT", "static:unassigned"]
+          },
+          "require": [["user", "business_unit"], ["service_account", "business_unit"]],
+          "model_calls": { "providers": "all", "extra": [{ "path_prefix": "/llm/", "provider": "internal" }] },
+          "reject": { "status": 403 },
+          "correlation": { "header": "x-ai-correlation-id", "propagate": ["business_unit"], "baggage": false },
+          "usage": { "enabled": true, "force_stream_usage": false },
+          "pricing": { "gpt-4o*": { "input": 2.50, "output": 10.00, "cached_input": 1.25 } },
+          "metrics": { "enabled": true, "labels": ["provider", "business_unit"], "max_label_values": 100 },
+          "record": { "scalar_keys": "all" },
+          "limits": { "max_value_bytes": 256 }
+        }"#;
+        let c = parse(json).unwrap();
+        assert_eq!(c.mode, Mode::Audit);
+        assert_eq!(
+            c.dimensions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["app", "business_unit", "service_account", "session", "user"]
+        );
+        assert_eq!(c.require, vec![vec![4, 1], vec![2, 1]]);
+        assert_eq!(c.propagate, vec![1]);
+    }
+}

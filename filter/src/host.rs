@@ -1,0 +1,101 @@
+//! The host as the core sees it: headers as plain data, and Envoy attributes through one small
+//! trait. The wasm glue implements [`Attributes`] over host calls; tests implement it over maps.
+
+use crate::value::InvalidValue;
+use std::collections::BTreeMap;
+
+/// Headers as Envoy hands them over: lower-case names, values as bytes, duplicates kept.
+pub type Headers = [(String, Vec<u8>)];
+
+/// An owned list of headers.
+pub type HeaderList = Vec<(String, Vec<u8>)>;
+
+/// Envoy attributes (`connection.*`, `xds.*`, `metadata`, ...) for the current stream.
+pub trait Attributes {
+    /// The attribute's bytes; `None` when Envoy has no value for it (or the call failed).
+    fn property(&mut self, path: &[&str]) -> Option<Vec<u8>>;
+}
+
+/// Attributes from a map of dotted paths (`connection.uri_san_peer_certificate`,
+/// `xds.node.metadata.BUSINESS_UNIT`) to values: Envoy stood in for by plain data.
+#[derive(Debug, Default, Clone)]
+pub struct MapAttributes(pub BTreeMap<String, Vec<u8>>);
+
+impl MapAttributes {
+    /// Sets one attribute.
+    pub fn set(&mut self, path: &str, value: impl Into<Vec<u8>>) -> &mut Self {
+        self.0.insert(path.to_string(), value.into());
+        self
+    }
+}
+
+impl Attributes for MapAttributes {
+    fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
+        self.0.get(&path.join(".")).cloned()
+    }
+}
+
+/// Attributes of nothing: every lookup is absent.
+pub struct NoAttributes;
+
+impl Attributes for NoAttributes {
+    fn property(&mut self, _path: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// The header's value; several entries with different values are ambiguous.
+pub fn header_value<'h>(headers: &'h Headers, name: &str) -> Result<Option<&'h [u8]>, InvalidValue> {
+    let mut found: Option<&[u8]> = None;
+    for (n, v) in headers {
+        if n.eq_ignore_ascii_case(name) {
+            match found {
+                Some(prev) if prev != v.as_slice() => return Err(InvalidValue::Ambiguous),
+                _ => found = Some(v),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The first value of a header, as text (pseudo-headers such as `:path` included).
+pub fn header_text<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// The first value of a header, as bytes.
+pub fn header_bytes<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> HeaderList {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn repeated_headers_agree_or_are_ambiguous() {
+        let same = h(&[("x-user-id", "a"), ("x-user-id", "a")]);
+        assert_eq!(header_value(&same, "x-user-id"), Ok(Some(&b"a"[..])));
+        let differ = h(&[("x-user-id", "a"), ("x-user-id", "b")]);
+        assert_eq!(header_value(&differ, "x-user-id"), Err(InvalidValue::Ambiguous));
+        assert_eq!(header_value(&differ, "x-other"), Ok(None));
+    }
+
+    #[test]
+    fn pseudo_headers_are_read_as_text_or_bytes() {
+        let headers = vec![(":path".to_string(), b"/v1/x?\xff".to_vec())];
+        assert_eq!(header_text(&headers, ":path"), None);
+        assert_eq!(header_bytes(&headers, ":path"), Some(&b"/v1/x?\xff"[..]));
+        assert_eq!(NoAttributes.property(&["a"]), None);
+    }
+}

@@ -1,0 +1,181 @@
+//! The request path as a model server routes it (RFC 3986 §5.2.4 dot segments, §2.1 percent
+//! encoding), so that a spelling a server accepts cannot slip past recognition: every `%XX` is
+//! decoded (`%2F` and `%3A` included, as ASGI servers and Go's gin do before routing), `.` and
+//! `..` segments are resolved, empty segments (repeated and trailing slashes) are dropped, `;`
+//! path parameters are cut off, and `\` separates segments as `/` does. Bytes that are not UTF-8
+//! become U+FFFD, never a reason to stop looking. Segment comparison is ASCII case-insensitive.
+
+/// A canonical path: decoded, normalised segments, and the raw query (not decoded).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CanonicalPath {
+    segments: Vec<String>,
+    query: Vec<u8>,
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes every valid `%XX` escape once; invalid escapes stay as written.
+pub fn percent_decode_bytes(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b == b'%' {
+            let hi = raw.get(i + 1).copied().and_then(hex_digit);
+            let lo = raw.get(i + 2).copied().and_then(hex_digit);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+impl CanonicalPath {
+    /// Canonicalises a request target (`:path`): the query (after the first raw `?`) and any
+    /// fragment are split off first, then the path is decoded and normalised.
+    pub fn parse(target: &[u8]) -> CanonicalPath {
+        let end = target
+            .iter()
+            .position(|&b| b == b'?' || b == b'#')
+            .unwrap_or(target.len());
+        let (path, rest) = target.split_at(end);
+        let query = match rest.split_first() {
+            Some((b'?', q)) => q.split(|&b| b == b'#').next().unwrap_or(&[]).to_vec(),
+            _ => Vec::new(),
+        };
+        let decoded = percent_decode_bytes(path);
+        let text = String::from_utf8_lossy(&decoded);
+        let mut segments: Vec<String> = Vec::new();
+        for raw in text.split(['/', '\\']) {
+            let segment = raw.split(';').next().unwrap_or("");
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    segments.pop();
+                }
+                s => segments.push(s.to_string()),
+            }
+        }
+        CanonicalPath { segments, query }
+    }
+
+    /// The canonical path's segments.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// `/a/b`, or `/` for the root.
+    pub fn to_path_string(&self) -> String {
+        if self.segments.is_empty() {
+            return "/".to_string();
+        }
+        let mut out = String::new();
+        for s in &self.segments {
+            out.push('/');
+            out.push_str(s);
+        }
+        out
+    }
+
+    /// The decoded value of the first query parameter `name`, if present.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split(|&b| b == b'&').find_map(|pair| {
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (pair.get(..at)?, pair.get(at + 1..)?),
+                None => (pair, &[][..]),
+            };
+            let plus_as_space = |b: &[u8]| -> Vec<u8> { b.iter().map(|&c| if c == b'+' { b' ' } else { c }).collect() };
+            let key = percent_decode_bytes(&plus_as_space(k));
+            (key == name.as_bytes())
+                .then(|| String::from_utf8_lossy(&percent_decode_bytes(&plus_as_space(v))).into_owned())
+        })
+    }
+}
+
+/// ASCII case-insensitive match of segments against a pattern, where `*` matches any segment.
+pub fn segments_match(segments: &[String], pattern: &[&str]) -> bool {
+    segments.len() == pattern.len()
+        && segments
+            .iter()
+            .zip(pattern)
+            .all(|(s, p)| *p == "*" || s.eq_ignore_ascii_case(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(p: &str) -> String {
+        CanonicalPath::parse(p.as_bytes()).to_path_string()
+    }
+
+    #[test]
+    fn spellings_a_server_accepts_become_one_path() {
+        for p in [
+            "/v1/chat/completions",
+            "/v1/chat/completions/",
+            "//v1//chat///completions",
+            "/v1/./chat/completions",
+            "/v1/x/../chat/completions",
+            "/v1/chat/%63ompletions",
+            "/v1/chat%2Fcompletions",
+            "/v1/chat%2fcompletions",
+            "/v1;x=1/chat/completions;y=2",
+            "/v1\\chat\\completions",
+            "/v1/chat/completions?key=x",
+            "/v1/chat/completions#frag",
+            "/a/b/../../v1/chat/completions",
+            "/../../v1/chat/completions",
+            "/v1/chat/%2e/completions",
+            "/v1/chat/%2e%2e/chat/completions",
+        ] {
+            assert_eq!(canon(p), "/v1/chat/completions", "{p}");
+        }
+    }
+
+    #[test]
+    fn the_query_is_split_off_before_decoding() {
+        let p = CanonicalPath::parse(b"/realtime%3Fx?model=gpt-4o%2Drealtime&b=2");
+        assert_eq!(p.to_path_string(), "/realtime?x");
+        assert_eq!(p.query_param("model").as_deref(), Some("gpt-4o-realtime"));
+        assert_eq!(p.query_param("b").as_deref(), Some("2"));
+        assert_eq!(p.query_param("c"), None);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_still_yield_segments() {
+        let p = CanonicalPath::parse(b"/v1/chat/completions?x=\xff");
+        assert_eq!(p.to_path_string(), "/v1/chat/completions");
+        let p = CanonicalPath::parse(b"/v1beta/models/g\xff:generateContent");
+        assert_eq!(p.segments().len(), 3);
+        assert!(p.segments()[2].contains('\u{fffd}'));
+        let p = CanonicalPath::parse(b"/v1/chat/%ff%fe/../completions");
+        assert_eq!(p.to_path_string(), "/v1/chat/completions");
+    }
+
+    #[test]
+    fn invalid_escapes_stay_literal() {
+        assert_eq!(percent_decode_bytes(b"a%zzb%"), b"a%zzb%");
+        assert_eq!(percent_decode_bytes(b"%E2%9C%93"), "✓".as_bytes());
+        assert_eq!(percent_decode_bytes(b"%252F"), b"%2F", "decoded once, as servers do");
+    }
+
+    #[test]
+    fn patterns_ignore_case_and_take_wildcards() {
+        let p = CanonicalPath::parse(b"/V1/Threads/t_1/RUNS");
+        assert!(segments_match(p.segments(), &["v1", "threads", "*", "runs"]));
+        assert!(!segments_match(p.segments(), &["v1", "threads", "runs"]));
+        assert_eq!(CanonicalPath::parse(b"").to_path_string(), "/");
+    }
+}
