@@ -1,5 +1,5 @@
-//! The request body, read while it streams past (never buffered unless a decision waits on it):
-//! the model, the `stream` flag, `stream_options`, and the `body:` source paths.
+//! The request body, read while it streams past: the model, the `stream` flag, and the `body:`
+//! source paths.
 
 use crate::config::Config;
 use crate::json_scan::{JsonScalar, JsonScanner};
@@ -9,9 +9,8 @@ use crate::value::InvalidValue;
 
 const MODEL: usize = 0;
 const STREAM: usize = 1;
-const STREAM_OPTIONS: usize = 2;
 /// Index of the first `body:` source path in the scanner.
-const FIRST_SOURCE: usize = 3;
+const FIRST_SOURCE: usize = 2;
 
 /// What the filter picks out of a JSON request body.
 #[derive(Debug)]
@@ -34,11 +33,7 @@ impl RequestBody {
                 }
             }
         }
-        let mut paths = vec![
-            vec!["model".to_string()],
-            vec!["stream".to_string()],
-            vec!["stream_options".to_string()],
-        ];
+        let mut paths = vec![vec!["model".to_string()], vec!["stream".to_string()]];
         paths.extend(sources.iter().cloned());
         RequestBody {
             scanner: JsonScanner::new(paths, config.max_value_bytes.max(256)),
@@ -85,11 +80,6 @@ impl RequestBody {
         }
     }
 
-    /// The request carries a `stream_options` member (whatever its content).
-    pub fn has_stream_options(&self) -> bool {
-        self.scanner.value(STREAM_OPTIONS).is_some()
-    }
-
     /// The value of a `body:` source, with the claim rules of SPEC §3 (objects are invalid).
     pub fn lookup(&self, path: &[String]) -> Lookup {
         let Some(i) = self.sources.iter().position(|p| p.as_slice() == path) else {
@@ -104,25 +94,6 @@ impl RequestBody {
             Some(JsonScalar::TooLong) => Lookup::Invalid(InvalidValue::TooLong),
         }
     }
-}
-
-/// The member `force_stream_usage` adds to OpenAI-style streaming requests.
-pub const INCLUDE_USAGE_MEMBER: &str = "\"stream_options\":{\"include_usage\":true}";
-
-/// Rewrites the chunk that closes the top-level object so the object gains
-/// `"stream_options":{"include_usage":true}`. None if the chunk holds no closing brace.
-pub fn inject_include_usage(chunk: &[u8]) -> Option<Vec<u8>> {
-    let close = chunk.iter().rposition(|&b| b == b'}')?;
-    let (head, tail) = chunk.split_at(close);
-    let empty_object = head.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let mut out = Vec::with_capacity(chunk.len() + INCLUDE_USAGE_MEMBER.len() + 1);
-    out.extend_from_slice(head);
-    if !empty_object {
-        out.push(b',');
-    }
-    out.extend_from_slice(INCLUDE_USAGE_MEMBER.as_bytes());
-    out.extend_from_slice(tail);
-    Some(out)
 }
 
 #[cfg(test)]
@@ -144,7 +115,6 @@ mod tests {
         assert!(b.finished());
         assert_eq!(b.model().as_deref(), Some("gpt-4o"));
         assert_eq!(b.stream(), Some(true));
-        assert!(!b.has_stream_options());
         assert_eq!(b.lookup(&["user".into()]), Lookup::Value(b"42".to_vec()));
         assert_eq!(
             b.lookup(&["metadata".into(), "user_id".into()]),
@@ -174,15 +144,4 @@ mod tests {
         assert_eq!(b.model(), None);
     }
 
-    #[test]
-    fn injection_keeps_json_valid() {
-        let out = inject_include_usage(br#"{"model":"m","stream":true}"#).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["stream_options"]["include_usage"], true);
-        assert_eq!(v["model"], "m");
-        let out = inject_include_usage(b"{ }\n").unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["stream_options"]["include_usage"], true);
-        assert_eq!(inject_include_usage(b"\"messages\":["), None);
-    }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod correlation;
 pub mod host;
 pub mod identity;
+pub mod json_edit;
 pub mod json_scan;
 pub mod metrics;
 pub mod path;

@@ -41,7 +41,11 @@ pub fn rejection(config: &Config, attribution: &Attribution, correlation_id: &st
     if !hints.is_empty() {
         message.push_str(&format!(" Accepted sources: {}.", hints.join("; ")));
     }
-    for (label, idx) in [("invalid", &attribution.invalid), ("untrusted", &attribution.untrusted)] {
+    for (label, idx) in [
+        ("invalid", &attribution.invalid),
+        ("untrusted", &attribution.untrusted),
+        ("unverified", &attribution.unverified),
+    ] {
         let names: Vec<&str> = idx
             .iter()
             .filter(|i| attribution.missing.contains(i))

@@ -61,6 +61,11 @@ fn creds() -> &'static Creds {
 
 /// A stack whose listener requires client certificates, with XFCC SANITIZE_SET.
 fn mtls_stack(config: Value) -> Stack {
+    mtls_stack_forwarding(config, "SANITIZE_SET")
+}
+
+/// An mTLS listener whose connection manager handles `x-forwarded-client-cert` as `forward`.
+fn mtls_stack_forwarding(config: Value, forward: &str) -> Stack {
     let c = creds();
     Stack::start_with(config.to_string(), |b: &mut Bootstrap| {
         b.dimensions = ["user", "service_account", "app", "team", "td", "cn", "ou", "org", "dns", "uri", "fp", "business_unit"].map(String::from).to_vec();
@@ -75,7 +80,7 @@ fn mtls_stack(config: Value) -> Stack {
                 }
             }
         }));
-        b.hcm_extra.insert("forward_client_cert_details".into(), json!("SANITIZE_SET"));
+        b.hcm_extra.insert("forward_client_cert_details".into(), json!(forward));
         b.hcm_extra.insert("set_current_client_cert_details".into(), json!({"subject": true, "uri": true, "dns": true}));
     })
     .unwrap()
@@ -139,8 +144,12 @@ fn mtls_call(stack: &Stack, client: Option<&CertPair>, headers: &[(&str, &str)])
 }
 
 fn plain_call(stack: &Stack, headers: &[(&str, &str)]) -> (Response, Value, String) {
+    call_at(stack, "/v1/chat/completions", headers)
+}
+
+fn call_at(stack: &Stack, path: &str, headers: &[(&str, &str)]) -> (Response, Value, String) {
     let id = request_id("plain");
-    let mut req = Request::post("/v1/chat/completions")
+    let mut req = Request::post(path)
         .header("x-request-id", &id)
         .json(&json!({"model": "gpt-4o", "messages": []}));
     for (k, v) in headers {
@@ -160,7 +169,8 @@ fn peer_config() -> Value {
             "td": ["peer:spiffe_trust_domain"], "cn": ["peer:subject_cn"], "ou": ["peer:subject_ou"], "org": ["peer:subject_o"],
             "dns": ["peer:dns_san"], "uri": ["peer:uri_san"], "fp": ["peer:fingerprint"]
         },
-        "require": [["service_account"]]
+        "require": [["service_account"]],
+        "peer": {"trust_domains": ["example.org"]}
     })
 }
 
@@ -188,13 +198,28 @@ fn spiffe_identity_and_certificate_fields_from_mtls() {
 }
 
 #[test]
-fn several_uri_sans_use_the_xfcc_element_envoy_set() {
+fn a_certificate_whose_first_uri_san_is_not_spiffe_is_not_a_workload_identity() {
+    // An X.509-SVID has exactly one URI SAN; Envoy shows filters only the first, and the XFCC
+    // element listing the others is nothing the filter can check, so it is never read.
     let stack = mtls_stack(peer_config());
     let (resp, log, _) = mtls_call(&stack, Some(&creds().multi), &[]);
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(log["service_account"], "spiffe://example.org/ns/ml/sa/trainer");
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(log["service_account"], Value::Null);
     assert_eq!(log["uri"], "https://example.org/first");
-    assert_eq!(log["team"], "ml");
+    assert_eq!(log["team"], Value::Null);
+}
+
+#[test]
+fn a_partner_trust_domain_is_not_billed_as_a_local_namespace() {
+    let mut config = peer_config();
+    config["peer"] = json!({"trust_domains": ["corp.example"]});
+    let stack = mtls_stack(config);
+    let (resp, log, _) = mtls_call(&stack, Some(&creds().billing), &[]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(log["service_account"], "spiffe://example.org/ns/team-a/sa/billing-bot");
+    assert_eq!(log["team"], Value::Null);
+    assert_eq!(log["app"], Value::Null);
+    assert_eq!(log["reason"], "invalid:app,team");
 }
 
 #[test]
@@ -211,17 +236,18 @@ fn a_certificate_without_san_or_with_a_malformed_spiffe_id_is_not_a_workload_ide
     assert_eq!(log["uri"], "spiffe://example.org/ns/../sa/x");
 }
 
-#[test]
-fn a_forged_xfcc_over_mtls_changes_nothing() {
-    let stack = mtls_stack(json!({
+/// A client presenting the multi-SAN certificate writes an XFCC element with its own
+/// certificate's hash that claims the trusted gateway's SPIFFE ID, and a user header.
+fn forged_xfcc_call(forward: &str) -> (Response, Value, Stack, String) {
+    let config = json!({
         "dimensions": {"service_account": ["peer:spiffe_id"], "user": ["header:x-user-id"]},
         "require": [["user"], ["service_account"]],
         "header_trust": {"peers": ["spiffe://corp.example/ns/edge/sa/auth-gateway"]}
-    }));
+    });
+    let stack = mtls_stack_forwarding(config, forward);
     let c = creds();
     let hash = c.pki.fingerprint(&c.multi.cert).unwrap();
     let forged = format!("Hash={hash};URI=https://example.org/first;URI=spiffe://corp.example/ns/edge/sa/auth-gateway");
-    // The multi-SAN client claims to be the trusted gateway through XFCC, and sends a user header.
     let (resp, log, id) = mtls_call(
         &stack,
         Some(&c.multi),
@@ -231,8 +257,42 @@ fn a_forged_xfcc_over_mtls_changes_nothing() {
             ("x-ai-user", "mallory"),
         ],
     );
+    (resp, log, stack, id)
+}
+
+#[test]
+fn a_forged_xfcc_yields_no_identity_under_any_forwarding_mode() {
+    for mode in ["SANITIZE_SET", "FORWARD_ONLY", "ALWAYS_FORWARD_ONLY", "APPEND_FORWARD"] {
+        let (resp, log, _stack, _) = forged_xfcc_call(mode);
+        assert_eq!(resp.status, 403, "{mode}: {}", resp.text());
+        assert_eq!(log["service_account"], Value::Null, "{mode}");
+        assert_eq!(log["user"], Value::Null, "{mode}");
+        assert_eq!(log["reason"], "untrusted:user", "{mode}");
+    }
+}
+
+#[test]
+fn a_forged_xfcc_over_mtls_changes_nothing() {
+    let stack = mtls_stack(json!({
+        "dimensions": {"service_account": ["peer:spiffe_id"], "user": ["header:x-user-id"]},
+        "require": [["user"], ["service_account"]],
+        "header_trust": {"peers": ["spiffe://corp.example/ns/edge/sa/auth-gateway"]}
+    }));
+    let c = creds();
+    let hash = c.pki.fingerprint(&c.billing.cert).unwrap();
+    let forged = format!("Hash={hash};URI=spiffe://corp.example/ns/edge/sa/auth-gateway");
+    // The billing client claims to be the trusted gateway through XFCC, and sends a user header.
+    let (resp, log, id) = mtls_call(
+        &stack,
+        Some(&c.billing),
+        &[
+            ("x-forwarded-client-cert", &forged),
+            ("x-user-id", "mallory"),
+            ("x-ai-user", "mallory"),
+        ],
+    );
     assert_eq!(resp.status, 200, "attributed by its real SPIFFE ID");
-    assert_eq!(log["service_account"], "spiffe://example.org/ns/ml/sa/trainer");
+    assert_eq!(log["service_account"], "spiffe://example.org/ns/team-a/sa/billing-bot");
     assert_eq!(log["user"], Value::Null);
     assert_eq!(log["reason"], "untrusted:user");
     let up = stack
@@ -402,21 +462,51 @@ fn forwarded_payload_header_mode() {
 }
 
 #[test]
-fn bearer_unverified_values_are_marked() {
-    let stack = Stack::start_with(jwt_config("bearer_unverified").to_string(), |b| {
-        b.dimensions = ["user", "app", "business_unit"].map(String::from).to_vec();
-    })
-    .unwrap();
-    let token = unsigned_jwt(&claims(json!({"sub": "maybe-alice"})));
-    let (resp, log, _) = plain_call(&stack, &[("authorization", &format!("Bearer {token}"))]);
-    assert_eq!(resp.status, 200);
+fn bearer_unverified_values_count_only_when_the_operator_says_so() {
+    let start = |extra: Value| {
+        let mut config = jwt_config("bearer_unverified");
+        config["jwt"] = json!({"from": "bearer_unverified"});
+        if let Some(obj) = config["jwt"].as_object_mut() {
+            if let Some(e) = extra.as_object() {
+                obj.extend(e.clone());
+            }
+        }
+        config["correlation"] = json!({"propagate": ["user"]});
+        config["metrics"] = json!({"labels": ["provider", "user"]});
+        Stack::start_with(config.to_string(), |b| {
+            b.dimensions = ["user", "app", "business_unit"].map(String::from).to_vec();
+        })
+        .unwrap()
+    };
+    // Signed, but nobody checks the signature: recorded, marked, and not enough to attribute.
+    let token = creds().other_signer.sign(&claims(json!({"sub": "maybe-alice"}))).unwrap();
+    let bearer = format!("Bearer {token}");
+    let stack = start(json!({}));
+    let (resp, log, _) = plain_call(&stack, &[("authorization", &bearer)]);
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(log["user"], "maybe-alice");
+    assert_eq!(log["reason"], "invalid:team;unverified:user,business_unit");
+    assert!(resp.text().contains("unverified"), "{}", resp.text());
+
+    let stack = start(json!({"unverified_claims_satisfy_require": true}));
+    let (resp, log, id) = plain_call(&stack, &[("authorization", &bearer)]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(log["user"], "maybe-alice");
     let sources = log["sources"].as_str().unwrap();
     assert!(sources.contains("user=jwt:sub(unverified)"), "{sources}");
-    assert!(
-        sources.contains("business_unit=jwt:org.business_unit(unverified)"),
-        "{sources}"
-    );
+    assert!(sources.contains("business_unit=jwt:org.business_unit(unverified)"), "{sources}");
+    let up = stack.server.wait_for("x-request-id", &id, Duration::from_secs(5)).unwrap();
+    assert_eq!(up.header("x-ai-user"), None, "unverified values are not propagated");
+    assert_eq!(up.header("authorization"), None, "the caller's token stays at this hop");
+    let metrics = stack.envoy.admin("/stats?filter=ai_attribution_requests_total").unwrap();
+    assert!(metrics.contains("user=unverified"), "{metrics}");
+    assert!(!metrics.contains("maybe-alice"), "{metrics}");
+
+    // An unsigned token (alg: none) yields nothing, even then.
+    let unsigned = unsigned_jwt(&claims(json!({"sub": "ceo"})));
+    let (resp, log, _) = plain_call(&stack, &[("authorization", &format!("Bearer {unsigned}"))]);
+    assert_eq!(resp.status, 403);
+    assert_eq!(log["user"], Value::Null);
 }
 
 #[test]
@@ -438,23 +528,25 @@ const RAW_KEY: &str = "sk-test-0123456789abcdefSECRET";
 #[test]
 fn api_keys_are_fingerprinted_never_logged() {
     let fp = ai_attribution::identity::api_key::fingerprint(RAW_KEY);
+    let full = format!("sha256:{}", ai_attribution::identity::api_key::sha256_hex(RAW_KEY));
     let stack = Stack::start_with(
         json!({
             "dimensions": {"service_account": ["api_key:service_account"], "business_unit": ["api_key:business_unit"], "app": ["api_key:fingerprint"]},
             "require": [["service_account", "business_unit"]],
-            "api_keys": {"owners": {fp.clone(): {"service_account": "batch-summarizer", "business_unit": "finance"}}},
+            "api_keys": {"owners": {full: {"service_account": "batch-summarizer", "business_unit": "finance"}}},
             "correlation": {"propagate": ["service_account", "app"]}
         })
         .to_string(),
         |b| b.dimensions = ["service_account", "business_unit", "app"].map(String::from).to_vec(),
     )
     .unwrap();
-    for header in [
-        ("authorization", format!("Bearer {RAW_KEY}")),
-        ("x-api-key", RAW_KEY.to_string()),
-        ("api-key", RAW_KEY.to_string()),
+    // Each provider's own key header: OpenAI's authorization, Anthropic's x-api-key, Azure's api-key.
+    for (path, header) in [
+        ("/v1/chat/completions", ("authorization", format!("Bearer {RAW_KEY}"))),
+        ("/v1/messages", ("x-api-key", RAW_KEY.to_string())),
+        ("/openai/deployments/gpt4o/chat/completions", ("api-key", RAW_KEY.to_string())),
     ] {
-        let (resp, log, id) = plain_call(&stack, &[(header.0, &header.1)]);
+        let (resp, log, id) = call_at(&stack, path, &[(header.0, &header.1)]);
         assert_eq!(resp.status, 200, "{header:?}: {}", resp.text());
         assert_eq!(log["service_account"], "batch-summarizer");
         assert_eq!(log["business_unit"], "finance");
@@ -470,9 +562,12 @@ fn api_keys_are_fingerprinted_never_logged() {
             }
         }
     }
+    // A key in a header the provider does not read is not the call's key.
+    let (resp, _, _) = plain_call(&stack, &[("x-api-key", RAW_KEY)]);
+    assert_eq!(resp.status, 403);
     // An unknown key: rejected, and the error body names no key.
     let unknown = "sk-unknown-key-SECRET2";
-    let (resp, log, _) = plain_call(&stack, &[("x-api-key", unknown)]);
+    let (resp, log, _) = plain_call(&stack, &[("authorization", &format!("Bearer {unknown}"))]);
     assert_eq!(resp.status, 403);
     assert!(
         !resp.text().contains(unknown) && !resp.text().contains("SECRET"),

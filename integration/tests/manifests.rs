@@ -5,7 +5,7 @@
 //! - every shipped plugin configuration (Istio, Envoy Gateway, `envoy/*.yaml`, the scenario
 //!   corpus, the README's examples) against `schema/ai-attribution.schema.json`, and the shipped
 //!   ones against the filter's own parser too;
-//! - the schema against `filter/src/config.rs`: the same fields, defaults, names and refusals.
+//! - the schema against `filter/src/config/`: the same fields, defaults, names and refusals.
 
 // Test code: a broken expectation is a panic with a message. Indexing is mostly into
 // `serde_json::Value`, where a missing key or index yields `Null` instead of panicking.
@@ -582,16 +582,17 @@ fn find_key<'a>(node: &'a Value, key: &str, found: &mut Vec<&'a Value>) {
     }
 }
 
-// ---- the schema against config.rs ------------------------------------------------------------
+// ---- the schema against config/ --------------------------------------------------------------
 
-/// The fields of `RawConfig` in filter/src/config.rs.
-const RAW_CONFIG_FIELDS: [&str; 14] = [
+/// The fields of `RawConfig` in filter/src/config/raw.rs.
+const RAW_CONFIG_FIELDS: [&str; 15] = [
     "mode",
     "dimensions",
     "require",
     "header_trust",
     "jwt",
     "api_keys",
+    "peer",
     "model_calls",
     "reject",
     "correlation",
@@ -632,6 +633,7 @@ fn raw_structs(source: &str) -> BTreeMap<String, RawStruct> {
     let mut lines = source.lines();
     while let Some(line) = lines.next() {
         let line = line.trim();
+        let line = line.strip_prefix("pub(super) ").unwrap_or(line);
         if line.starts_with("#[") {
             attributes.push(line);
             continue;
@@ -656,8 +658,11 @@ fn raw_structs(source: &str) -> BTreeMap<String, RawStruct> {
             if line == "}" {
                 break;
             }
+            let line = line.strip_prefix("pub ").unwrap_or(line);
             if line.starts_with("#[serde(default") {
                 has_default = true;
+            } else if line.starts_with("///") {
+                continue;
             } else if let Some((field, _)) = line.split_once(':') {
                 if field.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
                     raw.fields.insert(field.to_string());
@@ -675,7 +680,7 @@ fn raw_structs(source: &str) -> BTreeMap<String, RawStruct> {
 
 #[test]
 fn schema_objects_match_every_raw_struct_in_config_rs() {
-    let source = read(&repo_root().join("filter/src/config.rs"));
+    let source = read(&repo_root().join("filter/src/config/raw.rs"));
     let structs = raw_structs(&source);
     let schema = plugin_schema();
     // Where each struct lives in the schema.
@@ -684,7 +689,9 @@ fn schema_objects_match_every_raw_struct_in_config_rs() {
         ("RawHeaderTrust", "/properties/header_trust"),
         ("RawJwt", "/properties/jwt"),
         ("RawApiKeys", "/properties/api_keys"),
+        ("RawPeer", "/properties/peer"),
         ("RawModelCalls", "/properties/model_calls"),
+        ("RawFree", "/properties/model_calls/properties/free/items"),
         ("RawExtra", "/properties/model_calls/properties/extra/items"),
         ("RawReject", "/properties/reject"),
         ("RawCorrelation", "/properties/correlation"),
@@ -745,7 +752,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn schema_names_match_the_filter() {
-    let source = read(&repo_root().join("filter/src/config.rs"));
+    let source = read(&repo_root().join("filter/src/config/mod.rs"));
     let schema = plugin_schema();
     assert_eq!(
         strings(&schema["properties"]["mode"]["enum"]),
@@ -874,7 +881,7 @@ fn invalid_configs() -> Vec<String> {
         r#"{"api_keys":{"headers":["x api key"]}}"#,
         r#"{"api_keys":{"owners":{"abc":{"team":"x"}}}}"#,
         r#"{"api_keys":{"owners":{"sha256:2C26B46B68FF":{"team":"x"}}}}"#,
-        r#"{"api_keys":{"owners":{"sha256:2c26b46b68ff":{"team":" "}}}}"#,
+        r#"{"api_keys":{"owners":{"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae":{"team":" "}}}}"#,
         r#"{"model_calls":{"providers":"some"}}"#,
         r#"{"model_calls":{"providers":["openai","foo"]}}"#,
         r#"{"model_calls":{"hosts":["api.openai.com:443"]}}"#,
@@ -921,7 +928,7 @@ fn schema_accepts_what_the_filter_accepts() {
         r#"{}"#,
         r#"{"dimensions":{"user":["header:X-User-Id"]},"require":[["user"]]}"#,
         r#"{"correlation":{"header":"X-Corr-Id","propagate":["user"],"baggage":true}}"#,
-        r#"{"api_keys":{"headers":["X-API-Key"],"owners":{"sha256:2c26b46b68ff":{"service_account":" batch "}}}}"#,
+        r#"{"api_keys":{"headers":["X-API-Key"],"owners":{"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae":{"service_account":" batch "}}}}"#,
         r#"{"pricing":{"*":{"input":1,"output":2},"gpt-4o":{"input":0,"output":0.5,"cached_input":null}}}"#,
         r#"{"model_calls":{"providers":[],"hosts":["*.openai.azure.com","API.OpenAI.com"]}}"#,
         r#"{"model_calls":{"providers":["openai","aws.bedrock"],"extra":[{"path_prefix":"/","provider":"internal llm","operation":"embeddings"}]}}"#,

@@ -282,6 +282,32 @@ fn force_stream_usage_adds_include_usage_and_the_client_gets_a_valid_stream() {
             "content-length must match the rewritten body"
         );
     }
+    // A stream_options member without include_usage (or with it false) cannot defeat it: the
+    // member is completed, its other fields kept.
+    for options in [json!({}), json!({"include_usage": false}), json!({"include_obfuscation": false}), json!(null)] {
+        let id = request_id("force-opts");
+        let body = json!({"model": "gpt-4o", "stream_options": options, "stream": true, "messages": []});
+        let resp = stack
+            .send(
+                &Request::post("/v1/chat/completions")
+                    .header("x-request-id", &id)
+                    .header("x-user-id", "alice")
+                    .json(&body),
+            )
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        let log = stack.log_for(&id).unwrap();
+        assert_eq!(log["usage_status"], "reported", "{options}: {log}");
+        let up = stack
+            .server
+            .wait_for("x-request-id", &id, Duration::from_secs(5))
+            .unwrap();
+        let sent: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(sent["stream_options"]["include_usage"], true, "{options}");
+        if options.get("include_obfuscation").is_some() {
+            assert_eq!(sent["stream_options"]["include_obfuscation"], false);
+        }
+    }
     // A non-streaming request is left alone.
     let id = request_id("force-json");
     let body = json!({"model": "gpt-4o", "messages": []});
@@ -320,10 +346,13 @@ fn prometheus_shows_tagged_series() {
     stack.log_for(&id);
     let prom = stack.envoy.admin("/stats/prometheus").unwrap();
     for series in [
-        r#"ai_attribution_requests_total{decision="attributed",provider="openai"} 1"#,
-        r#"ai_attribution_requests_total{decision="rejected",provider="openai"} 1"#,
+        r#"ai_attribution_requests_total{decision="attributed",provider="openai",business_unit="finance"} 1"#,
+        r#"ai_attribution_requests_total{decision="rejected",provider="openai",business_unit="unassigned"} 1"#,
         r#"ai_attribution_tokens_total{provider="openai",direction="input",business_unit="finance"} 27"#,
         r#"ai_attribution_tokens_total{provider="openai",direction="output",business_unit="finance"} 12"#,
+        r#"ai_attribution_cost_microusd_total{provider="openai",business_unit="finance"} 175"#,
+        r#"ai_attribution_usage_total{provider="openai",status="reported"} 1"#,
+        r#"ai_attribution_usage_total{provider="openai",status="not_applicable"} 1"#,
     ] {
         assert!(
             prom.contains(series),

@@ -97,7 +97,11 @@ impl Call {
             .clone()
             .or_else(|| self.body.as_ref().and_then(|b| b.model()));
         let priced_model = usage.response_model.as_deref().or(request_model.as_deref());
+        let usage_status = self.usage_status();
+        // A cost is only stated for complete counts: a stream cut before its usage event would
+        // otherwise be priced on its input alone.
         let cost = priced_model
+            .filter(|_| usage_status == Some(UsageStatus::Reported))
             .and_then(|m| cfg.price_for(m))
             .and_then(|p| cost_usd(p, &token_counts));
         // The response format says best; before a response, the request's `stream` flag or path.
@@ -128,7 +132,7 @@ impl Call {
             response_id: usage.response_id.clone(),
             stream,
             tokens: token_counts,
-            usage_status: self.usage_status(),
+            usage_status,
             cost_usd: cost,
         }
     }

@@ -20,7 +20,8 @@ mod tests;
 pub use finish::Finished;
 pub use vm::{SeriesId, VmState};
 
-use crate::body::{inject_include_usage, RequestBody};
+use crate::body::RequestBody;
+use crate::json_edit::with_include_usage;
 use crate::config::Config;
 use crate::host::{Attributes, HeaderList, Headers};
 use crate::policy::{Attribution, Decision};
@@ -120,8 +121,10 @@ pub struct Call {
     body: Option<RequestBody>,
     /// Bytes of the request body fed so far.
     body_fed: usize,
-    /// `usage.force_stream_usage` may still add `stream_options` to this request.
-    inject_usage: bool,
+    /// `usage.force_stream_usage`: the request body held so far, until it can be given
+    /// `stream_options.include_usage` (a model server reads the whole request before it answers,
+    /// so holding it costs no latency). `None` once released.
+    usage_hold: Option<Vec<u8>>,
     /// The request headers, kept while a `body:` source may still fill a dimension.
     headers_for_body: Option<HeaderList>,
     response: Option<ResponseUsage>,
@@ -153,7 +156,7 @@ impl Call {
             decided_on_body: false,
             body: wants_body.then(|| RequestBody::new(cfg)),
             body_fed: 0,
-            inject_usage: false,
+            usage_hold: None,
             headers_for_body: None,
             response: None,
         };
@@ -179,7 +182,7 @@ impl Call {
         {
             // The body may grow: drop content-length before any body byte is forwarded.
             effects.push(Effect::RemoveRequestHeader("content-length".to_string()));
-            call.inject_usage = true;
+            call.usage_hold = Some(Vec::new());
         }
         (call, Step::with(effects))
     }
@@ -189,34 +192,19 @@ impl Call {
         match &self.phase {
             Phase::Deciding { .. } => true,
             Phase::Rejected => false,
-            Phase::Forwarded => self.body.as_ref().is_some_and(|b| !b.finished()),
+            Phase::Forwarded => self.usage_hold.is_some() || self.body.as_ref().is_some_and(|b| !b.finished()),
         }
     }
 
     /// The next request-body bytes (only those not fed before) and whether the body ends here.
     pub fn on_request_body(&mut self, chunk: &[u8], end_of_stream: bool, host: &mut dyn Attributes) -> Step {
-        let was_finished = self.body.as_ref().is_none_or(RequestBody::finished);
         if let Some(body) = self.body.as_mut() {
             body.feed(chunk);
         }
         self.body_fed = self.body_fed.saturating_add(chunk.len());
         match &mut self.phase {
             Phase::Rejected => Step::pause(),
-            Phase::Forwarded => {
-                let mut effects = Vec::new();
-                let now_finished = self.body.as_ref().is_some_and(RequestBody::finished);
-                if self.inject_usage && !was_finished && now_finished {
-                    self.inject_usage = false;
-                    let wants = self
-                        .body
-                        .as_ref()
-                        .is_some_and(|b| b.stream() == Some(true) && !b.has_stream_options());
-                    if let Some(with) = wants.then(|| inject_include_usage(chunk)).flatten() {
-                        effects.push(Effect::ReplaceRequestBody { len: chunk.len(), with });
-                    }
-                }
-                Step::with(effects)
-            }
+            Phase::Forwarded => self.usage_hold_step(chunk, end_of_stream),
             Phase::Deciding { held, sources_seen } => {
                 // Decide once the body can say no more, or as soon as what it said attributes the call.
                 let found = self.body.as_ref().map_or(0, RequestBody::sources_found);
@@ -254,6 +242,30 @@ impl Call {
                     }
                 }
             }
+        }
+    }
+
+    /// `force_stream_usage`: holds the body until it is complete, then gives a streaming request
+    /// `stream_options.include_usage: true` and lets it go. A body that outgrows
+    /// `limits.body_decision_bytes` goes on as it is.
+    fn usage_hold_step(&mut self, chunk: &[u8], end_of_stream: bool) -> Step {
+        let Some(held) = self.usage_hold.as_mut() else {
+            return Step::proceed();
+        };
+        held.extend_from_slice(chunk);
+        let complete = end_of_stream || self.body.as_ref().is_none_or(RequestBody::finished);
+        if !complete {
+            if held.len() >= self.cfg.body_decision_bytes {
+                self.usage_hold = None;
+                return Step::proceed();
+            }
+            return Step::pause();
+        }
+        let held = self.usage_hold.take().unwrap_or_default();
+        let streams = self.body.as_ref().is_some_and(|b| b.stream() == Some(true));
+        match streams.then(|| with_include_usage(&held)).flatten() {
+            Some(with) => Step::with(vec![Effect::ReplaceRequestBody { len: held.len(), with }]),
+            None => Step::proceed(),
         }
     }
 

@@ -202,8 +202,15 @@ fn jwt(raw: &RawJwt) -> Result<JwtConfig, ConfigError> {
 
 fn api_keys(raw: &RawApiKeys, max_value_bytes: usize) -> Result<ApiKeys, ConfigError> {
     let headers = match &raw.headers {
-        None => None,
-        Some(list) => {
+        AllOr::Unset => None,
+        AllOr::Word(w) if w == "by_provider" => None,
+        AllOr::Word(w) => {
+            return Err(err(
+                "api_keys.headers",
+                format!("expected \"by_provider\" or a list of header names, got \"{w}\""),
+            ))
+        }
+        AllOr::List(list) => {
             let mut out = Vec::new();
             for (i, h) in list.iter().enumerate() {
                 let lower = h.to_ascii_lowercase();
@@ -307,9 +314,6 @@ fn model_calls(raw: &RawModelCalls) -> Result<ModelCalls, ConfigError> {
             return Err(err(format!("{path}.path_prefix"), "must start with '/'"));
         }
         let prefix = CanonicalPath::parse(e.path_prefix.as_bytes()).segments().to_vec();
-        if prefix.is_empty() {
-            return Err(err(format!("{path}.path_prefix"), "must name a path below '/'"));
-        }
         if !matches!(check_str(&e.provider, 64), Checked::Valid(_)) || e.provider.contains(';') {
             return Err(err(
                 format!("{path}.provider"),

@@ -116,9 +116,9 @@ fn default_jwt_header() -> String {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawApiKeys {
-    /// None: each API family's own key header.
+    /// `"by_provider"` (the default): each provider's own key header; or a list read for every call.
     #[serde(default)]
-    pub headers: Option<Vec<String>>,
+    pub headers: AllOr<String>,
     #[serde(default)]
     pub owners: BTreeMap<String, BTreeMap<String, String>>,
 }
