@@ -38,6 +38,7 @@
 
 mod apis;
 pub mod codec;
+pub mod encoding;
 mod http;
 
 use std::collections::HashMap;
@@ -330,13 +331,7 @@ fn bad_request(stream: &mut TcpStream, message: &str) {
         minor: 1,
         headers: vec![("connection".into(), "close".into())],
     };
-    let pacing = http::Pacing {
-        pause: Duration::ZERO,
-        trickle: false,
-        reset_half: false,
-        fragment_full: false,
-    };
-    http::send(stream, &head, &reply, pacing);
+    http::send(stream, &head, &reply, http::Pacing::PLAIN);
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) {
