@@ -5,6 +5,7 @@ import json
 
 import cohere
 import pytest
+from cohere.errors import ForbiddenError
 
 from conftest import (
     REJECTION_REASON,
@@ -82,7 +83,7 @@ def test_embed(base_url, encoding):
 
 def test_rejection(base_url):
     call = Call("cohere-reject", user=None)
-    with pytest.raises(cohere.errors.ForbiddenError) as info:
+    with pytest.raises(ForbiddenError) as info:
         client(base_url).chat(model=MODEL, messages=MESSAGES, request_options=options(call))
     exc = info.value
     assert exc.status_code == 403

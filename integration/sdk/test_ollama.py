@@ -11,7 +11,6 @@ from conftest import (
     TOOL_SCHEMA,
     Call,
     assert_attributed,
-    assert_rejected,
 )
 
 MODEL = "llama3.2"
@@ -69,11 +68,11 @@ def test_rejection(base_url):
     assert isinstance(exc.error, str), repr(exc.error)
     assert exc.error.startswith("This model call cannot be attributed")
     assert REJECTION_REASON in str(exc)
-    # The SDK keeps only `error`: the correlation id reaches the caller in the header alone, and
-    # the access log has it.
+    # The SDK keeps only `error` and no headers: the correlation id is in the body and the access
+    # log, not in anything the exception carries.
     record = call.record()
     assert record.get("status") == 403 and record.get("decision") == "rejected", repr(record)
-    assert record.get("correlation_id")
+    assert record.line.get("correlation_id")
 
 
 def test_stream_closed_after_done_is_complete(base_url):
