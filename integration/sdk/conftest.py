@@ -24,6 +24,12 @@ ACCESS_LOG = os.environ.get("AI_ATTRIBUTION_ACCESS_LOG", "")
 # * gzip / deflate: compressed whatever the request said (as some providers do).
 ENCODINGS = ["identity", "negotiated", "gzip", "deflate"]
 
+# (encoding, tools) for the tests that make a model answer: plain text in every encoding, and a
+# tool call uncompressed and the way the SDK negotiates it.
+CONTENT = [pytest.param(e, False, id=f"{e}-text") for e in ENCODINGS] + [
+    pytest.param(e, True, id=f"{e}-tools") for e in ("identity", "negotiated")
+]
+
 # The message every rejection carries (the plugin config in integration/tests/sdk.rs).
 REJECTION_REASON = "missing user"
 CORRELATION_HEADER = "x-ai-correlation-id"

@@ -18,6 +18,7 @@ from conftest import (
     TOOL_ARGUMENTS,
     TOOL_NAME,
     TOOL_SCHEMA,
+    CONTENT,
     Call,
     assert_attributed,
     assert_rejected,
@@ -61,7 +62,7 @@ def assert_converse_usage(record, usage):
     )
 
 
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_converse(base_url, encoding, tools):
     if not sdk_readable(encoding):
         pytest.skip("botocore does not decode a compressed answer (covered by test_wire.py)")
@@ -77,7 +78,7 @@ def test_converse(base_url, encoding, tools):
     assert_converse_usage(call.record(), resp["usage"])
 
 
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_converse_stream(base_url, encoding, tools):
     if not sdk_readable(encoding):
         pytest.skip("botocore does not decode a compressed answer (covered by test_wire.py)")

@@ -12,6 +12,7 @@ from conftest import (
     TOOL_ARGUMENTS,
     TOOL_NAME,
     TOOL_SCHEMA,
+    CONTENT,
     Call,
     assert_attributed,
     assert_rejected,
@@ -58,7 +59,7 @@ def assert_usage(record, usage, model=None):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_generate_content(base_url, encoding, variant, tools):
     call = Call(f"genai-{variant}", encoding)
     c = client(base_url, call, variant)
@@ -74,7 +75,7 @@ def test_generate_content(base_url, encoding, variant, tools):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_stream_generate_content(base_url, encoding, variant, tools):
     call = Call(f"genai-{variant}-stream", encoding)
     c = client(base_url, call, variant)

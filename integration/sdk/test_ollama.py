@@ -9,6 +9,7 @@ from conftest import (
     TOOL_ARGUMENTS,
     TOOL_NAME,
     TOOL_SCHEMA,
+    CONTENT,
     Call,
     assert_attributed,
 )
@@ -22,7 +23,7 @@ def client(base_url, call):
     return ollama.Client(host=base_url, headers=call.headers)
 
 
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_json(base_url, encoding, tools):
     call = Call("ollama-chat", encoding)
     extra = {"tools": TOOLS} if tools else {}
@@ -36,7 +37,7 @@ def test_chat_json(base_url, encoding, tools):
     assert_attributed(call.record(), input=resp.prompt_eval_count, output=resp.eval_count, model=resp.model)
 
 
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_stream(base_url, encoding, tools):
     call = Call("ollama-chat-stream", encoding)
     extra = {"tools": TOOLS} if tools else {}

@@ -11,6 +11,7 @@ from conftest import (
     TOOL_ARGUMENTS,
     TOOL_NAME,
     TOOL_SCHEMA,
+    CONTENT,
     Call,
     assert_attributed,
     assert_rejected,
@@ -50,7 +51,7 @@ def assert_chat_usage(record, usage, model=None):
 
 
 @pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_json(base_url, encoding, azure, tools):
     call = Call("openai-chat", encoding)
     model = "gpt4o-prod" if azure else "gpt-4o"
@@ -67,7 +68,7 @@ def test_chat_json(base_url, encoding, azure, tools):
 
 
 @pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_stream(base_url, encoding, azure, tools):
     call = Call("openai-chat-stream", encoding)
     model = "gpt4o-prod" if azure else "gpt-4o"
@@ -94,7 +95,7 @@ def test_chat_stream(base_url, encoding, azure, tools):
     assert_chat_usage(call.record(), usage, model=model)
 
 
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_responses_json(base_url, encoding, tools):
     call = Call("openai-responses", encoding)
     extra = {"tools": RESPONSES_TOOLS} if tools else {}
@@ -116,7 +117,7 @@ def test_responses_json(base_url, encoding, tools):
     )
 
 
-@pytest.mark.parametrize("tools", [False, True], ids=["text", "tools"])
+@pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_responses_stream(base_url, encoding, tools):
     call = Call("openai-responses-stream", encoding)
     extra = {"tools": RESPONSES_TOOLS} if tools else {}
