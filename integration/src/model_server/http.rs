@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::codec::Sha256;
+use super::encoding::{encode_all, Coding, Encoder};
 
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -361,6 +362,22 @@ pub struct Pacing {
     pub reset_half: bool,
     /// Also fragment `Body::Full` bodies (otherwise they go out in one write).
     pub fragment_full: bool,
+    /// The content coding of the body (every write of a stream is flushed through it).
+    pub encoding: Coding,
+    /// Streams only: how long to keep the response open after its last event is written.
+    pub linger: Option<Duration>,
+}
+
+impl Pacing {
+    /// One write per body, no pauses, no coding.
+    pub const PLAIN: Pacing = Pacing {
+        pause: Duration::ZERO,
+        trickle: false,
+        reset_half: false,
+        fragment_full: false,
+        encoding: Coding::Identity,
+        linger: None,
+    };
 }
 
 /// Default pause between stream writes.
@@ -452,8 +469,20 @@ fn send_inner(stream: &mut TcpStream, head: &Head, reply: &Reply, pacing: Pacing
     let head_only = head.method == "HEAD";
     let no_body = head_only || reply.status == 204 || reply.status == 304;
     let keep = head.keep_alive();
+    let coding = if no_body { Coding::Identity } else { pacing.encoding };
+    let mut reply = reply.clone();
+    if coding != Coding::Identity {
+        reply.headers.push(("content-encoding".into(), coding.name().into()));
+        reply.headers.push(("vary".into(), "accept-encoding".into()));
+    }
+    let reply = &reply;
     let (data, bounds, chunked, close) = match &reply.body {
         Body::Full(b) => {
+            let b = if coding == Coding::Identity {
+                b.clone()
+            } else {
+                encode_all(coding, b)?
+            };
             let framing = if reply.status == 204 || reply.status == 304 {
                 String::new()
             } else {
@@ -465,13 +494,24 @@ fn send_inner(stream: &mut TcpStream, head: &Head, reply: &Reply, pacing: Pacing
                 return Ok(if keep { After::KeepAlive } else { After::Close });
             }
             if !(pacing.fragment_full || pacing.trickle || pacing.reset_half) {
-                out.extend_from_slice(b);
+                out.extend_from_slice(&b);
                 stream.write_all(&out)?;
                 stream.flush()?;
                 return Ok(if keep { After::KeepAlive } else { After::Close });
             }
             stream.write_all(&out)?;
-            (b.clone(), vec![b.len()], false, !keep)
+            let len = b.len();
+            // Already encoded: the writes below send these bytes as they are.
+            return write_pieces(
+                stream,
+                &b,
+                &[len],
+                false,
+                !keep,
+                pacing,
+                Encoder::new(Coding::Identity),
+                None,
+            );
         }
         Body::Stream(events) => {
             let chunked = head.minor >= 1;
@@ -493,8 +533,49 @@ fn send_inner(stream: &mut TcpStream, head: &Head, reply: &Reply, pacing: Pacing
             (data, bounds, chunked, close)
         }
     };
+    write_pieces(
+        stream,
+        &data,
+        &bounds,
+        chunked,
+        close,
+        pacing,
+        Encoder::new(coding),
+        pacing.linger,
+    )
+}
+
+fn write_piece(stream: &mut TcpStream, piece: &[u8], chunked: bool) -> io::Result<()> {
+    if piece.is_empty() {
+        return Ok(());
+    }
+    if chunked {
+        let mut buf = Vec::with_capacity(piece.len() + 16);
+        buf.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        buf.extend_from_slice(piece);
+        buf.extend_from_slice(b"\r\n");
+        stream.write_all(&buf)?;
+    } else {
+        stream.write_all(piece)?;
+    }
+    stream.flush()
+}
+
+/// Writes `data` in the paced pieces of [`plan`], each passed through `encoder` and flushed, then
+/// (after `linger`) the encoder's trailer and the terminating chunk.
+#[allow(clippy::too_many_arguments)]
+fn write_pieces(
+    stream: &mut TcpStream,
+    data: &[u8],
+    bounds: &[usize],
+    chunked: bool,
+    close: bool,
+    pacing: Pacing,
+    mut encoder: Encoder,
+    linger: Option<Duration>,
+) -> io::Result<After> {
     stream.flush()?;
-    let mut ends = plan(data.len(), &bounds, pacing.trickle);
+    let mut ends = plan(data.len(), bounds, pacing.trickle);
     let pause = if pacing.trickle {
         let per = TRICKLE_BUDGET
             .checked_div(u32::try_from(data.len().max(1)).unwrap_or(u32::MAX))
@@ -513,23 +594,19 @@ fn send_inner(stream: &mut TcpStream, head: &Head, reply: &Reply, pacing: Pacing
         if !pause.is_zero() {
             thread::sleep(pause);
         }
-        let piece = data.get(start..end).unwrap_or(&[]);
-        if chunked {
-            let mut buf = Vec::with_capacity(piece.len() + 16);
-            buf.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-            buf.extend_from_slice(piece);
-            buf.extend_from_slice(b"\r\n");
-            stream.write_all(&buf)?;
-        } else {
-            stream.write_all(piece)?;
-        }
-        stream.flush()?;
+        let piece = encoder.push(data.get(start..end).unwrap_or(&[]))?;
+        write_piece(stream, &piece, chunked)?;
         start = end;
         if pacing.reset_half && start >= half {
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(After::Close);
         }
     }
+    if let Some(linger) = linger {
+        thread::sleep(linger);
+    }
+    let trailer = encoder.finish()?;
+    write_piece(stream, &trailer, chunked)?;
     if chunked {
         stream.write_all(b"0\r\n\r\n")?;
         stream.flush()?;

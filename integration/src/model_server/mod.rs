@@ -29,15 +29,30 @@
 //! | `big-event` | streams only: one extra ~1 MiB text delta event, placed before the usage-bearing events (token numbers unchanged) |
 //! | `garbage` | 200, `text/event-stream`, 4 KiB of deterministic pseudo-random bytes, chunked |
 //! | `trickle` | 1-byte writes; pause between writes is `min(3 ms, 2 s / body_len)` |
+//! | `encoding=gzip\|deflate\|br\|zstd\|identity` | use that `content-encoding` whatever the request's `accept-encoding` says (`identity`: never compress) |
+//! | `linger-after-final=MS` | streams only: keep the response open MS ms (capped at 60 s) after the protocol's final event (`data: [DONE]`, `message_stop`, …) before ending it |
 //! | `x-mock-delay-ms: N` | sleep N ms (capped at 60 s) before the response starts |
 //!
-//! Unknown switches are ignored; an unparsable `status=`/`x-mock-delay-ms` gives a 400.
+//! Unknown switches are ignored; an unparsable `status=`/`encoding=`/`linger-after-final=`/
+//! `x-mock-delay-ms` gives a 400.
+//!
+//! Compression ([`encoding`]): without `encoding=`, answers (JSON and streams) are compressed with
+//! gzip or deflate when the request's `accept-encoding` accepts one (q-values honoured), as real
+//! providers do; stream writes are flushed through the encoder one by one, so events still
+//! arrive as they are generated. `br` and `zstd` are real encodings too, sent only when forced.
+//! Every answer carries `x-mock-accept-encoding`: the `accept-encoding` the request arrived with.
+//!
+//! Tool calls: when the request offers a tool (in its provider's shape), the answer calls the
+//! first one with the arguments [`TOOL_ARGUMENTS`], JSON and streamed, in
+//! each provider's format (`tool_calls`, `function_call` items, `tool_use`, `functionCall`,
+//! `toolUse`, Ollama `tool_calls`, Cohere `tool-call-*` events); token usage is unchanged.
 //! By default streams are written in deliberately awkward pieces (7, 13, 29, 1 bytes that
 //! split events, alternating with writes that finish an event and carry 1–3 more), each
 //! piece its own HTTP chunk, with a 3 ms pause between writes.
 
 mod apis;
 pub mod codec;
+pub mod encoding;
 mod http;
 
 use std::collections::HashMap;
@@ -48,6 +63,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use apis::TOOL_ARGUMENTS;
 pub use codec::{decode_event_stream, encode_event, EventMessage};
 
 /// How much of each request body is kept in [`ReceivedRequest::body`].
@@ -330,13 +346,7 @@ fn bad_request(stream: &mut TcpStream, message: &str) {
         minor: 1,
         headers: vec![("connection".into(), "close".into())],
     };
-    let pacing = http::Pacing {
-        pause: Duration::ZERO,
-        trickle: false,
-        reset_half: false,
-        fragment_full: false,
-    };
-    http::send(stream, &head, &reply, pacing);
+    http::send(stream, &head, &reply, http::Pacing::PLAIN);
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) {

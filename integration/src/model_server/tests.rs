@@ -512,3 +512,236 @@ fn drop_releases_the_port() {
     let mut buf = [0u8; 1];
     assert!(matches!(idle.read(&mut buf), Ok(0) | Err(_)));
 }
+
+fn decoded(resp: &Resp) -> Vec<u8> {
+    let mut out = Vec::new();
+    match resp.header("content-encoding") {
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(&resp.body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Some("deflate") => {
+            flate2::read::ZlibDecoder::new(&resp.body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Some("br") => {
+            brotli::Decompressor::new(&resp.body[..], 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        None => out = resp.body.clone(),
+        Some(other) => panic!("unexpected content-encoding {other}"),
+    }
+    out
+}
+
+#[test]
+fn answers_are_compressed_as_the_client_accepts_or_as_forced() {
+    let server = ModelServer::start().unwrap();
+    let chat = r#"{"model":"gpt-4o","messages":[]}"#;
+    let stream = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+
+    let resp = call(
+        &server,
+        "/v1/chat/completions",
+        &[("accept-encoding", "gzip, deflate")],
+        chat,
+    );
+    assert_eq!(resp.header("content-encoding"), Some("gzip"));
+    assert_eq!(resp.header("x-mock-accept-encoding"), Some("gzip, deflate"));
+    let v: Value = serde_json::from_slice(&decoded(&resp)).unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], tokens::OPENAI_CHAT.input);
+
+    // A stream: every write is flushed through the encoder, so it stays many chunks.
+    let resp = call(
+        &server,
+        "/v1/chat/completions",
+        &[("accept-encoding", "gzip;q=0.2, deflate")],
+        stream,
+    );
+    assert_eq!(resp.header("content-encoding"), Some("deflate"));
+    assert!(resp.complete && resp.chunks.len() > 5, "{:?}", resp.chunks);
+    let events = sse_events(&decoded(&resp));
+    assert_eq!(events.last().map(|e| e.1.as_str()), Some("[DONE]"));
+
+    // Nothing acceptable, or nothing asked: identity.
+    for headers in [&[("accept-encoding", "br, zstd")][..], &[]] {
+        let resp = call(&server, "/v1/chat/completions", headers, chat);
+        assert_eq!(resp.header("content-encoding"), None);
+        assert_eq!(resp.json()["object"], "chat.completion");
+    }
+
+    // Forced, whatever was asked.
+    let resp = call(
+        &server,
+        "/v1/messages",
+        &[("accept-encoding", "gzip"), ("x-mock-behavior", "encoding=identity")],
+        r#"{"model":"claude","stream":true,"messages":[]}"#,
+    );
+    assert_eq!(resp.header("content-encoding"), None);
+    let resp = call(
+        &server,
+        "/v1/messages",
+        &[("x-mock-behavior", "encoding=br")],
+        r#"{"model":"claude","stream":true,"messages":[]}"#,
+    );
+    assert_eq!(resp.header("content-encoding"), Some("br"));
+    let events = sse_events(&decoded(&resp));
+    assert_eq!(events.last().and_then(|e| e.0.as_deref()), Some("message_stop"));
+    let resp = call(
+        &server,
+        "/api/chat",
+        &[("x-mock-behavior", "encoding=zstd")],
+        r#"{"model":"m","messages":[]}"#,
+    );
+    assert_eq!(resp.header("content-encoding"), Some("zstd"));
+    assert_eq!(&resp.body[..4], &[0x28, 0xB5, 0x2F, 0xFD], "a zstd frame");
+    let resp = call(&server, "/v1/messages", &[("x-mock-behavior", "encoding=lzma")], "{}");
+    assert_eq!(resp.status, 400);
+}
+
+#[test]
+fn linger_keeps_a_stream_open_after_its_final_event() {
+    let server = ModelServer::start().unwrap();
+    let started = Instant::now();
+    let resp = call(
+        &server,
+        "/v1/chat/completions",
+        &[("x-mock-behavior", "linger-after-final=300")],
+        r#"{"model":"gpt-4o","stream":true,"messages":[]}"#,
+    );
+    // The server sleeps before the terminating chunk: the stream cannot end sooner.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(resp.complete);
+    let events = sse_events(&resp.body);
+    assert_eq!(events.last().map(|e| e.1.as_str()), Some("[DONE]"));
+    assert_eq!(
+        call(
+            &server,
+            "/v1/messages",
+            &[("x-mock-behavior", "linger-after-final=x")],
+            "{}"
+        )
+        .status,
+        400
+    );
+}
+
+#[test]
+fn offered_tools_are_called_in_every_api() {
+    let server = ModelServer::start().unwrap();
+    let args: Value = serde_json::from_str(TOOL_ARGUMENTS).unwrap();
+    let fn_tools = r#"[{"type":"function","function":{"name":"get_weather","parameters":{}}}]"#;
+
+    let v = call(
+        &server,
+        "/v1/chat/completions",
+        &[],
+        &format!(r#"{{"model":"m","tools":{fn_tools}}}"#),
+    )
+    .json();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    let f = &v["choices"][0]["message"]["tool_calls"][0]["function"];
+    assert_eq!(
+        (f["name"].as_str(), f["arguments"].as_str()),
+        (Some("get_weather"), Some(TOOL_ARGUMENTS))
+    );
+
+    let resp = call(
+        &server,
+        "/v1/chat/completions",
+        &[],
+        &format!(r#"{{"model":"m","stream":true,"tools":{fn_tools}}}"#),
+    );
+    let mut streamed = String::new();
+    for (_, data) in sse_events(&resp.body) {
+        if let Ok(chunk) = serde_json::from_str::<Value>(&data) {
+            streamed.push_str(
+                chunk["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or(""),
+            );
+        }
+    }
+    assert_eq!(streamed, TOOL_ARGUMENTS);
+
+    let v = call(
+        &server,
+        "/v1/responses",
+        &[],
+        r#"{"model":"m","tools":[{"type":"function","name":"get_weather"}]}"#,
+    )
+    .json();
+    assert_eq!(v["output"][0]["type"], "function_call");
+    assert_eq!(v["output"][0]["arguments"], TOOL_ARGUMENTS);
+
+    let v = call(
+        &server,
+        "/v1/messages",
+        &[],
+        r#"{"model":"m","tools":[{"name":"get_weather","input_schema":{}}]}"#,
+    )
+    .json();
+    assert_eq!(v["stop_reason"], "tool_use");
+    assert_eq!(v["content"][0]["input"], args);
+
+    let v = call(
+        &server,
+        "/v1beta/models/g:generateContent",
+        &[],
+        r#"{"tools":[{"functionDeclarations":[{"name":"get_weather"}]}]}"#,
+    )
+    .json();
+    assert_eq!(v["candidates"][0]["content"]["parts"][0]["functionCall"]["args"], args);
+
+    let v = call(
+        &server,
+        "/model/m/converse",
+        &[],
+        r#"{"toolConfig":{"tools":[{"toolSpec":{"name":"get_weather"}}]}}"#,
+    )
+    .json();
+    assert_eq!(v["stopReason"], "tool_use");
+    assert_eq!(v["output"]["message"]["content"][0]["toolUse"]["input"], args);
+
+    let v = call(
+        &server,
+        "/api/chat",
+        &[],
+        &format!(r#"{{"model":"m","stream":false,"tools":{fn_tools}}}"#),
+    )
+    .json();
+    assert_eq!(v["message"]["tool_calls"][0]["function"]["arguments"], args);
+    // Ollama's client sends `"tools": []` when there are none: no tool call then.
+    let v = call(&server, "/api/chat", &[], r#"{"model":"m","stream":false,"tools":[]}"#).json();
+    assert_eq!(v["message"]["content"], TEXT_DELTAS.concat());
+
+    let v = call(
+        &server,
+        "/v2/chat",
+        &[],
+        &format!(r#"{{"model":"m","tools":{fn_tools}}}"#),
+    )
+    .json();
+    assert_eq!(v["finish_reason"], "TOOL_CALL");
+    assert_eq!(v["message"]["tool_calls"][0]["function"]["arguments"], TOOL_ARGUMENTS);
+    let resp = call(
+        &server,
+        "/v2/chat",
+        &[],
+        &format!(r#"{{"model":"m","stream":true,"tools":{fn_tools}}}"#),
+    );
+    let kinds: Vec<String> = sse_events(&resp.body).into_iter().filter_map(|e| e.0).collect();
+    assert!(kinds.contains(&"tool-call-start".to_string()) && kinds.last().map(String::as_str) == Some("message-end"));
+
+    let v = call(
+        &server,
+        "/v1beta/models/e:batchEmbedContents",
+        &[],
+        r#"{"requests":[{},{}]}"#,
+    )
+    .json();
+    assert_eq!(v["embeddings"].as_array().map(Vec::len), Some(2));
+}

@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use super::anthropic::{anthropic_events, anthropic_message};
-use super::{with, BedrockOp, Ctx};
+use super::openai::split_arguments;
+use super::{tool_arguments, with, BedrockOp, Ctx};
 use crate::model_server::codec::{base64_encode, encode_event};
 use crate::model_server::http::Reply;
 use crate::model_server::tokens;
@@ -43,24 +44,46 @@ fn bedrock_converse(c: &Ctx, op: BedrockOp) -> Reply {
         })
     });
     let metrics = json!({"latencyMs": 123});
+    let tool_use_id = c.id("tooluse_");
+    let stop = if c.tool.is_some() { "tool_use" } else { "end_turn" };
     if op == BedrockOp::Converse {
+        let content = match &c.tool {
+            Some(name) => json!([{"toolUse": {"toolUseId": tool_use_id, "name": name, "input": tool_arguments()}}]),
+            None => json!([{"text": c.text}]),
+        };
         let v = json!({
-            "output": {"message": {"role": "assistant", "content": [{"text": c.text}]}},
-            "stopReason": "end_turn",
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": stop,
             "metrics": metrics
         });
         return c.json(&with(v, "usage", usage));
     }
     let p = |v: Value| with(v, "p", Some(json!(BEDROCK_PAD)));
     let mut events = vec![bedrock_event("messageStart", &p(json!({"role": "assistant"})))];
-    for d in &c.deltas {
-        events.push(bedrock_event(
-            "contentBlockDelta",
-            &p(json!({"contentBlockIndex": 0, "delta": {"text": d}})),
-        ));
+    match &c.tool {
+        Some(name) => {
+            events.push(bedrock_event(
+                "contentBlockStart",
+                &p(json!({"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": tool_use_id, "name": name}}})),
+            ));
+            for piece in split_arguments() {
+                events.push(bedrock_event(
+                    "contentBlockDelta",
+                    &p(json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": piece}}})),
+                ));
+            }
+        }
+        None => {
+            for d in &c.deltas {
+                events.push(bedrock_event(
+                    "contentBlockDelta",
+                    &p(json!({"contentBlockIndex": 0, "delta": {"text": d}})),
+                ));
+            }
+        }
     }
     events.push(bedrock_event("contentBlockStop", &p(json!({"contentBlockIndex": 0}))));
-    events.push(bedrock_event("messageStop", &p(json!({"stopReason": "end_turn"}))));
+    events.push(bedrock_event("messageStop", &p(json!({"stopReason": stop}))));
     events.push(bedrock_event(
         "metadata",
         &p(with(json!({"metrics": metrics}), "usage", usage)),

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::{ndjson, sse, with, CohereKind, Ctx};
+use super::openai::split_arguments;
+use super::{ndjson, sse, with, CohereKind, Ctx, TOOL_ARGUMENTS};
 use crate::model_server::http::Reply;
 use crate::model_server::tokens;
 
@@ -42,32 +43,61 @@ pub(super) fn reply(c: &Ctx, v2: bool, kind: CohereKind, stream: bool) -> Reply 
             c.json(&json!({"id": id, "results": [{"index": 0, "relevance_score": 0.9}], "meta": m}))
         }
         CohereKind::Chat if v2 => {
+            let call_id = c.id("call_");
+            let finish = if c.tool.is_some() { "TOOL_CALL" } else { "COMPLETE" };
+            let plan = c.tool.as_ref().map(|name| format!("I will call {name}."));
             if !stream {
-                let v = json!({
-                    "id": id,
-                    "message": {"role": "assistant", "content": [{"type": "text", "text": c.text}]},
-                    "finish_reason": "COMPLETE"
-                });
+                let message = match (&c.tool, &plan) {
+                    (Some(name), Some(plan)) => json!({
+                        "role": "assistant",
+                        "tool_plan": plan,
+                        "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}]
+                    }),
+                    _ => json!({"role": "assistant", "content": [{"type": "text", "text": c.text}]}),
+                };
+                let v = json!({"id": id, "message": message, "finish_reason": finish});
                 return c.json(&with(v, "usage", chat_usage));
             }
-            let mut events = vec![
-                sse(
-                    Some("message-start"),
-                    &json!({"id": id, "type": "message-start", "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}),
-                ),
-                sse(
-                    Some("content-start"),
-                    &json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
-                ),
-            ];
-            for d in &c.deltas {
-                events.push(sse(
-                    Some("content-delta"),
-                    &json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": d}}}}),
-                ));
+            let mut events = vec![sse(
+                Some("message-start"),
+                &json!({"id": id, "type": "message-start", "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}),
+            )];
+            match (&c.tool, &plan) {
+                (Some(name), Some(plan)) => {
+                    events.push(sse(
+                        Some("tool-plan-delta"),
+                        &json!({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": plan}}}),
+                    ));
+                    events.push(sse(
+                        Some("tool-call-start"),
+                        &json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}}}}),
+                    ));
+                    for piece in split_arguments() {
+                        events.push(sse(
+                            Some("tool-call-delta"),
+                            &json!({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}}),
+                        ));
+                    }
+                    events.push(sse(
+                        Some("tool-call-end"),
+                        &json!({"type": "tool-call-end", "index": 0}),
+                    ));
+                }
+                _ => {
+                    events.push(sse(
+                        Some("content-start"),
+                        &json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+                    ));
+                    for d in &c.deltas {
+                        events.push(sse(
+                            Some("content-delta"),
+                            &json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": d}}}}),
+                        ));
+                    }
+                    events.push(sse(Some("content-end"), &json!({"type": "content-end", "index": 0})));
+                }
             }
-            events.push(sse(Some("content-end"), &json!({"type": "content-end", "index": 0})));
-            let delta = with(json!({"finish_reason": "COMPLETE"}), "usage", chat_usage);
+            let delta = with(json!({"finish_reason": finish}), "usage", chat_usage);
             events.push(sse(
                 Some("message-end"),
                 &json!({"type": "message-end", "delta": delta}),

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{sse, with, Ctx};
+use super::{sse, tool_arguments, with, Ctx};
 use crate::model_server::http::Reply;
 use crate::model_server::tokens;
 
@@ -20,7 +20,11 @@ pub(super) fn reply(c: &Ctx, stream: bool, alt_sse: bool) -> Reply {
         })
     };
     let resp = |text: &str, finish: bool, usage: Option<Value>| {
-        let mut candidate = json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": 0});
+        let parts = match &c.tool {
+            Some(name) if finish => json!([{"functionCall": {"name": name, "args": tool_arguments()}}]),
+            _ => json!([{"text": text}]),
+        };
+        let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
         if finish {
             candidate = with(candidate, "finishReason", Some(json!("STOP")));
         }
@@ -35,9 +39,14 @@ pub(super) fn reply(c: &Ctx, stream: bool, alt_sse: bool) -> Reply {
     if !stream {
         return c.json(&resp(&c.text, true, c.usage(full_usage)));
     }
-    let n = c.deltas.len();
-    let chunks: Vec<Value> = c
-        .deltas
+    // A function call comes whole, in the final chunk.
+    let deltas = if c.tool.is_some() {
+        vec![String::new()]
+    } else {
+        c.deltas.clone()
+    };
+    let n = deltas.len();
+    let chunks: Vec<Value> = deltas
         .iter()
         .enumerate()
         .map(|(i, d)| {
@@ -72,4 +81,21 @@ pub(super) fn reply(c: &Ctx, stream: bool, alt_sse: bool) -> Reply {
         events.push(b"]".to_vec());
         c.stream("application/json; charset=UTF-8", events)
     }
+}
+
+/// `:embedContent` (`{"embedding": …}`) and `:batchEmbedContents` (`{"embeddings": [...]}`, one per
+/// request). Gemini reports no usage for embeddings; Vertex adds `metadata.billableCharacterCount`.
+pub(super) fn embed(c: &Ctx, body: &Value, batch: bool) -> Reply {
+    let values = |i: usize| {
+        let v: Vec<f64> = (0..8u8).map(|k| f64::from(k + 1) * 0.0125 + i as f64 * 0.001).collect();
+        json!({"values": v})
+    };
+    if batch {
+        let n = body
+            .get("requests")
+            .and_then(Value::as_array)
+            .map_or(1, |r| r.len().clamp(1, 256));
+        return c.json(&json!({"embeddings": (0..n).map(values).collect::<Vec<_>>()}));
+    }
+    c.json(&json!({"embedding": values(0), "metadata": {"billableCharacterCount": 2}}))
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::codec::XorShift;
+use super::encoding::{negotiate, Coding};
 use super::http::{Body, Pacing, Reply, BODY_KEEP, DEFAULT_PAUSE};
 use super::{ReceivedRequest, TEXT_DELTAS};
 
@@ -21,6 +22,8 @@ const CREATED: u64 = 1_700_000_000;
 /// Size of the text carried by the `big-event` event.
 const BIG_EVENT_BYTES: usize = 1 << 20;
 const MAX_DELAY_MS: u64 = 60_000;
+/// The arguments of every tool call the server makes.
+pub const TOOL_ARGUMENTS: &str = r#"{"city":"Paris"}"#;
 const SLOW_PAUSE: Duration = Duration::from_millis(200);
 const DEFAULT_MODEL: &str = "mock-model";
 
@@ -41,6 +44,10 @@ struct Behavior {
     garbage: bool,
     trickle: bool,
     delay: Option<Duration>,
+    /// `encoding=…`: the coding to use whatever the request accepts.
+    encoding: Option<Coding>,
+    /// `linger-after-final=MS`.
+    linger: Option<Duration>,
 }
 
 fn parse_behavior(req: &ReceivedRequest) -> Result<Behavior, String> {
@@ -59,6 +66,16 @@ fn parse_behavior(req: &ReceivedRequest) -> Result<Behavior, String> {
                     match code.trim().parse::<u16>() {
                         Ok(c) if (200..=599).contains(&c) => b.status = Some(c),
                         _ => return Err(format!("invalid x-mock-behavior switch {other:?}")),
+                    }
+                } else if let Some(name) = other.strip_prefix("encoding=") {
+                    match Coding::parse(name) {
+                        Some(c) => b.encoding = Some(c),
+                        None => return Err(format!("invalid x-mock-behavior switch {other:?}")),
+                    }
+                } else if let Some(ms) = other.strip_prefix("linger-after-final=") {
+                    match ms.trim().parse::<u64>() {
+                        Ok(ms) => b.linger = Some(Duration::from_millis(ms.min(MAX_DELAY_MS))),
+                        Err(_) => return Err(format!("invalid x-mock-behavior switch {other:?}")),
                     }
                 }
             }
@@ -116,8 +133,8 @@ enum Route {
     /// Anthropic messages; `(path model, stream by verb)` for Vertex `:streamRawPredict`.
     Anthropic(Option<String>, bool),
     Gemini(String, bool),
-    /// Gemini `:embedContent` (no usage in the response).
-    GeminiEmbed(String),
+    /// Gemini `:embedContent` (no usage in the response); `true` for `:batchEmbedContents`.
+    GeminiEmbed(String, bool),
     Bedrock(String, BedrockOp),
     Ollama(OllamaKind),
     Cohere(bool, CohereKind),
@@ -127,7 +144,7 @@ impl Route {
     fn flavor(&self) -> Flavor {
         match self {
             Route::Anthropic(..) => Flavor::Anthropic,
-            Route::Gemini(..) | Route::GeminiEmbed(_) => Flavor::Gemini,
+            Route::Gemini(..) | Route::GeminiEmbed(..) => Flavor::Gemini,
             Route::Bedrock(..) => Flavor::Bedrock,
             Route::Ollama(_) => Flavor::Ollama,
             Route::Cohere(..) => Flavor::Cohere,
@@ -211,7 +228,8 @@ fn route(method: &str, path: &str) -> Option<Route> {
             return match verb {
                 "generateContent" => Some(Route::Gemini(model, false)),
                 "streamGenerateContent" => Some(Route::Gemini(model, true)),
-                "embedContent" => Some(Route::GeminiEmbed(model)),
+                "embedContent" => Some(Route::GeminiEmbed(model, false)),
+                "batchEmbedContents" => Some(Route::GeminiEmbed(model, true)),
                 "rawPredict" => Some(Route::Anthropic(Some(model), false)),
                 "streamRawPredict" => Some(Route::Anthropic(Some(model), true)),
                 _ => None,
@@ -253,9 +271,7 @@ pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
     let flavor = route.as_ref().map_or(Flavor::OpenAi, Route::flavor);
     let plain = Pacing {
         pause: DEFAULT_PAUSE,
-        trickle: false,
-        reset_half: false,
-        fragment_full: false,
+        ..Pacing::PLAIN
     };
     let behavior = match parse_behavior(req) {
         Ok(b) => b,
@@ -267,13 +283,24 @@ pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
             }
         }
     };
+    let encoding = if route == Some(Route::Healthz) || behavior.garbage {
+        Coding::Identity
+    } else {
+        behavior
+            .encoding
+            .unwrap_or_else(|| negotiate(&req.header_all("accept-encoding")))
+    };
     let pacing = Pacing {
         pause: if behavior.slow { SLOW_PAUSE } else { DEFAULT_PAUSE },
         trickle: behavior.trickle,
         reset_half: behavior.reset,
         fragment_full: behavior.reset || behavior.trickle,
+        encoding,
+        linger: behavior.linger,
     };
-    let reply = build(req, seq, route, flavor, query, &behavior);
+    // Tells a test which coding the request asked for once it had passed the proxy.
+    let asked = req.header_all("accept-encoding").join(", ");
+    let reply = build(req, seq, route, flavor, query, &behavior).header("x-mock-accept-encoding", asked);
     Answer {
         reply,
         pacing,
@@ -322,6 +349,8 @@ struct Ctx {
     text: String,
     /// Stream text pieces (with the big event inserted when requested).
     deltas: Vec<String>,
+    /// The first tool the request offers: the answer calls it.
+    tool: Option<String>,
 }
 
 impl Ctx {
@@ -348,6 +377,28 @@ impl Ctx {
             body: Body::Stream(events),
         }
     }
+}
+
+/// The name of the first tool a request offers, in any provider's shape: OpenAI chat, Ollama
+/// and Cohere (`tools[].function.name`), Responses and Anthropic (`tools[].name`), Gemini
+/// (`tools[].functionDeclarations[].name`) and Bedrock Converse (`toolConfig.tools[].toolSpec.name`).
+fn offered_tool(body: &Value) -> Option<String> {
+    [
+        "/tools/0/function/name",
+        "/tools/0/name",
+        "/tools/0/functionDeclarations/0/name",
+        "/tools/0/function_declarations/0/name",
+        "/toolConfig/tools/0/toolSpec/name",
+    ]
+    .iter()
+    .find_map(|p| body.pointer(p).and_then(Value::as_str))
+    .filter(|n| !n.is_empty())
+    .map(str::to_string)
+}
+
+/// The tool-call arguments as a JSON object.
+fn tool_arguments() -> Value {
+    serde_json::from_str(TOOL_ARGUMENTS).unwrap_or(Value::Null)
 }
 
 /// Inserts `key: val` into object `v` when `val` is `Some`.
@@ -418,7 +469,7 @@ fn build(
         Route::Embeddings(d) => (false, d.clone()),
         Route::Anthropic(m, verb) => (*verb || wants_stream == Some(true), m.clone()),
         Route::Gemini(m, s) => (*s, Some(m.clone())),
-        Route::GeminiEmbed(m) => (false, Some(m.clone())),
+        Route::GeminiEmbed(m, _) => (false, Some(m.clone())),
         Route::Bedrock(m, op) => (
             matches!(op, BedrockOp::ConverseStream | BedrockOp::InvokeStream),
             Some(m.clone()),
@@ -440,6 +491,7 @@ fn build(
         include_usage: body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true),
         text: TEXT_DELTAS.concat(),
         deltas,
+        tool: offered_tool(&body),
     };
     match route {
         Route::Healthz => Reply::json(200, &json!({"status": "ok"})),
@@ -448,7 +500,7 @@ fn build(
         Route::Embeddings(_) => openai::embeddings(&ctx, &body),
         Route::Responses => openai::responses(&ctx, stream),
         Route::Anthropic(..) => anthropic::reply(&ctx, stream),
-        Route::GeminiEmbed(_) => Reply::json(200, &json!({"embedding": {"values": [0.013, -0.021, 0.044]}})),
+        Route::GeminiEmbed(_, batch) => gemini::embed(&ctx, &body, batch),
         Route::Gemini(..) => gemini::reply(&ctx, stream, query.split('&').any(|p| p == "alt=sse")),
         Route::Bedrock(_, op) => bedrock::reply(&ctx, op),
         Route::Ollama(kind) => ollama::reply(&ctx, kind, stream),

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{ndjson, with, Ctx, OllamaKind};
+use super::{ndjson, tool_arguments, with, Ctx, OllamaKind};
 use crate::model_server::http::Reply;
 use crate::model_server::tokens;
 
@@ -22,10 +22,21 @@ pub(super) fn reply(c: &Ctx, kind: OllamaKind, stream: bool) -> Reply {
         return c.json(&v);
     }
     let u = tokens::OLLAMA_CHAT;
+    let tool = c.tool.as_ref().filter(|_| kind == OllamaKind::Chat);
     let piece = |text: &str, done: bool| {
         let v = json!({"model": c.model, "created_at": OLLAMA_CREATED_AT});
         let v = if kind == OllamaKind::Chat {
-            with(v, "message", Some(json!({"role": "assistant", "content": text})))
+            let message = match tool {
+                // Ollama sends a tool call whole, in the last message before `done`.
+                Some(name) if !done || !stream => json!({
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [{"function": {"name": name, "arguments": tool_arguments()}}]
+                }),
+                Some(_) => json!({"role": "assistant", "content": ""}),
+                None => json!({"role": "assistant", "content": text}),
+            };
+            with(v, "message", Some(message))
         } else {
             with(v, "response", Some(json!(text)))
         };
@@ -51,7 +62,11 @@ pub(super) fn reply(c: &Ctx, kind: OllamaKind, stream: bool) -> Reply {
     if !stream {
         return c.json(&piece(&c.text, true));
     }
-    let mut events: Vec<Vec<u8>> = c.deltas.iter().map(|d| ndjson(&piece(d, false))).collect();
+    let mut events: Vec<Vec<u8>> = if tool.is_some() {
+        vec![ndjson(&piece("", false))]
+    } else {
+        c.deltas.iter().map(|d| ndjson(&piece(d, false))).collect()
+    };
     events.push(ndjson(&piece("", true)));
     c.stream("application/x-ndjson", events)
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{sse, with, Ctx, CREATED};
+use super::{sse, with, Ctx, CREATED, TOOL_ARGUMENTS};
 use crate::model_server::codec::base64_encode;
 use crate::model_server::http::Reply;
 use crate::model_server::tokens;
@@ -25,7 +25,19 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
             }
         })
     });
+    let call_id = c.id("call_");
+    let finish = if c.tool.is_some() { "tool_calls" } else { "stop" };
     if !stream {
+        let message = match &c.tool {
+            Some(name) => json!({
+                "role": "assistant",
+                "content": null,
+                "refusal": null,
+                "annotations": [],
+                "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": TOOL_ARGUMENTS}}]
+            }),
+            None => json!({"role": "assistant", "content": c.text, "refusal": null, "annotations": []}),
+        };
         let v = json!({
             "id": id,
             "object": "chat.completion",
@@ -33,9 +45,9 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
             "model": c.model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": c.text, "refusal": null, "annotations": []},
+                "message": message,
                 "logprobs": null,
-                "finish_reason": "stop"
+                "finish_reason": finish
             }],
             "service_tier": "default",
             "system_fingerprint": "fp_mock"
@@ -63,10 +75,22 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
             Value::Null,
         )),
     )];
-    for d in &c.deltas {
-        events.push(sse(None, &chunk(choice(json!({"content": d}), Value::Null))));
+    match &c.tool {
+        Some(name) => {
+            let start = json!({"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}]});
+            events.push(sse(None, &chunk(choice(start, Value::Null))));
+            for piece in split_arguments() {
+                let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]});
+                events.push(sse(None, &chunk(choice(delta, Value::Null))));
+            }
+        }
+        None => {
+            for d in &c.deltas {
+                events.push(sse(None, &chunk(choice(json!({"content": d}), Value::Null))));
+            }
+        }
     }
-    events.push(sse(None, &chunk(choice(json!({}), json!("stop")))));
+    events.push(sse(None, &chunk(choice(json!({}), json!(finish)))));
     if include {
         let mut last = chunk(json!([]));
         if let Some(obj) = last.as_object_mut() {
@@ -76,6 +100,15 @@ pub(super) fn chat(c: &Ctx, stream: bool) -> Reply {
     }
     events.push(b"data: [DONE]\n\n".to_vec());
     c.stream("text/event-stream; charset=utf-8", events)
+}
+
+/// The tool-call arguments in the pieces a stream sends them in.
+pub(super) fn split_arguments() -> Vec<&'static str> {
+    let mid = TOOL_ARGUMENTS.len() / 2;
+    match (TOOL_ARGUMENTS.get(..mid), TOOL_ARGUMENTS.get(mid..)) {
+        (Some(a), Some(b)) => vec![a, b],
+        _ => vec![TOOL_ARGUMENTS],
+    }
 }
 
 pub(super) fn completions(c: &Ctx, stream: bool) -> Reply {
@@ -167,7 +200,13 @@ pub(super) fn responses(c: &Ctx, stream: bool) -> Reply {
         });
         with(v, "usage", usage)
     };
-    let done_item = item("completed", json!([part(&c.text)]));
+    let fc_id = c.id("fc_");
+    let call_id = c.id("call_");
+    let call_item = |status: &str, arguments: &str| json!({"id": fc_id, "type": "function_call", "status": status, "call_id": call_id, "name": c.tool, "arguments": arguments});
+    let done_item = match c.tool {
+        Some(_) => call_item("completed", TOOL_ARGUMENTS),
+        None => item("completed", json!([part(&c.text)])),
+    };
     if !stream {
         let v = response("completed", json!([done_item]), usage);
         return c.json(&v);
@@ -185,24 +224,44 @@ pub(super) fn responses(c: &Ctx, stream: bool) -> Reply {
     let in_progress = response("in_progress", json!([]), Some(Value::Null));
     push("response.created", json!({"response": in_progress}));
     push("response.in_progress", json!({"response": in_progress}));
-    push(
-        "response.output_item.added",
-        json!({"output_index": 0, "item": item("in_progress", json!([]))}),
-    );
-    let at = json!({"item_id": msg_id, "output_index": 0, "content_index": 0});
-    let merge = |extra: Value| {
-        let mut v = at.clone();
-        if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
-            obj.extend(extra);
+    if c.tool.is_some() {
+        push(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": call_item("in_progress", "")}),
+        );
+        for piece in split_arguments() {
+            push(
+                "response.function_call_arguments.delta",
+                json!({"item_id": fc_id, "output_index": 0, "delta": piece}),
+            );
         }
-        v
-    };
-    push("response.content_part.added", merge(json!({"part": part("")})));
-    for d in &c.deltas {
-        push("response.output_text.delta", merge(json!({"delta": d})));
+        push(
+            "response.function_call_arguments.done",
+            json!({"item_id": fc_id, "output_index": 0, "name": c.tool, "arguments": TOOL_ARGUMENTS}),
+        );
+    } else {
+        push(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": item("in_progress", json!([]))}),
+        );
+        let at = json!({"item_id": msg_id, "output_index": 0, "content_index": 0});
+        let merge = |extra: Value| {
+            let mut v = at.clone();
+            if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
+                obj.extend(extra);
+            }
+            v
+        };
+        push("response.content_part.added", merge(json!({"part": part("")})));
+        for d in &c.deltas {
+            push("response.output_text.delta", merge(json!({"delta": d, "logprobs": []})));
+        }
+        push(
+            "response.output_text.done",
+            merge(json!({"text": c.text, "logprobs": []})),
+        );
+        push("response.content_part.done", merge(json!({"part": part(&c.text)})));
     }
-    push("response.output_text.done", merge(json!({"text": c.text})));
-    push("response.content_part.done", merge(json!({"part": part(&c.text)})));
     push(
         "response.output_item.done",
         json!({"output_index": 0, "item": done_item}),
