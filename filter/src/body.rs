@@ -143,5 +143,4 @@ mod tests {
         assert!(b.finished());
         assert_eq!(b.model(), None);
     }
-
 }

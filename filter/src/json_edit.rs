@@ -159,7 +159,10 @@ mod tests {
             (r#"{"model":"m","stream":true}"#, json!({"include_usage": true})),
             (r#"{ }"#, json!({"include_usage": true})),
             (r#"{"stream_options":{},"stream":true}"#, json!({"include_usage": true})),
-            (r#"{"stream_options":{ },"stream":true}"#, json!({"include_usage": true})),
+            (
+                r#"{"stream_options":{ },"stream":true}"#,
+                json!({"include_usage": true}),
+            ),
             (
                 r#"{"stream_options":{"include_usage":false,"x":1},"stream":true}"#,
                 json!({"include_usage": true, "x": 1}),
@@ -168,9 +171,18 @@ mod tests {
                 r#"{"stream":true,"stream_options":{"include_obfuscation":false}}"#,
                 json!({"include_usage": true, "include_obfuscation": false}),
             ),
-            (r#"{"stream_options":null,"stream":true}"#, json!({"include_usage": true})),
-            (r#"{"stream_options":"x","stream":true}"#, json!({"include_usage": true})),
-            (r#"{"stream_options":{"include_usage":null}}"#, json!({"include_usage": true})),
+            (
+                r#"{"stream_options":null,"stream":true}"#,
+                json!({"include_usage": true}),
+            ),
+            (
+                r#"{"stream_options":"x","stream":true}"#,
+                json!({"include_usage": true}),
+            ),
+            (
+                r#"{"stream_options":{"include_usage":null}}"#,
+                json!({"include_usage": true}),
+            ),
             (
                 r#"{"messages":[{"content":"stream_options }"}],"stream_options":{"a":"}"}}"#,
                 json!({"include_usage": true, "a": "}"}),
@@ -179,7 +191,10 @@ mod tests {
         for (body, want) in cases {
             assert_eq!(edited(body)["stream_options"], want, "{body}");
         }
-        assert_eq!(with_include_usage(br#"{"stream_options":{"include_usage":true}}"#), None);
+        assert_eq!(
+            with_include_usage(br#"{"stream_options":{"include_usage":true}}"#),
+            None
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Incremental, memory-bounded JSON field picker following the RFC 8259 grammar:
 //! a byte-at-a-time state machine that is fed a document in arbitrary chunks and keeps
-//! only the scalar values found at the requested object paths.
+//! only the scalar values found at the requested object paths. A path component `[]` stands
+//! for any element of an array (`candidates.[].finishReason`); the last one seen wins.
 //!
 //! Memory is bounded whatever the input size:
 //! - the container stack holds at most [`MAX_TRACKED_DEPTH`] frames; deeper containers are
@@ -19,6 +20,8 @@ use scalars::{Escape, Literal, NumberPart};
 pub const MAX_TRACKED_DEPTH: usize = 64;
 /// Paths beyond this many are ignored (they never match).
 pub const MAX_PATHS: usize = 64;
+/// The path component that stands for any element of an array.
+const ELEMENT: &[u8] = b"[]";
 
 /// A value found at one of the requested paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +104,8 @@ pub struct JsonScanner {
     ends_at: Vec<u64>,
     /// `continues_past[d]`: paths with more than `d` components.
     continues_past: Vec<u64>,
+    /// `element_at[d]`: paths whose component `d` is `[]` (an array element).
+    element_at: Vec<u64>,
     all_paths: u64,
     max_value_bytes: usize,
     max_key_bytes: usize,
@@ -142,6 +147,7 @@ impl JsonScanner {
             .collect();
         let mut ends_at = vec![0u64; MAX_TRACKED_DEPTH + 2];
         let mut continues_past = vec![0u64; MAX_TRACKED_DEPTH + 2];
+        let mut element_at = vec![0u64; MAX_TRACKED_DEPTH + 2];
         let mut all_paths = 0u64;
         let mut max_key_bytes = 0usize;
         for (index, path) in paths.iter().enumerate() {
@@ -155,6 +161,13 @@ impl JsonScanner {
             for slot in continues_past.iter_mut().take(path.len()) {
                 *slot |= bit(index);
             }
+            for (d, component) in path.iter().enumerate() {
+                if component.as_slice() == ELEMENT {
+                    if let Some(slot) = element_at.get_mut(d) {
+                        *slot |= bit(index);
+                    }
+                }
+            }
             for component in path {
                 max_key_bytes = max_key_bytes.max(component.len());
             }
@@ -164,6 +177,7 @@ impl JsonScanner {
             paths,
             ends_at,
             continues_past,
+            element_at,
             all_paths,
             max_value_bytes,
             max_key_bytes,
@@ -354,11 +368,16 @@ impl JsonScanner {
         }
     }
 
-    /// Paths that end at the member being read in the innermost object.
+    /// Paths that end at the value being read: the member of the innermost object, or an
+    /// element of a tracked array (a path ending in `[]`).
     fn member_capture_mask(&self) -> u64 {
+        let ends = |level: usize| self.ends_at.get(level + 1).copied().unwrap_or(0);
         match self.frames.last() {
             Some(frame) if frame.kind == ContainerKind::Object && frame.member_mask != 0 => {
-                frame.member_mask & self.ends_at.get(frame.key_level + 1).copied().unwrap_or(0)
+                frame.member_mask & ends(frame.key_level)
+            }
+            Some(frame) if frame.kind == ContainerKind::Array && frame.prefix_mask != 0 => {
+                frame.prefix_mask & ends(frame.key_level)
             }
             _ => 0,
         }
@@ -373,25 +392,40 @@ impl JsonScanner {
             };
             return;
         }
+        let element_at = |level: usize| self.element_at.get(level).copied().unwrap_or(0);
+        let elements_are_roots = kind == ContainerKind::Array && self.frames.is_empty() && self.match_array_elements;
         let (key_level, prefix_mask) = match self.frames.last() {
+            // An array whose objects are each matched as a top-level document.
+            None if elements_are_roots => (0, 0),
             None => {
                 if kind == ContainerKind::Object {
                     self.object_start = Some(self.offset.saturating_add(1));
                 }
-                (0, self.all_paths)
-            }
-            Some(parent) => match parent.kind {
-                ContainerKind::Object => {
-                    let level = parent.key_level + 1;
-                    let continuing = self.continues_past.get(level).copied().unwrap_or(0);
-                    (level, parent.member_mask & continuing)
+                match kind {
+                    ContainerKind::Object => (0, self.all_paths & !element_at(0)),
+                    ContainerKind::Array => (0, element_at(0)),
                 }
-                ContainerKind::Array if parent.elements_are_roots => (0, self.all_paths),
+            }
+            Some(parent) if parent.elements_are_roots => match kind {
+                ContainerKind::Object => (0, self.all_paths & !element_at(0)),
                 ContainerKind::Array => (0, 0),
             },
+            Some(parent) => {
+                // The component this container's contents are compared with: the one after the
+                // member key (objects) or after the `[]` (arrays).
+                let level = parent.key_level + 1;
+                let continuing = self.continues_past.get(level).copied().unwrap_or(0);
+                let inherited = match parent.kind {
+                    ContainerKind::Object => parent.member_mask,
+                    ContainerKind::Array => parent.prefix_mask,
+                };
+                match kind {
+                    // An array is followed only by paths that say `[]` here.
+                    ContainerKind::Array => (level, inherited & continuing & element_at(level)),
+                    ContainerKind::Object => (level, inherited & continuing & !element_at(level)),
+                }
+            }
         };
-        let elements_are_roots = kind == ContainerKind::Array && self.frames.is_empty() && self.match_array_elements;
-        let prefix_mask = if kind == ContainerKind::Array { 0 } else { prefix_mask };
         self.frames.push(Frame {
             kind,
             key_level,
@@ -452,8 +486,8 @@ impl JsonScanner {
             let mut member_mask = 0u64;
             if !overflow && frame.prefix_mask != 0 {
                 for (index, path) in paths.iter().enumerate() {
-                    if frame.prefix_mask & bit(index) != 0 && path.get(frame.key_level).map(Vec::as_slice) == Some(key)
-                    {
+                    let component = path.get(frame.key_level).map(Vec::as_slice);
+                    if frame.prefix_mask & bit(index) != 0 && component == Some(key) && component != Some(ELEMENT) {
                         member_mask |= bit(index);
                     }
                 }

@@ -30,12 +30,14 @@ pub enum Field {
     CachedInputTokens,
     ReasoningTokens,
     UsageStatus,
+    UsageReason,
+    ResponseEnd,
     CostUsd,
 }
 
 impl Field {
     /// Every field, in the order records list them.
-    pub const ALL: [Field; 19] = [
+    pub const ALL: [Field; 21] = [
         Field::Event,
         Field::Decision,
         Field::Reason,
@@ -54,6 +56,8 @@ impl Field {
         Field::CachedInputTokens,
         Field::ReasoningTokens,
         Field::UsageStatus,
+        Field::UsageReason,
+        Field::ResponseEnd,
         Field::CostUsd,
     ];
 
@@ -87,6 +91,8 @@ impl Field {
             Field::CachedInputTokens => ("cached_input_tokens", "gen_ai.usage.cache_read.input_tokens"),
             Field::ReasoningTokens => ("reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),
             Field::UsageStatus => ("usage_status", "ai_attribution.usage_status"),
+            Field::UsageReason => ("usage_reason", "ai_attribution.usage_reason"),
+            Field::ResponseEnd => ("response_end", "ai_attribution.response_end"),
             Field::CostUsd => ("cost_usd", "ai_attribution.cost_usd"),
         }
     }
@@ -171,6 +177,10 @@ pub struct Record {
     pub stream: Option<bool>,
     pub tokens: Tokens,
     pub usage_status: Option<UsageStatus>,
+    /// Why usage is not `reported`.
+    pub usage_reason: Option<String>,
+    /// How the answer ended: `final_event`, `end_of_stream` or `cut_short`.
+    pub response_end: Option<&'static str>,
     pub cost_usd: Option<f64>,
 }
 
@@ -239,6 +249,8 @@ impl Record {
         put(field(Field::CachedInputTokens), self.tokens.cached_input.map(Count));
         put(field(Field::ReasoningTokens), self.tokens.reasoning.map(Count));
         put(field(Field::UsageStatus), self.usage_status.map(|s| Text(s.as_str())));
+        put(field(Field::UsageReason), self.usage_reason.as_deref().map(Text));
+        put(field(Field::ResponseEnd), self.response_end.map(Text));
         put(field(Field::CostUsd), self.cost_usd.map(Usd));
         out
     }
@@ -323,6 +335,8 @@ mod tests {
                 reasoning: None,
             },
             usage_status: Some(UsageStatus::Reported),
+            usage_reason: None,
+            response_end: Some("end_of_stream"),
             cost_usd: Some(0.0001875),
         }
     }

@@ -1,21 +1,48 @@
-//! The response side of a model call: usage read while the body streams past, its status
-//! (SPEC §5 `usage_status`) and its price (SPEC §6).
+//! The response side of a model call: usage read while the body streams past (decoded first if
+//! the upstream compressed it), how complete it is (`usage_status`, `usage_reason`,
+//! `response_end`), and its price.
 
 use crate::config::Price;
+use crate::host::{header_text, Headers};
 use crate::provider::ApiFamily;
 use crate::record::{Tokens, UsageStatus};
-use crate::usage::{BodyFormat, Usage, UsageReader};
+use crate::usage::{BodyFormat, Coding, Decoder, Usage, UsageReader};
 
 /// Bedrock InvokeModel reports usage in response headers.
 pub const BEDROCK_INPUT_HEADER: &str = "x-amzn-bedrock-input-token-count";
 pub const BEDROCK_OUTPUT_HEADER: &str = "x-amzn-bedrock-output-token-count";
+pub const BEDROCK_CACHE_READ_HEADER: &str = "x-amzn-bedrock-cache-read-input-token-count";
+pub const BEDROCK_CACHE_WRITE_HEADER: &str = "x-amzn-bedrock-cache-write-input-token-count";
+
+/// How the answer ended, as the record says it (`response_end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseEnd {
+    /// A stream's protocol said it was done (`[DONE]`, `message_stop`, ...).
+    FinalEvent,
+    /// The body ended without a final event (as every JSON answer does).
+    EndOfStream,
+    /// Neither: the client or the upstream went away first.
+    CutShort,
+}
+
+impl ResponseEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseEnd::FinalEvent => "final_event",
+            ResponseEnd::EndOfStream => "end_of_stream",
+            ResponseEnd::CutShort => "cut_short",
+        }
+    }
+}
 
 /// Usage tracking for one response.
 #[derive(Debug)]
 pub struct ResponseUsage {
     reader: Option<UsageReader>,
+    decoder: Decoder,
     from_headers: Usage,
     format: Option<BodyFormat>,
+    content_type: Option<String>,
     ended: bool,
 }
 
@@ -25,31 +52,46 @@ fn count(v: Option<&str>) -> Option<u64> {
 
 impl ResponseUsage {
     /// Starts tracking from the response headers. `end_of_stream` is true for a response without body.
-    pub fn start(
-        family: ApiFamily,
-        content_type: Option<&str>,
-        bedrock_counts: (Option<&str>, Option<&str>),
-        end_of_stream: bool,
-    ) -> ResponseUsage {
+    pub fn start(family: ApiFamily, headers: &Headers, end_of_stream: bool) -> ResponseUsage {
+        let content_type = header_text(headers, "content-type");
         let format = content_type.and_then(BodyFormat::from_content_type);
-        let from_headers = Usage {
-            input_tokens: count(bedrock_counts.0),
-            output_tokens: count(bedrock_counts.1),
-            ..Usage::default()
+        let from_headers = if family == ApiFamily::BedrockInvoke {
+            let input = count(header_text(headers, BEDROCK_INPUT_HEADER));
+            let cache_read = count(header_text(headers, BEDROCK_CACHE_READ_HEADER));
+            let cache_write = count(header_text(headers, BEDROCK_CACHE_WRITE_HEADER));
+            Usage {
+                // All input, as everywhere: cache reads and writes are counted apart in these headers.
+                input_tokens: input.map(|i| {
+                    i.saturating_add(cache_read.unwrap_or(0))
+                        .saturating_add(cache_write.unwrap_or(0))
+                }),
+                output_tokens: count(header_text(headers, BEDROCK_OUTPUT_HEADER)),
+                cached_input_tokens: cache_read.filter(|_| input.is_some()),
+                ..Usage::default()
+            }
+        } else {
+            Usage::default()
         };
         ResponseUsage {
             reader: format.map(|f| UsageReader::new(family, f)),
+            decoder: Decoder::new(Coding::from_header(header_text(headers, "content-encoding"))),
             from_headers,
             format,
+            content_type: content_type.map(str::to_string),
             ended: end_of_stream,
         }
+    }
+
+    /// Whether body bytes are worth reading (a format with usage, in a coding that can be undone).
+    pub fn wants_body(&self) -> bool {
+        self.reader.is_some() && !matches!(self.decoder.coding(), Coding::Unreadable(_)) && !self.decoder.failed()
     }
 
     /// Feeds one body chunk as it passes.
     pub fn feed(&mut self, chunk: &[u8], end_of_stream: bool) {
         if let Some(reader) = self.reader.as_mut() {
             if !chunk.is_empty() {
-                reader.feed(chunk);
+                self.decoder.feed(chunk, &mut |decoded| reader.feed(decoded));
             }
             if end_of_stream {
                 reader.finish();
@@ -72,18 +114,74 @@ impl ResponseUsage {
         Usage {
             input_tokens: body.input_tokens.or(self.from_headers.input_tokens),
             output_tokens: body.output_tokens.or(self.from_headers.output_tokens),
+            cached_input_tokens: body.cached_input_tokens.or(self.from_headers.cached_input_tokens),
             ..body
         }
     }
 
-    /// `partial` when the body never ended (upstream reset, client gone), else `reported` or `missing`.
+    fn final_seen(&self) -> bool {
+        self.stream() == Some(true) && self.reader.as_ref().is_some_and(UsageReader::final_seen)
+    }
+
+    /// How the answer ended.
+    pub fn end(&self) -> ResponseEnd {
+        if self.final_seen() {
+            ResponseEnd::FinalEvent
+        } else if self.ended {
+            ResponseEnd::EndOfStream
+        } else {
+            ResponseEnd::CutShort
+        }
+    }
+
+    /// Whether the answer is all there: a stream's final event, or a JSON body read whole or ended.
+    fn complete(&self) -> bool {
+        match self.stream() {
+            Some(true) => self.final_seen(),
+            _ => self.ended || self.reader.as_ref().is_some_and(UsageReader::document_complete),
+        }
+    }
+
+    /// `reported`, `missing` (complete, or unreadable, without usage) or `partial` (cut short).
     pub fn status(&self) -> UsageStatus {
-        if !self.ended {
+        if self.unreadable().is_some() {
+            return UsageStatus::Missing;
+        }
+        if !self.complete() {
             UsageStatus::Partial
         } else if self.usage().has_token_counts() {
             UsageStatus::Reported
         } else {
             UsageStatus::Missing
+        }
+    }
+
+    /// Why the body could not be read at all.
+    fn unreadable(&self) -> Option<String> {
+        match self.decoder.coding() {
+            Coding::Unreadable(coding) => Some(format!("content-encoding {coding} is not read")),
+            coding if self.decoder.failed() => Some(format!(
+                "the {} answer could not be decoded",
+                if *coding == Coding::Gzip { "gzip" } else { "deflate" }
+            )),
+            _ => None,
+        }
+    }
+
+    /// Why usage is not `reported`; `None` when it is.
+    pub fn reason(&self) -> Option<String> {
+        if let Some(why) = self.unreadable() {
+            return Some(why);
+        }
+        match self.status() {
+            UsageStatus::Reported | UsageStatus::NotApplicable => None,
+            UsageStatus::Partial if self.ended => Some("the stream ended before its final event".to_string()),
+            UsageStatus::Partial => Some("the answer was cut short".to_string()),
+            UsageStatus::Missing if self.reader.is_none() => Some(match &self.content_type {
+                Some(ct) => format!("no usage is read from content-type {ct}"),
+                None => "the answer has no content-type".to_string(),
+            }),
+            UsageStatus::Missing => Some("the answer carries no usage".to_string()),
         }
     }
 }
@@ -149,26 +247,95 @@ mod tests {
         assert_eq!(cost_usd(p, &Tokens::default()), None);
     }
 
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn start(family: ApiFamily, pairs: &[(&str, &str)], eos: bool) -> ResponseUsage {
+        ResponseUsage::start(family, &headers(pairs), eos)
+    }
+
     #[test]
-    fn status_reflects_how_the_body_ended() {
-        let mut r = ResponseUsage::start(ApiFamily::OpenAiChat, Some("application/json"), (None, None), false);
-        r.feed(
-            br#"{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
-            false,
-        );
+    fn a_json_answer_is_complete_when_read_whole_or_ended() {
+        let json = [("content-type", "application/json")];
+        let mut r = start(ApiFamily::OpenAiChat, &json, false);
+        r.feed(br#"{"id":"x","usage":{"prompt_tokens":3,"#, false);
         assert_eq!(r.status(), UsageStatus::Partial);
-        assert_eq!(r.usage().input_tokens, Some(3));
+        assert_eq!(r.reason().as_deref(), Some("the answer was cut short"));
+        assert_eq!(r.end(), ResponseEnd::CutShort);
+        r.feed(br#""completion_tokens":4}}"#, false);
+        assert_eq!(r.status(), UsageStatus::Reported, "read whole before the stream ends");
         r.feed(b"", true);
-        assert_eq!(r.status(), UsageStatus::Reported);
-        let mut r = ResponseUsage::start(ApiFamily::OpenAiChat, Some("text/plain"), (None, None), false);
+        assert_eq!(
+            (r.status(), r.end(), r.reason()),
+            (UsageStatus::Reported, ResponseEnd::EndOfStream, None)
+        );
+        let mut r = start(ApiFamily::OpenAiChat, &[("content-type", "text/plain")], false);
         r.feed(b"hello", true);
         assert_eq!(r.status(), UsageStatus::Missing);
+        assert_eq!(
+            r.reason().as_deref(),
+            Some("no usage is read from content-type text/plain")
+        );
+    }
+
+    #[test]
+    fn a_stream_is_complete_at_its_final_event() {
+        let sse = [("content-type", "text/event-stream")];
+        let body = b"data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n";
+        let mut r = start(ApiFamily::OpenAiChat, &sse, false);
+        r.feed(body, false);
+        assert_eq!((r.status(), r.end()), (UsageStatus::Reported, ResponseEnd::FinalEvent));
+        // The same events without [DONE], ended by the upstream: partial, and it says why.
+        let mut r = start(ApiFamily::OpenAiChat, &sse, false);
+        r.feed(&body[..body.len() - 16], true);
+        assert_eq!((r.status(), r.end()), (UsageStatus::Partial, ResponseEnd::EndOfStream));
+        assert_eq!(r.reason().as_deref(), Some("the stream ended before its final event"));
+    }
+
+    #[test]
+    fn compressed_answers_are_read_and_unreadable_codings_say_so() {
+        let text = br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
+        let coded = miniz_oxide::deflate::compress_to_vec_zlib(text, 6);
+        let mut r = start(
+            ApiFamily::OpenAiChat,
+            &[("content-type", "application/json"), ("content-encoding", "deflate")],
+            false,
+        );
+        for piece in coded.chunks(3) {
+            r.feed(piece, false);
+        }
+        r.feed(b"", true);
+        assert_eq!(r.status(), UsageStatus::Reported);
+        assert_eq!(r.usage().output_tokens, Some(4));
+        let mut r = start(
+            ApiFamily::OpenAiChat,
+            &[("content-type", "application/json"), ("content-encoding", "br")],
+            false,
+        );
+        assert!(!r.wants_body());
+        r.feed(b"\x1b\x00", true);
+        assert_eq!(r.status(), UsageStatus::Missing);
+        assert_eq!(r.reason().as_deref(), Some("content-encoding br is not read"));
     }
 
     #[test]
     fn bedrock_header_counts_are_used() {
-        let r = ResponseUsage::start(ApiFamily::BedrockInvoke, None, (Some("23"), Some(" 16")), true);
-        assert_eq!(r.usage().input_tokens, Some(23));
+        let r = start(
+            ApiFamily::BedrockInvoke,
+            &[
+                (BEDROCK_INPUT_HEADER, "23"),
+                (BEDROCK_OUTPUT_HEADER, " 16"),
+                (BEDROCK_CACHE_READ_HEADER, "3"),
+                (BEDROCK_CACHE_WRITE_HEADER, "2"),
+            ],
+            true,
+        );
+        assert_eq!(r.usage().input_tokens, Some(28));
+        assert_eq!(r.usage().cached_input_tokens, Some(3));
         assert_eq!(r.usage().output_tokens, Some(16));
         assert_eq!(r.status(), UsageStatus::Reported);
     }

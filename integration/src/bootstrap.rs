@@ -174,7 +174,15 @@ impl Bootstrap {
 
 /// The `stats_tags` that `envoy/envoy.yaml` ships, for the filter's `;key=value` metric names.
 pub fn stats_tags() -> Value {
-    let tags = ["decision", "provider", "direction", "status", "business_unit", "user", "model"];
+    let tags = [
+        "decision",
+        "provider",
+        "direction",
+        "status",
+        "business_unit",
+        "user",
+        "model",
+    ];
     Value::Array(
         tags.iter()
             .map(|t| json!({"tag_name": t, "regex": format!("^wasmcustom\\.ai_attribution_\\w+_total.*?(;{t}=([^;]*))")}))

@@ -479,7 +479,10 @@ fn bearer_unverified_values_count_only_when_the_operator_says_so() {
         .unwrap()
     };
     // Signed, but nobody checks the signature: recorded, marked, and not enough to attribute.
-    let token = creds().other_signer.sign(&claims(json!({"sub": "maybe-alice"}))).unwrap();
+    let token = creds()
+        .other_signer
+        .sign(&claims(json!({"sub": "maybe-alice"})))
+        .unwrap();
     let bearer = format!("Bearer {token}");
     let stack = start(json!({}));
     let (resp, log, _) = plain_call(&stack, &[("authorization", &bearer)]);
@@ -494,11 +497,20 @@ fn bearer_unverified_values_count_only_when_the_operator_says_so() {
     assert_eq!(log["user"], "maybe-alice");
     let sources = log["sources"].as_str().unwrap();
     assert!(sources.contains("user=jwt:sub(unverified)"), "{sources}");
-    assert!(sources.contains("business_unit=jwt:org.business_unit(unverified)"), "{sources}");
-    let up = stack.server.wait_for("x-request-id", &id, Duration::from_secs(5)).unwrap();
+    assert!(
+        sources.contains("business_unit=jwt:org.business_unit(unverified)"),
+        "{sources}"
+    );
+    let up = stack
+        .server
+        .wait_for("x-request-id", &id, Duration::from_secs(5))
+        .unwrap();
     assert_eq!(up.header("x-ai-user"), None, "unverified values are not propagated");
     assert_eq!(up.header("authorization"), None, "the caller's token stays at this hop");
-    let metrics = stack.envoy.admin("/stats?filter=ai_attribution_requests_total").unwrap();
+    let metrics = stack
+        .envoy
+        .admin("/stats?filter=ai_attribution_requests_total")
+        .unwrap();
     assert!(metrics.contains("user=unverified"), "{metrics}");
     assert!(!metrics.contains("maybe-alice"), "{metrics}");
 
@@ -544,7 +556,10 @@ fn api_keys_are_fingerprinted_never_logged() {
     for (path, header) in [
         ("/v1/chat/completions", ("authorization", format!("Bearer {RAW_KEY}"))),
         ("/v1/messages", ("x-api-key", RAW_KEY.to_string())),
-        ("/openai/deployments/gpt4o/chat/completions", ("api-key", RAW_KEY.to_string())),
+        (
+            "/openai/deployments/gpt4o/chat/completions",
+            ("api-key", RAW_KEY.to_string()),
+        ),
     ] {
         let (resp, log, id) = call_at(&stack, path, &[(header.0, &header.1)]);
         assert_eq!(resp.status, 200, "{header:?}: {}", resp.text());

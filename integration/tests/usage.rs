@@ -284,7 +284,12 @@ fn force_stream_usage_adds_include_usage_and_the_client_gets_a_valid_stream() {
     }
     // A stream_options member without include_usage (or with it false) cannot defeat it: the
     // member is completed, its other fields kept.
-    for options in [json!({}), json!({"include_usage": false}), json!({"include_obfuscation": false}), json!(null)] {
+    for options in [
+        json!({}),
+        json!({"include_usage": false}),
+        json!({"include_obfuscation": false}),
+        json!(null),
+    ] {
         let id = request_id("force-opts");
         let body = json!({"model": "gpt-4o", "stream_options": options, "stream": true, "messages": []});
         let resp = stack

@@ -87,6 +87,14 @@ impl Call {
         }
     }
 
+    fn usage_reason(&self, status: Option<UsageStatus>) -> Option<String> {
+        match (status, self.response.as_ref()) {
+            (Some(UsageStatus::NotApplicable) | None, _) => None,
+            (Some(_), Some(response)) => response.reason(),
+            (Some(_), None) => Some("no answer came".to_string()),
+        }
+    }
+
     fn record(&self) -> Record {
         let cfg = &self.cfg;
         let usage = self.response.as_ref().map(ResponseUsage::usage).unwrap_or_default();
@@ -132,6 +140,8 @@ impl Call {
             response_id: usage.response_id.clone(),
             stream,
             tokens: token_counts,
+            usage_reason: self.usage_reason(usage_status),
+            response_end: self.response.as_ref().map(|r| r.end().as_str()),
             usage_status,
             cost_usd: cost,
         }

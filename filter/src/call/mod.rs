@@ -21,14 +21,14 @@ pub use finish::Finished;
 pub use vm::{SeriesId, VmState};
 
 use crate::body::RequestBody;
-use crate::json_edit::with_include_usage;
 use crate::config::Config;
 use crate::host::{Attributes, HeaderList, Headers};
+use crate::json_edit::with_include_usage;
 use crate::policy::{Attribution, Decision};
 use crate::provider::{ApiFamily, ModelCall};
 use crate::reject::LocalReply;
 use crate::request::{plan_request, Inbound, RequestPlan};
-use crate::response::{ResponseUsage, BEDROCK_INPUT_HEADER, BEDROCK_OUTPUT_HEADER};
+use crate::response::ResponseUsage;
 use std::rc::Rc;
 
 /// Whether the stream goes on after a callback.
@@ -91,6 +91,20 @@ impl Step {
             flow: Flow::Pause,
         }
     }
+}
+
+/// Whether the request is signed with AWS Signature Version 4 over its `accept-encoding`: changing
+/// that header would break the signature, so such an answer is decoded instead.
+fn signs_accept_encoding(headers: &Headers) -> bool {
+    crate::host::header_text(headers, "authorization").is_some_and(|auth| {
+        let auth = auth.trim_start();
+        auth.get(..16)
+            .is_some_and(|s| s.eq_ignore_ascii_case("AWS4-HMAC-SHA256"))
+            && auth
+                .split(',')
+                .filter_map(|p| p.trim().strip_prefix("SignedHeaders="))
+                .any(|list| list.split(';').any(|h| h.eq_ignore_ascii_case("accept-encoding")))
+    })
 }
 
 /// Where the request is in its life.
@@ -174,6 +188,14 @@ impl Call {
         if let Some(reply) = plan.reject {
             call.phase = Phase::Rejected;
             return (call, Step::reject(reply));
+        }
+        if cfg.usage_enabled && cfg.request_identity_encoding && !signs_accept_encoding(headers) {
+            // An uncompressed answer can be read as it passes; the client, which asked for
+            // compression, may always be answered uncompressed (RFC 9110 §12.5.3).
+            effects.push(Effect::SetRequestHeader(
+                "accept-encoding".to_string(),
+                "identity".to_string(),
+            ));
         }
         if cfg.force_stream_usage
             && !end_of_stream
@@ -273,25 +295,14 @@ impl Call {
     pub fn on_response_headers(&mut self, headers: &Headers, end_of_stream: bool) -> Step {
         let set_id = Effect::SetResponseHeader(self.cfg.correlation_header.clone(), self.correlation_id.clone());
         if self.cfg.usage_enabled && matches!(self.phase, Phase::Forwarded) {
-            let text = |name: &str| crate::host::header_text(headers, name);
-            let bedrock = if self.model.family == ApiFamily::BedrockInvoke {
-                (text(BEDROCK_INPUT_HEADER), text(BEDROCK_OUTPUT_HEADER))
-            } else {
-                (None, None)
-            };
-            self.response = Some(ResponseUsage::start(
-                self.model.family,
-                text("content-type"),
-                bedrock,
-                end_of_stream,
-            ));
+            self.response = Some(ResponseUsage::start(self.model.family, headers, end_of_stream));
         }
         Step::with(vec![set_id])
     }
 
     /// Whether the core reads response body bytes.
     pub fn wants_response_body(&self) -> bool {
-        self.response.is_some()
+        self.response.as_ref().is_some_and(ResponseUsage::wants_body)
     }
 
     /// The next response-body chunk, as it passes (never held back).

@@ -335,7 +335,8 @@ fn calls_cut_short_are_partial_before_and_after_the_answer() {
 
 #[test]
 fn force_stream_usage_holds_the_body_and_sets_include_usage() {
-    let c = cfg(r#"{"dimensions":{"user":["header:x-user-id"]},"require":[["user"]],"usage":{"force_stream_usage":true}}"#);
+    let c =
+        cfg(r#"{"dimensions":{"user":["header:x-user-id"]},"require":[["user"]],"usage":{"force_stream_usage":true}}"#);
     let mut host = MapAttributes::default();
     let mut vm = vm();
     let start = |vm: &mut VmState, host: &mut MapAttributes| {
@@ -351,17 +352,27 @@ fn force_stream_usage_holds_the_body_and_sets_include_usage() {
     };
     // A stream_options member the client sent without include_usage is completed, not ignored.
     let mut call = start(&mut vm, &mut host);
-    assert_eq!(call.on_request_body(br#"{"model":"m","stream_options":{"#, false, &mut host).flow, Flow::Pause);
+    assert_eq!(
+        call.on_request_body(br#"{"model":"m","stream_options":{"#, false, &mut host)
+            .flow,
+        Flow::Pause
+    );
     let step = call.on_request_body(br#""include_usage":false},"stream":true}"#, true, &mut host);
     let Some(Effect::ReplaceRequestBody { len, with }) = step.effects.first() else {
         panic!("expected a rewrite, got {step:?}");
     };
     assert_eq!(*len, 68);
-    assert_eq!(with.as_slice(), br#"{"model":"m","stream_options":{"include_usage":true},"stream":true}"#);
+    assert_eq!(
+        with.as_slice(),
+        br#"{"model":"m","stream_options":{"include_usage":true},"stream":true}"#
+    );
     assert_eq!(step.flow, Flow::Continue);
     // A request that does not stream goes on unchanged.
     let mut call = start(&mut vm, &mut host);
-    assert_eq!(call.on_request_body(br#"{"model":"m"}"#, true, &mut host), Step::proceed());
+    assert_eq!(
+        call.on_request_body(br#"{"model":"m"}"#, true, &mut host),
+        Step::proceed()
+    );
 }
 
 #[test]

@@ -415,3 +415,37 @@ fn invalid_utf8_never_stores_a_value_over_the_limit() {
     let out = scan_every_split(&["model"], b"{\"model\":\"\xa8\xa8\xa8\xff\"}", 8);
     assert_eq!(out.values, vec![Some(JsonScalar::TooLong)]);
 }
+
+#[test]
+fn array_elements_are_matched_by_brackets() {
+    let doc = br#"{"candidates":[{"content":{"parts":[{"text":"a"},{"functionCall":{"name":"f1"}}]}},{"finishReason":"STOP","index":1}],"tags":["x","y"],"n":[[1]]}"#;
+    let o = scan_every_split(
+        &[
+            "candidates.[].finishReason",
+            "candidates.[].content.parts.[].functionCall.name",
+            "tags.[]",
+            "candidates.finishReason",
+            "n.[].[]",
+            "tags",
+        ],
+        doc,
+        64,
+    );
+    assert_eq!(o.values[0], string("STOP"));
+    assert_eq!(o.values[1], string("f1"));
+    assert_eq!(o.values[2], string("y"), "the last element wins");
+    assert_eq!(o.values[3], None, "an array is not an object");
+    assert_eq!(o.values[4], number("1"));
+    assert_eq!(o.values[5], Some(JsonScalar::Composite));
+    assert!(o.complete);
+}
+
+#[test]
+fn brackets_match_only_arrays_and_keys_named_brackets_are_keys() {
+    let o = scan(&["a.[].b", "[]"], br#"{"a":{"[]":{"b":1}}}"#, 64);
+    assert_eq!(o.values, vec![None, None]);
+    let o = scan(&["[].id"], br#"[{"id":"first"},{"id":"second"}]"#, 64);
+    assert_eq!(o.values[0], string("second"));
+    let o = scan(&["id"], br#"[{"id":"x"}]"#, 64);
+    assert_eq!(o.values[0], None, "a top-level array is not an object");
+}

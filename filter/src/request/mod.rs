@@ -190,11 +190,11 @@ pub fn plan_request(
             baggage_entries.push((&dim.name, value));
         }
     }
-    let inbound = inbound_baggage(headers);
+    let inbound_members = inbound_baggage(headers);
     let entries: &[(&str, &str)] = if config.baggage { &baggage_entries } else { &[] };
-    if inbound.is_some() || !entries.is_empty() {
-        let rebuilt = rebuild_baggage(inbound.as_deref(), !trusted_peer, entries);
-        if rebuilt != inbound || headers_repeat(headers, "baggage") {
+    if inbound_members.is_some() || !entries.is_empty() {
+        let rebuilt = rebuild_baggage(inbound_members.as_deref(), !trusted_peer, entries);
+        if rebuilt != inbound_members || headers_repeat(headers, "baggage") {
             match rebuilt {
                 Some(b) => set.push(("baggage".to_string(), b)),
                 None => remove.push("baggage".to_string()),
@@ -202,7 +202,8 @@ pub fn plan_request(
         }
     }
 
-    let reject = (attribution.decision == Decision::Rejected).then(|| rejection(config, &attribution, &correlation_id));
+    let reject = (attribution.decision == Decision::Rejected)
+        .then(|| rejection(config, inbound.call, &attribution, &correlation_id));
     RequestPlan {
         correlation_id,
         attribution,

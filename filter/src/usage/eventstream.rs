@@ -70,6 +70,8 @@ enum Route {
 struct MessageKind {
     is_event: bool,
     is_chunk: bool,
+    /// ConverseStream's last event, which carries the usage.
+    is_metadata: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +100,7 @@ fn parse_headers(mut rest: &[u8]) -> Option<MessageKind> {
     let mut kind = MessageKind {
         is_event: true,
         is_chunk: false,
+        is_metadata: false,
     };
     while let Some((&name_len, after)) = rest.split_first() {
         let (name, after) = after.split_at_checked(usize::from(name_len))?;
@@ -119,7 +122,10 @@ fn parse_headers(mut rest: &[u8]) -> Option<MessageKind> {
         if value_type == 7 {
             match name {
                 b":message-type" => kind.is_event = value == b"event",
-                b":event-type" => kind.is_chunk = value == b"chunk",
+                b":event-type" => {
+                    kind.is_chunk = value == b"chunk";
+                    kind.is_metadata = value == b"metadata";
+                }
                 _ => {}
             }
         }
@@ -231,10 +237,15 @@ impl EventStreamDecoder {
         } else {
             parse_headers(&self.headers)
         };
+        if kind.is_some_and(|k| k.is_event && k.is_metadata) {
+            doc.mark_final();
+        }
         self.route = match kind {
             Some(MessageKind {
                 is_event: true,
                 is_chunk: true,
+                is_metadata: false,
+                ..
             }) => Route::Base64Chunk,
             Some(MessageKind { is_event: true, .. }) => Route::Document,
             _ => Route::Skip,
@@ -366,7 +377,8 @@ mod tests {
             kind,
             MessageKind {
                 is_event: true,
-                is_chunk: false
+                is_chunk: false,
+                is_metadata: true
             }
         );
         assert_eq!(&message[12 + headers_len..message.len() - 4], METADATA);
@@ -399,7 +411,8 @@ mod tests {
             kind,
             MessageKind {
                 is_event: true,
-                is_chunk: false
+                is_chunk: false,
+                is_metadata: true
             }
         );
         let reader = converse(&encode_raw(&block, METADATA));
@@ -412,7 +425,8 @@ mod tests {
             parse_headers(b""),
             Some(MessageKind {
                 is_event: true,
-                is_chunk: false
+                is_chunk: false,
+                is_metadata: false
             })
         );
     }

@@ -7,6 +7,7 @@
 //! `providers.rs`). Garbage yields "no usage found", never an error or a panic.
 
 mod base64;
+mod decode;
 mod document;
 mod eventstream;
 mod ndjson;
@@ -16,6 +17,8 @@ mod sse;
 #[cfg(test)]
 mod tests;
 
+pub use decode::Coding;
+pub(crate) use decode::Decoder;
 use document::DocumentReader;
 use eventstream::EventStreamDecoder;
 use ndjson::NdjsonFramer;
@@ -153,9 +156,20 @@ impl UsageReader {
         self.doc.usage()
     }
 
+    /// The protocol's final event was read (a stream's end, as the provider marks it).
+    pub fn final_seen(&self) -> bool {
+        self.doc.final_seen()
+    }
+
     /// At least one token count was found.
+    #[cfg(test)]
     pub fn reported(&self) -> bool {
         self.doc.usage().has_token_counts()
+    }
+
+    /// A JSON body has been read whole.
+    pub fn document_complete(&self) -> bool {
+        matches!(self.framing, Framing::Json { read: true })
     }
 
     /// Bytes held in the reader's buffers.

@@ -149,6 +149,36 @@ pub(crate) fn fields(family: ApiFamily) -> &'static [Field] {
     }
 }
 
+/// What in a document says the response is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Final {
+    /// The field is one of these strings.
+    OneOf(&'static [&'static str]),
+    /// The field is `true`.
+    True,
+    /// The field holds a non-empty string.
+    Present,
+}
+
+/// The protocol's final event, per family, as a field of a stream's documents. OpenAI chat and
+/// completion streams end with `data: [DONE]` instead (`DocumentReader`), and Bedrock
+/// ConverseStream with its `metadata` event (`EventStreamDecoder`).
+pub(crate) fn final_signals(family: ApiFamily) -> &'static [(&'static [&'static str], Final)] {
+    const RESPONSES_END: &[&str] = &["response.completed", "response.incomplete", "response.failed"];
+    match family {
+        ApiFamily::OpenAiChat | ApiFamily::BedrockConverse => &[],
+        ApiFamily::OpenAiResponses => &[(&["type"], Final::OneOf(RESPONSES_END))],
+        ApiFamily::Anthropic => &[(&["type"], Final::OneOf(&["message_stop"]))],
+        ApiFamily::Gemini => &[(&["candidates", "[]", "finishReason"], Final::Present)],
+        ApiFamily::BedrockInvoke => &[
+            (&["type"], Final::OneOf(&["message_stop"])),
+            (&[INVOCATION_METRICS, "outputTokenCount"], Final::Present),
+        ],
+        ApiFamily::Ollama => &[(&["done"], Final::True)],
+        ApiFamily::Cohere => &[(&["type"], Final::OneOf(&["message-end"]))],
+    }
+}
+
 /// Whether the family reports cache reads and writes apart from (not included in) its
 /// input count, so they must be added to get all input tokens.
 pub(crate) fn counts_cache_apart(family: ApiFamily) -> bool {

@@ -98,6 +98,22 @@ fn every_fixture_yields_its_expected_usage_at_every_split_point() {
         assert_eq!(usage, expected_usage(entry), "{name}");
         let reader = read_whole(family, format, &fixture(name));
         assert_eq!(reader.reported(), usage.has_token_counts(), "{name}");
+        if format != BodyFormat::Json {
+            // Every stream fixture is a whole stream: its protocol's final event is seen, at every
+            // split, and not before the last event.
+            for split in 0..=fixture(name).len() {
+                let body = fixture(name);
+                let mut reader = UsageReader::new(family, format);
+                reader.feed(&body[..split]);
+                reader.feed(&body[split..]);
+                assert!(reader.final_seen(), "{name}: final event, split at {split}");
+            }
+            let body = fixture(name);
+            let cut = &body[..body.len() * 3 / 4];
+            let mut reader = UsageReader::new(family, format);
+            reader.feed(cut);
+            assert!(!reader.final_seen(), "{name}: cut at three quarters");
+        }
     }
 }
 
