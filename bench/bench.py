@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: what ai-attribution costs in Envoy, measured as /work/shared/PERF_NOTES.md describes.
+"""`make bench`: what ai-attribution costs in Envoy, measured with the method BENCHMARKS.md describes.
 
 Configs (each an Envoy with --concurrency 1 pinned to core 0; upstreams and the load on core 1):
   A  no filter (router only)            B  no-op proxy-wasm filter (bench/noop)
@@ -362,7 +362,7 @@ def report(results):
     L.append("")
     L.append("Run %s on `%s` (%s cores, %s), Envoy %s, `%s`, nginx %s, valgrind %s." % (
         env["date"], env["host"], env["cores"], env["cpu"], env["envoy"], env["wrk"], env["nginx"], env["valgrind"]))
-    L.append("Method: /work/shared/PERF_NOTES.md. Envoy `--concurrency 1` pinned to core 0 (`taskset -c 0`); "
+    L.append("Method: BENCHMARKS.md. Envoy `--concurrency 1` pinned to core 0 (`taskset -c 0`); "
              "upstream and load generator pinned to core 1. wrk `-t1 -c16`, %d s warm-up, %d s measured "
              "`--latency`, %d rounds interleaved (order reversed on alternate rounds); medians, and ratios "
              "against the no-filter run (A) of the same round. No access log in any config." % (
