@@ -13,7 +13,7 @@ a 100 MB SSE stream while sampling Envoy RSS, and instructions per request under
 Writes bench/results/latest.md (and latest.json) and prints the report.
 
 Environment: BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_WRK=0 / BENCH_CALLGRIND=0 /
-BENCH_STREAM=0 to skip a phase, BENCH_CG_N1 (500), BENCH_CG_N2 (2500), BENCH_CG_WARM (300),
+BENCH_STREAM=0 to skip a phase, BENCH_CG_CONFIGS=A,D to measure only some configs under callgrind, BENCH_CG_N1 (500), BENCH_CG_N2 (2500), BENCH_CG_WARM (300),
 BENCH_STREAM_MB (100), BENCH_ATTEMPTS (6: runs of a disturbed scenario per round), BENCH_IDLE_WAIT (900 s to
 wait for a quiet machine before each scenario), BENCH_KEEP=1 keeps the work directory.
 `python3 bench/bench.py --report bench/results/latest.json` re-renders latest.md from saved numbers.
@@ -285,7 +285,10 @@ def cg_stop(e):
 
 def callgrind_phase(procs, workdir, upstreams, jwks, jwt, pki):
     out = {}
+    only = [c for c in os.environ.get("BENCH_CG_CONFIGS", "").split(",") if c]
     for c, scenarios in CG_PLAN:
+        if only and c not in only:
+            continue
         log("callgrind %s: %s" % (c, ", ".join(scenarios)))
         e = cg_envoy(procs, workdir, c, upstreams, jwks=jwks, pki=pki)
         try:

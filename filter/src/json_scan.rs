@@ -20,6 +20,8 @@ use scalars::{Escape, Literal, NumberPart};
 pub const MAX_TRACKED_DEPTH: usize = 64;
 /// Paths beyond this many are ignored (they never match).
 pub const MAX_PATHS: usize = 64;
+/// Values kept per collected path; later ones are dropped.
+pub const MAX_COLLECTED: usize = 16;
 /// The path component that stands for any element of an array.
 const ELEMENT: &[u8] = b"[]";
 
@@ -114,6 +116,9 @@ pub struct JsonScanner {
     state: State,
     frames: Vec<Frame>,
     values: Vec<Option<JsonScalar>>,
+    /// Paths whose every value is kept (in order, at most [`MAX_COLLECTED`] each), not only the last.
+    collect_mask: u64,
+    collected: Vec<Vec<JsonScalar>>,
     offset: usize,
     object_start: Option<usize>,
 
@@ -173,6 +178,7 @@ impl JsonScanner {
             }
         }
         let values = vec![None; paths.len()];
+        let collected = vec![Vec::new(); paths.len()];
         JsonScanner {
             paths,
             ends_at,
@@ -185,6 +191,8 @@ impl JsonScanner {
             state: State::Value,
             frames: Vec::with_capacity(MAX_TRACKED_DEPTH),
             values,
+            collect_mask: 0,
+            collected,
             offset: 0,
             object_start: None,
             capture_mask: 0,
@@ -201,6 +209,19 @@ impl JsonScanner {
     pub fn match_top_level_array_elements(mut self) -> Self {
         self.match_array_elements = true;
         self
+    }
+
+    /// Keeps every value of these paths (by index), not only the last: see [`JsonScanner::collected`].
+    pub fn collect_paths(mut self, indexes: impl IntoIterator<Item = usize>) -> Self {
+        for i in indexes {
+            self.collect_mask |= bit(i);
+        }
+        self
+    }
+
+    /// Every value seen at a collected path, in document order (bounded).
+    pub fn collected(&self, path_index: usize) -> &[JsonScalar] {
+        self.collected.get(path_index).map_or(&[], Vec::as_slice)
     }
 
     /// Feed the next bytes of the document.
@@ -258,6 +279,7 @@ impl JsonScanner {
         self.state = State::Value;
         self.frames.clear();
         self.values.iter_mut().for_each(|v| *v = None);
+        self.collected.iter_mut().for_each(Vec::clear);
         self.offset = 0;
         self.object_start = None;
         self.capture_mask = 0;

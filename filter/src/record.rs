@@ -33,11 +33,13 @@ pub enum Field {
     UsageReason,
     ResponseEnd,
     CostUsd,
+    RequestedTools,
+    RequestedToolCallIds,
 }
 
 impl Field {
     /// Every field, in the order records list them.
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 23] = [
         Field::Event,
         Field::Decision,
         Field::Reason,
@@ -59,6 +61,8 @@ impl Field {
         Field::UsageReason,
         Field::ResponseEnd,
         Field::CostUsd,
+        Field::RequestedTools,
+        Field::RequestedToolCallIds,
     ];
 
     /// The scalar key, `wasm.ai_attribution.<this>`.
@@ -94,6 +98,8 @@ impl Field {
             Field::UsageReason => ("usage_reason", "ai_attribution.usage_reason"),
             Field::ResponseEnd => ("response_end", "ai_attribution.response_end"),
             Field::CostUsd => ("cost_usd", "ai_attribution.cost_usd"),
+            Field::RequestedTools => ("requested_tools", "ai_attribution.requested_tools"),
+            Field::RequestedToolCallIds => ("requested_tool_call_ids", "ai_attribution.requested_tool_call_ids"),
         }
     }
 
@@ -182,6 +188,9 @@ pub struct Record {
     /// How the answer ended: `final_event`, `end_of_stream` or `cut_short`.
     pub response_end: Option<&'static str>,
     pub cost_usd: Option<f64>,
+    /// The tools the model asked to call, comma-joined, and their call ids where given.
+    pub requested_tools: Option<String>,
+    pub requested_tool_call_ids: Option<String>,
 }
 
 /// One value of the record, before it is written in either form.
@@ -252,6 +261,11 @@ impl Record {
         put(field(Field::UsageReason), self.usage_reason.as_deref().map(Text));
         put(field(Field::ResponseEnd), self.response_end.map(Text));
         put(field(Field::CostUsd), self.cost_usd.map(Usd));
+        put(field(Field::RequestedTools), self.requested_tools.as_deref().map(Text));
+        put(
+            field(Field::RequestedToolCallIds),
+            self.requested_tool_call_ids.as_deref().map(Text),
+        );
         out
     }
 
@@ -338,6 +352,8 @@ mod tests {
             usage_reason: None,
             response_end: Some("end_of_stream"),
             cost_usd: Some(0.0001875),
+            requested_tools: None,
+            requested_tool_call_ids: None,
         }
     }
 

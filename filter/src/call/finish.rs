@@ -11,6 +11,12 @@ use crate::record::{EventKind, Record, Tokens, UsageStatus};
 use crate::request::{plan_request, Inbound, RequestPlan};
 use crate::response::{cost_usd, tokens, ResponseUsage};
 
+/// Comma-joined, or `None` when empty.
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
+    let joined = items.collect::<Vec<_>>().join(",");
+    (!joined.is_empty()).then_some(joined)
+}
+
 /// What a finished call leaves behind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
@@ -144,6 +150,8 @@ impl Call {
             response_end: self.response.as_ref().map(|r| r.end().as_str()),
             usage_status,
             cost_usd: cost,
+            requested_tools: join(usage.tool_calls.iter().map(|t| t.name.as_str())),
+            requested_tool_call_ids: join(usage.tool_calls.iter().filter_map(|t| t.id.as_deref())),
         }
     }
 

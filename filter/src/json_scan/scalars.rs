@@ -307,5 +307,12 @@ impl JsonScanner {
                 *slot = Some(scalar.clone());
             }
         }
+        if mask & self.collect_mask != 0 {
+            for (index, list) in self.collected.iter_mut().enumerate() {
+                if mask & self.collect_mask & bit(index) != 0 && list.len() < super::MAX_COLLECTED {
+                    list.push(scalar.clone());
+                }
+            }
+        }
     }
 }

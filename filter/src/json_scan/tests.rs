@@ -449,3 +449,35 @@ fn brackets_match_only_arrays_and_keys_named_brackets_are_keys() {
     let o = scan(&["id"], br#"[{"id":"x"}]"#, 64);
     assert_eq!(o.values[0], None, "a top-level array is not an object");
 }
+
+#[test]
+fn collected_paths_keep_every_value_in_order() {
+    let doc = br#"{"choices":[{"message":{"tool_calls":[{"id":"a","function":{"name":"f"}},{"id":"b","function":{"name":"g"}}]}}]}"#;
+    let list = [
+        "choices.[].message.tool_calls.[].function.name",
+        "choices.[].message.tool_calls.[].id",
+    ];
+    for split in 0..=doc.len() {
+        let mut s = JsonScanner::new(paths(&list), 64).collect_paths([0, 1]);
+        s.feed(&doc[..split]);
+        s.feed(&doc[split..]);
+        let names: Vec<&JsonScalar> = s.collected(0).iter().collect();
+        assert_eq!(
+            names,
+            [&JsonScalar::String("f".into()), &JsonScalar::String("g".into())],
+            "split {split}"
+        );
+        assert_eq!(s.collected(1).len(), 2);
+        assert_eq!(s.value(0), Some(&JsonScalar::String("g".into())));
+    }
+    let many: String = (0..40)
+        .map(|i| format!("{{\"id\":\"{i}\"}}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let doc = format!(r#"{{"x":[{many}]}}"#);
+    let mut s = JsonScanner::new(paths(&["x.[].id"]), 64).collect_paths([0]);
+    s.feed(doc.as_bytes());
+    assert_eq!(s.collected(0).len(), MAX_COLLECTED, "bounded");
+    s.reset();
+    assert!(s.collected(0).is_empty());
+}

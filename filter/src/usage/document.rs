@@ -2,8 +2,8 @@
 //! or event-stream payload at a time) with a [`JsonScanner`] over the family's usage
 //! fields, and folds what each complete document holds into the running [`Usage`].
 
-use super::providers::{fields, final_signals, parse_count, Field, Final, Slot, Tally};
-use super::{ApiFamily, Usage};
+use super::providers::{fields, final_signals, parse_count, tool_paths, Field, Final, Slot, Tally, ToolPaths};
+use super::{ApiFamily, ToolCall, Usage, MAX_TOOL_CALLS};
 use crate::json_scan::{JsonScalar, JsonScanner};
 
 /// Longest model name or response id kept, in bytes; longer ones are ignored.
@@ -17,6 +17,7 @@ pub(crate) struct DocumentReader {
     family: ApiFamily,
     fields: &'static [Field],
     signals: &'static [(&'static [&'static str], Final)],
+    tools: &'static [ToolPaths],
     scanner: JsonScanner,
     tally: Tally,
     usage: Usage,
@@ -31,13 +32,17 @@ impl DocumentReader {
     pub(crate) fn new(family: ApiFamily) -> Self {
         let fields = fields(family);
         let signals = final_signals(family);
-        let paths = fields
+        let tools = tool_paths(family);
+        let paths: Vec<Vec<String>> = fields
             .iter()
             .map(|(_, path)| path)
             .chain(signals.iter().map(|(path, _)| path))
+            .chain(tools.iter().flat_map(|(name, id)| [name, id]))
             .map(|path| path.iter().map(|c| (*c).to_string()).collect())
             .collect();
-        let mut scanner = JsonScanner::new(paths, MAX_TEXT_BYTES);
+        let first_tool = fields.len() + signals.len();
+        let mut scanner =
+            JsonScanner::new(paths, MAX_TEXT_BYTES).collect_paths(first_tool..first_tool + 2 * tools.len());
         if family == ApiFamily::Gemini {
             // Vertex `streamGenerateContent` without `alt=sse` answers a JSON array.
             scanner = scanner.match_top_level_array_elements();
@@ -46,6 +51,7 @@ impl DocumentReader {
             family,
             fields,
             signals,
+            tools,
             scanner,
             tally: Tally::default(),
             usage: Usage::default(),
@@ -61,6 +67,40 @@ impl DocumentReader {
         }
         self.head_len = (self.head_len + bytes.len()).min(self.head.len());
         self.scanner.feed(bytes);
+    }
+
+    /// Adds the tool calls this document names (each id once; a call without an id by name).
+    fn collect_tool_calls(&mut self) {
+        let first = self.fields.len() + self.signals.len();
+        for k in 0..self.tools.len() {
+            let text = |i: usize| -> Vec<String> {
+                self.scanner
+                    .collected(i)
+                    .iter()
+                    .filter_map(|v| match v {
+                        JsonScalar::String(s) if !s.is_empty() => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let names = text(first + 2 * k);
+            let ids = text(first + 2 * k + 1);
+            // Ids pair with names only when every call carries one.
+            let ids: Vec<Option<String>> = if ids.len() == names.len() {
+                ids.into_iter().map(Some).collect()
+            } else {
+                vec![None; names.len()]
+            };
+            for (name, id) in names.into_iter().zip(ids) {
+                let known = self.usage.tool_calls.iter().any(|t| match (&t.id, &id) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                });
+                if !known && self.usage.tool_calls.len() < MAX_TOOL_CALLS {
+                    self.usage.tool_calls.push(ToolCall { name, id });
+                }
+            }
+        }
     }
 
     /// The response's final event has been read (or a stream said it is done).
@@ -141,8 +181,11 @@ impl DocumentReader {
             }
         }
         if filled != 0 {
+            let tool_calls = std::mem::take(&mut self.usage.tool_calls);
             self.usage = self.tally.usage(self.family);
+            self.usage.tool_calls = tool_calls;
         }
+        self.collect_tool_calls();
         for (i, (_, signal)) in self.signals.iter().enumerate() {
             let value = self.scanner.value(self.fields.len() + i);
             let is_final = match (signal, value) {

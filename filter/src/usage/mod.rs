@@ -35,6 +35,19 @@ pub struct Usage {
     pub reasoning_tokens: Option<u64>,
     pub response_model: Option<String>,
     pub response_id: Option<String>,
+    /// The tools the model asked to call, in order, at most [`MAX_TOOL_CALLS`].
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// Most requested tool calls recorded per answer.
+pub const MAX_TOOL_CALLS: usize = 16;
+
+/// A tool call a model answer asks for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub name: String,
+    /// The call's id, where the API gives one.
+    pub id: Option<String>,
 }
 
 impl Usage {

@@ -149,6 +149,62 @@ pub(crate) fn fields(family: ApiFamily) -> &'static [Field] {
     }
 }
 
+/// Where a family's answers name the tools the model asks for: (name path, id path), each pair
+/// read from the same document. Streams name each call once, in its first fragment.
+pub(crate) type ToolPaths = (&'static [&'static str], &'static [&'static str]);
+
+pub(crate) fn tool_paths(family: ApiFamily) -> &'static [ToolPaths] {
+    match family {
+        ApiFamily::OpenAiChat => &[
+            (
+                &["choices", "[]", "message", "tool_calls", "[]", "function", "name"],
+                &["choices", "[]", "message", "tool_calls", "[]", "id"],
+            ),
+            (
+                &["choices", "[]", "delta", "tool_calls", "[]", "function", "name"],
+                &["choices", "[]", "delta", "tool_calls", "[]", "id"],
+            ),
+        ],
+        ApiFamily::OpenAiResponses => &[
+            (&["output", "[]", "name"], &["output", "[]", "call_id"]),
+            (&["item", "name"], &["item", "call_id"]),
+            (
+                &["response", "output", "[]", "name"],
+                &["response", "output", "[]", "call_id"],
+            ),
+        ],
+        ApiFamily::Anthropic | ApiFamily::BedrockInvoke => &[
+            (&["content", "[]", "name"], &["content", "[]", "id"]),
+            (&["content_block", "name"], &["content_block", "id"]),
+        ],
+        ApiFamily::Gemini => &[(
+            &["candidates", "[]", "content", "parts", "[]", "functionCall", "name"],
+            &["candidates", "[]", "content", "parts", "[]", "functionCall", "id"],
+        )],
+        ApiFamily::BedrockConverse => &[
+            (
+                &["output", "message", "content", "[]", "toolUse", "name"],
+                &["output", "message", "content", "[]", "toolUse", "toolUseId"],
+            ),
+            (&["start", "toolUse", "name"], &["start", "toolUse", "toolUseId"]),
+        ],
+        ApiFamily::Ollama => &[(
+            &["message", "tool_calls", "[]", "function", "name"],
+            &["message", "tool_calls", "[]", "id"],
+        )],
+        ApiFamily::Cohere => &[
+            (
+                &["message", "tool_calls", "[]", "function", "name"],
+                &["message", "tool_calls", "[]", "id"],
+            ),
+            (
+                &["delta", "message", "tool_calls", "function", "name"],
+                &["delta", "message", "tool_calls", "id"],
+            ),
+        ],
+    }
+}
+
 /// What in a document says the response is complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Final {
@@ -267,6 +323,7 @@ impl Tally {
             reasoning_tokens: self.reasoning,
             response_model: self.model.clone(),
             response_id: self.id.clone(),
+            tool_calls: Vec::new(),
         }
     }
 }
@@ -315,7 +372,8 @@ mod tests {
     #[test]
     fn every_family_has_at_most_the_scanner_path_limit() {
         for family in ApiFamily::ALL {
-            assert!(fields(family).len() <= crate::json_scan::MAX_PATHS);
+            let paths = fields(family).len() + final_signals(family).len() + 2 * tool_paths(family).len();
+            assert!(paths <= crate::json_scan::MAX_PATHS);
         }
     }
 }

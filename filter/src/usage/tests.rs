@@ -73,6 +73,15 @@ fn expected_usage(entry: &Value) -> Usage {
         reasoning_tokens: count("reasoning_tokens"),
         response_model: text("response_model"),
         response_id: text("response_id"),
+        tool_calls: entry["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| ToolCall {
+                name: t["name"].as_str().unwrap_or_default().to_string(),
+                id: t["id"].as_str().map(str::to_string),
+            })
+            .collect(),
     }
 }
 
@@ -540,4 +549,119 @@ fn invalid_utf8_response_id_is_not_kept_past_the_text_limit() {
     assert_eq!(usage.response_id, None);
     assert_eq!(usage.response_model.as_deref(), Some("m"));
     assert_eq!(usage.input_tokens, Some(1));
+}
+
+/// The tools the model asked for, read from one answer.
+fn tool_names(family: ApiFamily, format: BodyFormat, body: &[u8]) -> Vec<(String, Option<String>)> {
+    // Every split point must agree.
+    let whole = read_whole(family, format, body).usage().tool_calls.clone();
+    for split in 0..=body.len() {
+        let mut reader = UsageReader::new(family, format);
+        reader.feed(&body[..split]);
+        reader.feed(&body[split..]);
+        reader.finish();
+        assert_eq!(reader.usage().tool_calls, whole, "{family:?} split at {split}");
+    }
+    whole.into_iter().map(|t| (t.name, t.id)).collect()
+}
+
+fn named(list: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    list.iter()
+        .map(|(n, i)| (n.to_string(), i.map(str::to_string)))
+        .collect()
+}
+
+#[test]
+fn requested_tool_calls_are_read_for_every_family_json_and_stream() {
+    use BodyFormat::{Json, Ndjson, Sse};
+    let cases: Vec<(ApiFamily, BodyFormat, String, Vec<(&str, Option<&str>)>)> = vec![
+        (
+            ApiFamily::OpenAiChat,
+            Json,
+            r#"{"choices":[{"message":{"tool_calls":[{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{}"}},{"id":"c2","function":{"name":"search"}}]}}]}"#.into(),
+            vec![("get_weather", Some("c1")), ("search", Some("c2"))],
+        ),
+        (
+            ApiFamily::OpenAiChat,
+            Sse,
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\ndata: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\ndata: [DONE]\n\n".into(),
+            vec![("get_weather", Some("c1"))],
+        ),
+        (
+            ApiFamily::OpenAiResponses,
+            Json,
+            r#"{"output":[{"type":"message","id":"m"},{"type":"function_call","id":"fc","call_id":"call_1","name":"get_weather"}]}"#.into(),
+            vec![("get_weather", Some("call_1"))],
+        ),
+        (
+            ApiFamily::OpenAiResponses,
+            Sse,
+            "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"item\":{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get_weather\"}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"output\":[{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get_weather\"}]}}\n\n".into(),
+            vec![("get_weather", Some("call_1"))],
+        ),
+        (
+            ApiFamily::Anthropic,
+            Json,
+            r#"{"content":[{"type":"text","text":"I will."},{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}]}"#.into(),
+            vec![("get_weather", Some("toolu_1"))],
+        ),
+        (
+            ApiFamily::Anthropic,
+            Sse,
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into(),
+            vec![("get_weather", Some("toolu_1"))],
+        ),
+        (
+            ApiFamily::Gemini,
+            Json,
+            r#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{}}}]},"finishReason":"STOP"}]}"#.into(),
+            vec![("get_weather", None)],
+        ),
+        (
+            ApiFamily::Gemini,
+            Sse,
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"get_weather\",\"id\":\"g1\"}}]},\"finishReason\":\"STOP\"}]}\n\n".into(),
+            vec![("get_weather", Some("g1"))],
+        ),
+        (
+            ApiFamily::BedrockConverse,
+            Json,
+            r#"{"output":{"message":{"content":[{"text":"x"},{"toolUse":{"toolUseId":"tu1","name":"get_weather","input":{}}}]}}}"#.into(),
+            vec![("get_weather", Some("tu1"))],
+        ),
+        (
+            ApiFamily::Ollama,
+            Ndjson,
+            "{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"get_weather\",\"arguments\":{}}}]},\"done\":false}\n{\"done\":true}\n".into(),
+            vec![("get_weather", None)],
+        ),
+        (
+            ApiFamily::Cohere,
+            Json,
+            r#"{"message":{"tool_calls":[{"id":"t1","type":"function","function":{"name":"get_weather","arguments":"{}"}}]}}"#.into(),
+            vec![("get_weather", Some("t1"))],
+        ),
+        (
+            ApiFamily::Cohere,
+            Sse,
+            "event: tool-call-start\ndata: {\"type\":\"tool-call-start\",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"id\":\"t1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}}}}\n\ndata: {\"type\":\"message-end\"}\n\n".into(),
+            vec![("get_weather", Some("t1"))],
+        ),
+    ];
+    for (family, format, body, want) in cases {
+        assert_eq!(
+            tool_names(family, format, body.as_bytes()),
+            named(&want),
+            "{family:?} {format:?}"
+        );
+    }
+    // Bedrock ConverseStream: the contentBlockStart event names the tool.
+    let start = encode_message(
+        &[(":message-type", "event"), (":event-type", "contentBlockStart")],
+        br#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"tu9","name":"lookup"}}}"#,
+    );
+    assert_eq!(
+        tool_names(ApiFamily::BedrockConverse, BodyFormat::AwsEventStream, &start),
+        named(&[("lookup", Some("tu9"))])
+    );
 }
