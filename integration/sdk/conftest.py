@@ -56,6 +56,7 @@ STRUCTURED = {
     "cached_input_tokens": "gen_ai.usage.cache_read.input_tokens",
     "reasoning_tokens": "gen_ai.usage.reasoning.output_tokens",
     "user": "user.id",
+    "requested_tools": "ai_attribution.requested_tools",
 }
 
 
@@ -124,8 +125,10 @@ class Call:
     """The headers that tag one model call: its request id, its identity and the model server's
     behaviour switches."""
 
-    def __init__(self, tag, encoding="identity", user="alice", behavior=()):
+    def __init__(self, tag, encoding="identity", user="alice", behavior=(), tools=None):
         self.request_id = f"sdk-{tag}-{uuid.uuid4().hex[:12]}"
+        # Whether the answer asks for the test tool (None: not checked).
+        self.tools = tools
         self.headers = {"x-request-id": self.request_id, "x-business-unit": "research"}
         if user is not None:
             self.headers["x-user-id"] = user
@@ -136,7 +139,11 @@ class Call:
             self.headers["x-mock-behavior"] = ",".join(switches)
 
     def record(self, **kw):
-        return read_record(self.request_id, **kw)
+        record = read_record(self.request_id, **kw)
+        if self.tools is not None:
+            # The record names the tool the model asked for, and only then.
+            assert record.get("requested_tools") == (TOOL_NAME if self.tools else None), record
+        return record
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def check_content(message, tools):
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_messages_json(base_url, encoding, variant, tools):
-    call = Call(f"anthropic-{variant}", encoding)
+    call = Call(f"anthropic-{variant}", encoding, tools=tools)
     extra = {"tools": TOOLS} if tools else {}
     message = client(base_url, call, variant).messages.create(
         model=MODELS[variant], max_tokens=64, messages=MESSAGES, **extra
@@ -78,7 +78,7 @@ def test_messages_json(base_url, encoding, variant, tools):
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_messages_stream(base_url, encoding, variant, tools):
-    call = Call(f"anthropic-{variant}-stream", encoding)
+    call = Call(f"anthropic-{variant}-stream", encoding, tools=tools)
     extra = {"tools": TOOLS} if tools else {}
     with client(base_url, call, variant).messages.stream(
         model=MODELS[variant], max_tokens=64, messages=MESSAGES, **extra

@@ -66,7 +66,7 @@ def assert_converse_usage(record, usage):
 def test_converse(base_url, encoding, tools):
     if not sdk_readable(encoding):
         pytest.skip("botocore does not decode a compressed answer (covered by test_wire.py)")
-    call = Call("bedrock-converse", encoding)
+    call = Call("bedrock-converse", encoding, tools=tools)
     extra = {"toolConfig": TOOL_CONFIG} if tools else {}
     resp = client(base_url, call).converse(modelId=MODEL, messages=MESSAGES, **extra)
     content = resp["output"]["message"]["content"][0]
@@ -82,7 +82,7 @@ def test_converse(base_url, encoding, tools):
 def test_converse_stream(base_url, encoding, tools):
     if not sdk_readable(encoding):
         pytest.skip("botocore does not decode a compressed answer (covered by test_wire.py)")
-    call = Call("bedrock-converse-stream", encoding)
+    call = Call("bedrock-converse-stream", encoding, tools=tools)
     extra = {"toolConfig": TOOL_CONFIG} if tools else {}
     resp = client(base_url, call).converse_stream(modelId=MODEL, messages=MESSAGES, **extra)
     text, arguments, usage, stop = "", "", None, None

@@ -38,7 +38,7 @@ def assert_usage(record, usage):
 
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_json(base_url, encoding, tools):
-    call = Call("cohere-chat", encoding)
+    call = Call("cohere-chat", encoding, tools=tools)
     extra = {"tools": TOOLS} if tools else {}
     resp = client(base_url).chat(model=MODEL, messages=MESSAGES, request_options=options(call), **extra)
     if tools:
@@ -52,7 +52,7 @@ def test_chat_json(base_url, encoding, tools):
 
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_stream(base_url, encoding, tools):
-    call = Call("cohere-chat-stream", encoding)
+    call = Call("cohere-chat-stream", encoding, tools=tools)
     extra = {"tools": TOOLS} if tools else {}
     text, arguments, end = "", "", None
     for event in client(base_url).chat_stream(model=MODEL, messages=MESSAGES, request_options=options(call), **extra):

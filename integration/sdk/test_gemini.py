@@ -61,7 +61,7 @@ def assert_usage(record, usage, model=None):
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_generate_content(base_url, encoding, variant, tools):
-    call = Call(f"genai-{variant}", encoding)
+    call = Call(f"genai-{variant}", encoding, tools=tools)
     c = client(base_url, call, variant)
     resp = c.models.generate_content(
         model=MODELS[variant], contents="What is the weather in Paris?", config=config(tools)
@@ -77,7 +77,7 @@ def test_generate_content(base_url, encoding, variant, tools):
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_stream_generate_content(base_url, encoding, variant, tools):
-    call = Call(f"genai-{variant}-stream", encoding)
+    call = Call(f"genai-{variant}-stream", encoding, tools=tools)
     c = client(base_url, call, variant)
     chunks = list(
         c.models.generate_content_stream(

@@ -25,7 +25,7 @@ def client(base_url, call):
 
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_json(base_url, encoding, tools):
-    call = Call("ollama-chat", encoding)
+    call = Call("ollama-chat", encoding, tools=tools)
     extra = {"tools": TOOLS} if tools else {}
     resp = client(base_url, call).chat(model=MODEL, messages=MESSAGES, stream=False, **extra)
     if tools:
@@ -39,7 +39,7 @@ def test_chat_json(base_url, encoding, tools):
 
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_stream(base_url, encoding, tools):
-    call = Call("ollama-chat-stream", encoding)
+    call = Call("ollama-chat-stream", encoding, tools=tools)
     extra = {"tools": TOOLS} if tools else {}
     parts = list(client(base_url, call).chat(model=MODEL, messages=MESSAGES, stream=True, **extra))
     last = parts[-1]

@@ -53,7 +53,7 @@ def assert_chat_usage(record, usage, model=None):
 @pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_json(base_url, encoding, azure, tools):
-    call = Call("openai-chat", encoding)
+    call = Call("openai-chat", encoding, tools=tools)
     model = "gpt4o-prod" if azure else "gpt-4o"
     extra = {"tools": CHAT_TOOLS} if tools else {}
     resp = client(base_url, call, azure).chat.completions.create(model=model, messages=MESSAGES, **extra)
@@ -70,7 +70,7 @@ def test_chat_json(base_url, encoding, azure, tools):
 @pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_chat_stream(base_url, encoding, azure, tools):
-    call = Call("openai-chat-stream", encoding)
+    call = Call("openai-chat-stream", encoding, tools=tools)
     model = "gpt4o-prod" if azure else "gpt-4o"
     extra = {"tools": CHAT_TOOLS} if tools else {}
     stream = client(base_url, call, azure).chat.completions.create(
@@ -97,7 +97,7 @@ def test_chat_stream(base_url, encoding, azure, tools):
 
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_responses_json(base_url, encoding, tools):
-    call = Call("openai-responses", encoding)
+    call = Call("openai-responses", encoding, tools=tools)
     extra = {"tools": RESPONSES_TOOLS} if tools else {}
     resp = client(base_url, call).responses.create(model="gpt-4o", input="What is the weather in Paris?", **extra)
     if tools:
@@ -119,7 +119,7 @@ def test_responses_json(base_url, encoding, tools):
 
 @pytest.mark.parametrize("encoding,tools", CONTENT)
 def test_responses_stream(base_url, encoding, tools):
-    call = Call("openai-responses-stream", encoding)
+    call = Call("openai-responses-stream", encoding, tools=tools)
     extra = {"tools": RESPONSES_TOOLS} if tools else {}
     with client(base_url, call).responses.stream(model="gpt-4o", input="Weather in Paris?", **extra) as stream:
         kinds = [event.type for event in stream]
