@@ -106,9 +106,9 @@ fn bedrock_error_type(status: u32) -> &'static str {
 
 /// OpenAI's error type for the statuses its SDK maps to exception classes.
 fn openai_type(status: u32, code: &str) -> String {
-    match status {
-        403 if code == "unattributed_model_call" => "attribution_required".to_string(),
-        429 => "rate_limit_exceeded".to_string(),
+    match (status, code) {
+        (_, "unattributed_model_call") => "attribution_required".to_string(),
+        (429, _) => "rate_limit_exceeded".to_string(),
         _ => code.to_string(),
     }
 }
