@@ -113,23 +113,31 @@ pub fn analyse(id: &str, mut hops: Vec<Hop>, scan: &Scan) -> Trace {
         }
     }
 
-    // A hop missing: each input is one hop's log; an input with no record is a hop that did not see it.
+    // A hop missing: each input is one hop's log, in hop order, so an input with no record is a
+    // hop the call did not pass (expected only after a hop that rejected it).
     if scan.input_names.len() > 1 {
-        let last_passing = hops.iter().rposition(|h| h.decision.as_deref() != Some("rejected"));
+        let first_input = hops.iter().map(|h| h.origin.input).min().unwrap_or(0);
+        let rejected_at = hops
+            .iter()
+            .find(|h| h.decision.as_deref() == Some("rejected"))
+            .map(|h| h.origin.input);
         let seen: Vec<usize> = hops.iter().map(|h| h.origin.input).collect();
         for (i, name) in scan.input_names.iter().enumerate() {
-            if seen.contains(&i) {
+            if seen.contains(&i) || rejected_at.is_some_and(|r| i > r) {
                 continue;
             }
-            let passed_on = last_passing.and_then(|l| hops.get(l));
-            match passed_on {
-                Some(h) if hops.iter().all(|x| x.decision.as_deref() != Some("rejected")) => findings.push(format!(
-                    "hop missing: {} ({}) {} the call, but {name} has no record of it",
-                    h.input_name,
-                    h.start_time.as_deref().unwrap_or("no time"),
-                    h.decision.as_deref().unwrap_or("passed")
-                )),
-                _ => findings.push(format!("no record in {name}")),
+            if i < first_input {
+                let first = hops.first().map_or("?", |h| h.input_name.as_str());
+                findings.push(format!(
+                    "hop missing upstream: {name} has no record of the call, which reached {first} without passing it"
+                ));
+            } else if let Some(prev) = hops.iter().filter(|h| h.origin.input < i).max_by_key(|h| h.origin.input) {
+                findings.push(format!(
+                    "hop missing downstream: {} ({}) {} the call, but {name} has no record of it",
+                    prev.input_name,
+                    prev.start_time.as_deref().unwrap_or("no time"),
+                    prev.decision.as_deref().unwrap_or("passed")
+                ));
             }
         }
     }
