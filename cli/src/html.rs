@@ -214,7 +214,7 @@ fn axis(svg: &mut String, m: Measure, max: f64, left: f64, w: f64, top: f64, plo
 fn hbars(id: &str, title: &str, items: &[(String, f64, String, String, &str)]) -> String {
     let mut out = format!("<section><h2>{}</h2>", esc(title));
     if items.is_empty() {
-        let _ = write!(out, "<svg id=\"{id}\" class=\"chart empty\" viewBox=\"0 0 420 40\"><text class=\"tick\" x=\"10\" y=\"24\">none</text></svg></section>");
+        let _ = write!(out, "<svg id=\"{id}\" class=\"chart hbar empty\" viewBox=\"0 0 420 40\"><text class=\"tick\" x=\"10\" y=\"24\">none</text></svg></section>");
         return out;
     }
     let row_h = 24.0;
@@ -223,7 +223,7 @@ fn hbars(id: &str, title: &str, items: &[(String, f64, String, String, &str)]) -
     let max = items.iter().map(|i| i.1).fold(0.0f64, f64::max);
     let _ = write!(
         out,
-        "<svg id=\"{id}\" class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\">",
+        "<svg id=\"{id}\" class=\"chart hbar\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\">",
         esc(title)
     );
     for (i, (label, v, exact, text, color)) in items.iter().enumerate() {
@@ -320,7 +320,7 @@ fn table(r: &Report) -> String {
     out
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}.sub{color:#666;margin:0 0 16px}.tiles{display:flex;flex-wrap:wrap;gap:12px}.tile{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:120px}.tile b{display:block;font-size:20px}.tile span{color:#666;font-size:12px}.tile.gap b{color:#b3261e}.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}.chart{width:100%;max-width:860px;height:auto}.grid{stroke:#eee}.tick,.label,.value{font-size:11px;fill:#555}.legend span{margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}table{border-collapse:collapse;font-size:12px}th,td{border-bottom:1px solid #eee;padding:3px 8px;text-align:left}th{cursor:pointer;background:#fafafa}td.n{text-align:right;font-variant-numeric:tabular-nums}";
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}.sub{color:#666;margin:0 0 16px}.tiles{display:flex;flex-wrap:wrap;gap:12px}.tile{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:120px}.tile b{display:block;font-size:20px}.tile span{color:#666;font-size:12px}.tile.gap b{color:#b3261e}.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}.chart{width:100%;max-width:860px;height:auto}.chart.hbar{max-width:560px}.grid{stroke:#eee}.tick,.label,.value{font-size:11px;fill:#555}.legend span{margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}table{border-collapse:collapse;font-size:12px}th,td{border-bottom:1px solid #eee;padding:3px 8px;text-align:left}th{cursor:pointer;background:#fafafa}td.n{text-align:right;font-variant-numeric:tabular-nums}";
 
 const SCRIPT: &str = "document.querySelectorAll('#chargeback th').forEach(function(th,i){th.addEventListener('click',function(){var tb=th.closest('table').tBodies[0];var rows=Array.prototype.slice.call(tb.rows);var asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';rows.sort(function(a,b){var x=a.cells[i].textContent,y=b.cells[i].textContent;var nx=parseFloat(x),ny=parseFloat(y);var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c});rows.forEach(function(r){tb.appendChild(r)})})});document.body.setAttribute('data-ready','1');";
 

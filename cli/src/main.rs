@@ -154,7 +154,7 @@ enum Command {
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(2..=100_000))]
         baseline: u32,
         /// Robust deviations above the median that make a spike
-        #[arg(long, default_value_t = 3.5)]
+        #[arg(long, default_value_t = 3.5, allow_negative_numbers = true)]
         threshold: f64,
         /// Windows an owner must have before one can be flagged
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -163,7 +163,7 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         min_tokens: u64,
         /// Ignore cost spikes below this many USD in the window
-        #[arg(long, default_value_t = 0.01)]
+        #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
         min_cost: f64,
         #[arg(long, value_enum, default_value = "text")]
         format: TextOrJson,

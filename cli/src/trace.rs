@@ -131,7 +131,11 @@ pub fn analyse(id: &str, mut hops: Vec<Hop>, scan: &Scan) -> Trace {
                 findings.push(format!(
                     "hop missing upstream: {name} has no record of the call, which reached {first} without passing it"
                 ));
-            } else if let Some(prev) = hops.iter().filter(|h| h.origin.input < i).max_by_key(|h| h.origin.input) {
+            } else if let Some(prev) = hops
+                .iter()
+                .filter(|h| h.origin.input < i)
+                .max_by_key(|h| h.origin.input)
+            {
                 findings.push(format!(
                     "hop missing downstream: {} ({}) {} the call, but {name} has no record of it",
                     prev.input_name,

@@ -19,7 +19,11 @@ fn check(file: &Path) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn scratch(name: &str, content: &str) -> PathBuf {
@@ -41,7 +45,10 @@ fn every_shipped_envoy_config_passes() {
             }
             let body = std::fs::read_to_string(&path).unwrap();
             // Telemetry and MeshConfig resources carry no plugin config.
-            if !body.contains("ai_attribution") || body.contains("kind: Telemetry") || body.contains("kind: IstioOperator") {
+            if !body.contains("ai_attribution")
+                || body.contains("kind: Telemetry")
+                || body.contains("kind: IstioOperator")
+            {
                 continue;
             }
             let o = check(&path);
@@ -92,24 +99,40 @@ fn errors_name_the_field_like_the_filter() {
     assert_eq!(o.status.code(), Some(1));
     let want = ai_attribution_message(bad);
     assert!(text(&o).contains(&want), "{}\nwant {want}", text(&o));
-    assert!(want.starts_with("dimensions.user[1]: unknown source kind \"heder\""), "{want}");
+    assert!(
+        want.starts_with("dimensions.user[1]: unknown source kind \"heder\""),
+        "{want}"
+    );
 
     // The same config inside a bootstrap and a WasmPlugin: the same message.
     let envoy = std::fs::read_to_string(root().join("envoy/envoy.yaml")).unwrap();
     let envoy = envoy.replace("\"header:x-service-account\"", "\"heder:x-service-account\"");
     let o = check(&scratch("bad-envoy.yaml", &envoy));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("dimensions.service_account[0]: unknown source kind \"heder\""), "{}", text(&o));
+    assert!(
+        text(&o).contains("dimensions.service_account[0]: unknown source kind \"heder\""),
+        "{}",
+        text(&o)
+    );
     let istio = std::fs::read_to_string(root().join("envoy/istio/wasmplugin.yaml")).unwrap();
-    let istio = istio.replace("require:\n    - [user, business_unit]", "require:\n    - [user, business_unt]");
+    let istio = istio.replace(
+        "require:\n    - [user, business_unit]",
+        "require:\n    - [user, business_unt]",
+    );
     let o = check(&scratch("bad-istio.yaml", &istio));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("require[0][1]: \"business_unt\" is not a configured dimension"), "{}", text(&o));
+    assert!(
+        text(&o).contains("require[0][1]: \"business_unt\" is not a configured dimension"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// What the filter itself logs for this config.
 fn ai_attribution_message(config: &str) -> String {
-    ai_attribution::config::Config::parse(config.as_bytes()).unwrap_err().to_string()
+    ai_attribution::config::Config::parse(config.as_bytes())
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -130,9 +153,15 @@ fn bad_files_and_usage() {
         assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
         assert!(!text(&o).contains("panicked"), "{}", text(&o));
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_ai-attribution")).arg("check").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ai-attribution"))
+        .arg("check")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    let o = Command::new(env!("CARGO_BIN_EXE_ai-attribution")).args(["check", "--help"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ai-attribution"))
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).contains("Examples:"), "{}", text(&o));
 }

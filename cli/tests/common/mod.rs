@@ -135,28 +135,100 @@ fn calls() -> Vec<Call> {
         body,
         headers: headers.to_vec(),
     };
-    let finance_alice = [("x-user-id", "alice"), ("x-business-unit", "finance"), ("x-session-id", "s-alice-1"), ("x-app-id", "notebook")];
-    let finance_bob = [("x-user-id", "bob"), ("x-business-unit", "finance"), ("x-session-id", "s-bob-1")];
-    let research_carol = [("x-user-id", "carol"), ("x-business-unit", "research"), ("x-session-id", "s-carol-1")];
-    let batch = [("x-service-account", "nightly-summarizer"), ("x-business-unit", "platform"), ("x-session-id", "batch-7")];
+    let finance_alice = [
+        ("x-user-id", "alice"),
+        ("x-business-unit", "finance"),
+        ("x-session-id", "s-alice-1"),
+        ("x-app-id", "notebook"),
+    ];
+    let finance_bob = [
+        ("x-user-id", "bob"),
+        ("x-business-unit", "finance"),
+        ("x-session-id", "s-bob-1"),
+    ];
+    let research_carol = [
+        ("x-user-id", "carol"),
+        ("x-business-unit", "research"),
+        ("x-session-id", "s-carol-1"),
+    ];
+    let batch = [
+        ("x-service-account", "nightly-summarizer"),
+        ("x-business-unit", "platform"),
+        ("x-session-id", "batch-7"),
+    ];
     let node_bu = [("x-service-account", "indexer")];
     vec![
-        c("alice-chat", "/v1/chat/completions", chat("gpt-4o", false), &finance_alice),
-        c("alice-chat-stream", "/v1/chat/completions", chat("gpt-4o", true), &finance_alice),
-        c("alice-responses", "/v1/responses", json!({"model": "gpt-4o", "input": "hi"}), &finance_alice),
-        c("bob-chat", "/v1/chat/completions", chat("gpt-4o-mini", false), &finance_bob),
-        c("bob-claude-stream", "/v1/messages", anthropic("claude-sonnet-4-5", true), &finance_bob),
-        c("carol-claude", "/v1/messages", anthropic("claude-sonnet-4-5", false), &research_carol),
-        c("carol-unpriced", "/v1/completions", json!({"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}), &research_carol),
-        c("carol-embeddings", "/v1/embeddings", json!({"model": "text-embedding-3-small", "input": "hi"}), &research_carol),
+        c(
+            "alice-chat",
+            "/v1/chat/completions",
+            chat("gpt-4o", false),
+            &finance_alice,
+        ),
+        c(
+            "alice-chat-stream",
+            "/v1/chat/completions",
+            chat("gpt-4o", true),
+            &finance_alice,
+        ),
+        c(
+            "alice-responses",
+            "/v1/responses",
+            json!({"model": "gpt-4o", "input": "hi"}),
+            &finance_alice,
+        ),
+        c(
+            "bob-chat",
+            "/v1/chat/completions",
+            chat("gpt-4o-mini", false),
+            &finance_bob,
+        ),
+        c(
+            "bob-claude-stream",
+            "/v1/messages",
+            anthropic("claude-sonnet-4-5", true),
+            &finance_bob,
+        ),
+        c(
+            "carol-claude",
+            "/v1/messages",
+            anthropic("claude-sonnet-4-5", false),
+            &research_carol,
+        ),
+        c(
+            "carol-unpriced",
+            "/v1/completions",
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "hi"}),
+            &research_carol,
+        ),
+        c(
+            "carol-embeddings",
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "hi"}),
+            &research_carol,
+        ),
         c("batch-1", "/v1/chat/completions", chat("gpt-4o", false), &batch),
         c("batch-2", "/v1/chat/completions", chat("gpt-4o", true), &batch),
         c("batch-3", "/v1/messages", anthropic("claude-sonnet-4-5", false), &batch),
         c("node-bu", "/v1/chat/completions", chat("gpt-4o", false), &node_bu),
-        c("rejected-no-user", "/v1/chat/completions", chat("gpt-4o", false), &[("x-business-unit", "finance")]),
+        c(
+            "rejected-no-user",
+            "/v1/chat/completions",
+            chat("gpt-4o", false),
+            &[("x-business-unit", "finance")],
+        ),
         c("rejected-nothing", "/v1/chat/completions", chat("gpt-4o", false), &[]),
-        c("rejected-spoof", "/v1/messages", anthropic("claude-sonnet-4-5", false), &[("x-ai-user", "ceo"), ("x-business-unit", "research")]),
-        c("stream-no-usage", "/v1/chat/completions", json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}), &finance_alice),
+        c(
+            "rejected-spoof",
+            "/v1/messages",
+            anthropic("claude-sonnet-4-5", false),
+            &[("x-ai-user", "ceo"), ("x-business-unit", "research")],
+        ),
+        c(
+            "stream-no-usage",
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            &finance_alice,
+        ),
     ]
 }
 
@@ -187,7 +259,8 @@ fn make() -> Logs {
     let egress_port = egress.port;
     let sidecar = Stack::start_with(sidecar_config().to_string(), move |b| {
         b.upstream_port = egress_port;
-        b.hcm_extra.insert("access_log".into(), access_log(&sidecar_path, &DIMS));
+        b.hcm_extra
+            .insert("access_log".into(), access_log(&sidecar_path, &DIMS));
     })
     .expect("sidecar stack starts");
 
