@@ -2,7 +2,7 @@
 //! fetched) drawn from the same [`Report`] as the table, CSV and FOCUS outputs.
 
 use crate::fields::Money;
-use crate::output::report_json;
+use crate::output::write_json;
 use crate::report::{Report, Totals};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -403,7 +403,9 @@ pub fn render(r: &Report) -> String {
         .collect();
     page.push_str(&hbars("chart-rejections", "Rejections by reason", &rejections));
     page.push_str(&table(r));
-    let data = report_json(r).to_string().replace("</", "<\\/");
+    let mut json = Vec::new();
+    let _ = write_json(r, &mut json);
+    let data = String::from_utf8_lossy(&json).replace("</", "<\\/");
     let _ = writeln!(
         page,
         "<script type=\"application/json\" id=\"report-data\">{data}</script><script>{SCRIPT}</script></body></html>"

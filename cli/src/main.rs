@@ -182,6 +182,17 @@ fn emit(text: &str) -> Result<(), String> {
     }
 }
 
+/// Streams to standard output through a buffer; a closed pipe ends quietly.
+fn emit_with(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), String> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    match f(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
+}
+
 fn note(lines: &[String]) {
     let mut err = std::io::stderr().lock();
     for l in lines {
@@ -258,17 +269,13 @@ fn run(command: Command) -> Result<u8, Fail> {
                 std::fs::write(&path, html::render(&report))
                     .map_err(|e| Fail(2, format!("{path}: cannot write: {e}")))?;
             }
-            let text = match format {
-                ReportFormat::Table => output::render_table(&report),
-                ReportFormat::Csv => output::render_csv(&report),
-                ReportFormat::Json => {
-                    let mut s = serde_json::to_string_pretty(&output::report_json(&report)).unwrap_or_default();
-                    s.push('\n');
-                    s
-                }
-                ReportFormat::Focus => output::render_focus(&report, billing_account.as_deref()),
-            };
-            emit(&text).map_err(|e| Fail(2, e))?;
+            emit_with(|out| match format {
+                ReportFormat::Table => output::write_table(&report, out),
+                ReportFormat::Csv => output::write_csv(&report, out),
+                ReportFormat::Json => output::write_json(&report, out),
+                ReportFormat::Focus => output::write_focus(&report, billing_account.as_deref(), out),
+            })
+            .map_err(|e| Fail(2, e))?;
             Ok(0)
         }
         Command::Trace { id, logs, format } => {

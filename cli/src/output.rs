@@ -5,6 +5,7 @@ use crate::report::{Report, Row, Totals};
 use crate::time::{format_rfc3339, month_bounds, Period};
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
+use std::io::{self, Write};
 
 const NONE: &str = "(none)";
 
@@ -19,18 +20,24 @@ fn period_bounds(period: Period, start: Option<i64>) -> (String, String) {
     }
 }
 
-/// Right-aligned numbers, left-aligned text.
-fn table(header: &[String], rows: &[Vec<String>], numeric_from: usize) -> String {
+/// Right-aligned numbers, left-aligned text. `cells(i)` gives row `i`; it is called twice per
+/// row (once to measure, once to write) so that no table is held in memory.
+fn table(
+    out: &mut dyn Write,
+    header: &[String],
+    n: usize,
+    cells: &dyn Fn(usize) -> Vec<String>,
+    numeric_from: usize,
+) -> io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
+    for i in 0..n {
+        for (j, c) in cells(i).iter().enumerate() {
+            if let Some(w) = widths.get_mut(j) {
                 *w = (*w).max(c.chars().count());
             }
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
+    let line = |out: &mut dyn Write, cells: &[String]| -> io::Result<()> {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
             let w = widths.get(i).copied().unwrap_or(0);
@@ -43,16 +50,15 @@ fn table(header: &[String], rows: &[Vec<String>], numeric_from: usize) -> String
                 let _ = write!(s, "{c:<w$}");
             }
         }
-        out.push_str(s.trim_end());
-        out.push('\n');
+        writeln!(out, "{}", s.trim_end())
     };
-    line(header);
+    line(out, header)?;
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    line(&rule);
-    for r in rows {
-        line(r);
+    line(out, &rule)?;
+    for i in 0..n {
+        line(out, &cells(i))?;
     }
-    out
+    Ok(())
 }
 
 const METRIC_HEADERS: [&str; 11] = [
@@ -86,42 +92,46 @@ fn metric_cells(t: &Totals) -> Vec<String> {
 }
 
 /// The terminal table: chargeback, then gaps, then rejections.
-pub fn render_table(r: &Report) -> String {
+pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut header = vec!["period".to_string()];
     header.extend(r.by.iter().map(|f| f.name().to_string()));
     let fixed = header.len();
     header.extend(METRIC_HEADERS.iter().map(|h| h.to_string()));
-    let mut rows: Vec<Vec<String>> = r
-        .rows
-        .iter()
-        .map(|row| {
-            let mut cells = vec![period_label(r.period, row.period_start)];
-            cells.extend(row.key.iter().map(|k| k.clone().unwrap_or_else(|| NONE.to_string())));
-            cells.extend(metric_cells(&row.totals));
-            cells
-        })
-        .collect();
-    let mut total = vec!["TOTAL".to_string()];
-    total.extend(r.by.iter().map(|_| String::new()));
-    total.extend(metric_cells(&r.totals));
-    rows.push(total);
-    let mut out = format!("Chargeback by {} and {}\n\n", by_names(&r.by), r.period.as_str());
-    out.push_str(&table(&header, &rows, fixed));
-    out.push('\n');
-    out.push_str(&gaps_text(r));
-    out.push('\n');
-    out.push_str("Rejections by reason\n");
+    let cells = |i: usize| -> Vec<String> {
+        match r.rows.get(i) {
+            Some(row) => {
+                let mut cells = vec![period_label(r.period, row.period_start)];
+                cells.extend(row.key.iter().map(|k| k.clone().unwrap_or_else(|| NONE.to_string())));
+                cells.extend(metric_cells(&row.totals));
+                cells
+            }
+            None => {
+                let mut total = vec!["TOTAL".to_string()];
+                total.extend(r.by.iter().map(|_| String::new()));
+                total.extend(metric_cells(&r.totals));
+                total
+            }
+        }
+    };
+    writeln!(out, "Chargeback by {} and {}\n", by_names(&r.by), r.period.as_str())?;
+    table(out, &header, r.rows.len() + 1, &cells, fixed)?;
+    writeln!(out)?;
+    out.write_all(gaps_text(r).as_bytes())?;
+    writeln!(out)?;
+    writeln!(out, "Rejections by reason")?;
     if r.rejections.is_empty() {
-        out.push_str("  none\n");
+        writeln!(out, "  none")?;
     } else {
-        let rows: Vec<Vec<String>> = r
-            .rejections
-            .iter()
-            .map(|(d, reason, n)| vec![d.clone(), display_reason(reason), n.to_string()])
-            .collect();
-        out.push_str(&table(&["decision".into(), "reason".into(), "calls".into()], &rows, 2));
+        let cells = |i: usize| -> Vec<String> {
+            r.rejections
+                .get(i)
+                .map(|(d, reason, n)| vec![d.clone(), display_reason(reason), n.to_string()])
+                .unwrap_or_default()
+        };
+        let header = ["decision".to_string(), "reason".to_string(), "calls".to_string()];
+        table(out, &header, r.rejections.len(), &cells, 2)?;
     }
-    out
+    Ok(())
 }
 
 fn display_reason(reason: &str) -> String {
@@ -204,19 +214,19 @@ fn csv_metrics(t: &Totals) -> Vec<String> {
 }
 
 /// Chargeback rows as CSV (one row per group and period; empty cell: no value).
-pub fn render_csv(r: &Report) -> String {
+pub fn write_csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut header = vec!["period_start".to_string(), "period_end".to_string()];
     header.extend(r.by.iter().map(|f| f.name().to_string()));
     header.extend(CSV_METRICS.iter().map(|h| h.to_string()));
-    let mut out = csv_line(&header);
+    out.write_all(csv_line(&header).as_bytes())?;
     for row in &r.rows {
         let (s, e) = period_bounds(r.period, row.period_start);
         let mut cells = vec![s, e];
         cells.extend(row.key.iter().map(|k| k.clone().unwrap_or_default()));
         cells.extend(csv_metrics(&row.totals));
-        out.push_str(&csv_line(&cells));
+        out.write_all(csv_line(&cells).as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 pub fn totals_json(t: &Totals) -> Value {
@@ -260,8 +270,8 @@ fn row_json(r: &Report, row: &Row) -> Value {
     Value::Object(obj)
 }
 
-/// The whole report as JSON.
-pub fn report_json(r: &Report) -> Value {
+/// Everything in the JSON report but the chargeback rows.
+fn report_json_head(r: &Report) -> Value {
     let top = |list: &[(String, Totals)]| -> Vec<Value> {
         list.iter()
             .take(20)
@@ -280,7 +290,6 @@ pub fn report_json(r: &Report) -> Value {
         "first_record": r.first_ms.map(crate::time::format_rfc3339_ms),
         "last_record": r.last_ms.map(crate::time::format_rfc3339_ms),
         "input": r.scan.to_json(),
-        "chargeback": r.rows.iter().map(|row| row_json(r, row)).collect::<Vec<_>>(),
         "totals": totals_json(&r.totals),
         "gaps": {
             "unpriced_calls": r.totals.unpriced_calls,
@@ -294,6 +303,31 @@ pub fn report_json(r: &Report) -> Value {
     })
 }
 
+/// The whole report as one JSON object, written row by row (one chargeback row per line), so
+/// that no document tree of the rows is built.
+pub fn write_json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let head = report_json_head(r);
+    out.write_all(b"{")?;
+    let mut first = true;
+    if let Value::Object(map) = &head {
+        for (k, v) in map {
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            writeln!(out)?;
+            serde_json::to_writer(&mut *out, k)?;
+            out.write_all(b": ")?;
+            serde_json::to_writer(&mut *out, v)?;
+        }
+    }
+    out.write_all(b",\n\"chargeback\": [")?;
+    for (i, row) in r.rows.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *out, &row_json(r, row))?;
+    }
+    out.write_all(b"\n]\n}\n")
+}
 // ---- FOCUS 1.2 -------------------------------------------------------------------------------
 
 /// The fields FOCUS rows are always grouped by, on top of `--by`.
@@ -369,9 +403,9 @@ pub const FOCUS_COLUMNS: [&str; 40] = [
 
 /// FOCUS 1.2 rows: one per group and period with calls that reached the model. Costs are the
 /// filter's list-price estimate, so BilledCost = EffectiveCost = ListCost = ContractedCost.
-pub fn render_focus(r: &Report, billing_account: Option<&str>) -> String {
+pub fn write_focus(r: &Report, billing_account: Option<&str>, out: &mut dyn Write) -> io::Result<()> {
     let header: Vec<String> = FOCUS_COLUMNS.iter().map(|c| c.to_string()).collect();
-    let mut out = csv_line(&header);
+    out.write_all(csv_line(&header).as_bytes())?;
     let pos = |name: &str| r.by.iter().position(|f| f.name() == name);
     let (provider_i, model_i, bu_i) = (pos("provider"), pos("model"), pos("business_unit"));
     for row in &r.rows {
@@ -459,7 +493,7 @@ pub fn render_focus(r: &Report, billing_account: Option<&str>) -> String {
             t.usage_missing.to_string(),
             t.usage_partial.to_string(),
         ];
-        out.push_str(&csv_line(&cells));
+        out.write_all(csv_line(&cells).as_bytes())?;
     }
-    out
+    Ok(())
 }

@@ -6,7 +6,7 @@
 //! of truth; the flat scalar keys (`decision`, `user`, `input_tokens`, ...) are read only when the
 //! line has no `record` or a null one.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -369,8 +369,26 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, NotRecord> {
             Err(_) => Err(NotRecord::Malformed),
         };
     }
-    let line: Line<'_> = serde_json::from_slice(trimmed).map_err(|_| NotRecord::Malformed)?;
-    line.into_record()
+    // One UTF-8 check for the whole line; serde_json then reads it as text without re-checking
+    // every string.
+    let text = std::str::from_utf8(trimmed).map_err(|_| NotRecord::Malformed)?;
+    let line = parse_text(text, false)?;
+    match line.record {
+        Some(RecordField::Entries(ref e)) if !e.is_empty() => line.into_record(),
+        Some(RecordField::Invalid) => Err(NotRecord::Foreign),
+        // No structured record: read the flat keys, if the line has any worth reading.
+        _ if line.flat_decision => parse_text(text, true)?.into_record(),
+        _ => line.into_record(),
+    }
+}
+
+fn parse_text(text: &str, collect_flat: bool) -> Result<Line<'_>, NotRecord> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let line = LineSeed { collect_flat }
+        .deserialize(&mut de)
+        .map_err(|_| NotRecord::Malformed)?;
+    de.end().map_err(|_| NotRecord::Malformed)?;
+    Ok(line)
 }
 
 fn trim_ascii(mut b: &[u8]) -> &[u8] {
@@ -588,11 +606,21 @@ struct Line<'a> {
     status: Option<Cow<'a, str>>,
     record: Option<RecordField<'a>>,
     flat: Vec<(Cow<'a, str>, Scalar<'a>)>,
+    /// The line has a flat `decision` or `correlation_id` key (seen when flat keys were skipped).
+    flat_decision: bool,
 }
 
-impl<'de> Deserialize<'de> for Line<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
+/// Reads a line; the flat keys are kept only when asked for (a second pass over the few lines
+/// without a structured record), since on every other line they only repeat the record.
+struct LineSeed {
+    collect_flat: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for LineSeed {
+    type Value = Line<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Line<'de>, D::Error> {
+        struct V(bool);
         impl<'de> Visitor<'de> for V {
             type Value = Line<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -605,6 +633,7 @@ impl<'de> Deserialize<'de> for Line<'de> {
                     status: None,
                     record: None,
                     flat: Vec::new(),
+                    flat_decision: false,
                 };
                 while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
                     match k.as_ref() {
@@ -612,16 +641,23 @@ impl<'de> Deserialize<'de> for Line<'de> {
                         flat::START_TIME | "timestamp" => line.start_time = map.next_value::<Scalar<'de>>()?.text(),
                         flat::REQUEST_ID => line.request_id = map.next_value::<Scalar<'de>>()?.text(),
                         flat::STATUS | "response_code" => line.status = map.next_value::<Scalar<'de>>()?.text(),
-                        _ => {
+                        flat::DECISION | flat::CORRELATION_ID if !self.0 => {
+                            line.flat_decision = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ if self.0 => {
                             let v = map.next_value::<Scalar<'de>>()?;
                             line.flat.push((k, v));
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
                 Ok(line)
             }
         }
-        d.deserialize_map(V).map_err(de::Error::custom)
+        d.deserialize_map(V(self.collect_flat))
     }
 }
 
@@ -645,7 +681,7 @@ impl<'a> Line<'a> {
             other => {
                 // No structured record: the flat keys, if they say what was decided.
                 let had_record_key = other.is_some();
-                let mut had_flat_key = false;
+                let mut had_flat_key = self.flat_decision;
                 for (k, v) in self.flat {
                     if k == flat::DECISION || k == flat::CORRELATION_ID {
                         had_flat_key = true;
