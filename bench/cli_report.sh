@@ -22,14 +22,16 @@ run() {
   local name=$1; shift
   local t; t=$(mktemp)
   taskset -c "$CPU" /usr/bin/time -v "$BIN" "$@" "$LOG" > /dev/null 2> "$t" || { cat "$t"; rm -f "$t"; exit 1; }
-  local secs rss
+  local secs cpu rss
   secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$t")
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$t")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$t")
   rm -f "$t"
-  awk -v n="$name" -v l="$LINES" -v s="$secs" -v r="$rss" -v b="$bytes" \
-    'BEGIN {printf "%-34s %8.2f s  %10.0f lines/s  %7.1f MB/s  peak RSS %6.1f MB\n", n, s, l/s, b/s/1e6, r/1024}'
+  # lines/s per CPU second as well as per elapsed second: on a shared machine the two differ.
+  awk -v n="$name" -v l="$LINES" -v s="$secs" -v c="$cpu" -v r="$rss" -v b="$bytes" \
+    'BEGIN {printf "%-38s %7.2f s elapsed %6.2f s CPU  %9.0f lines/CPU-s  %6.1f MB/CPU-s  peak RSS %7.1f MB\n", n, s, c, l/c, b/c/1e6, r/1024}'
 }
-echo "ai-attribution report on $LINES lines ($((bytes / 1000000)) MB), one core (CPU $CPU)"
+echo "ai-attribution on $LINES lines ($((bytes / 1000000)) MB), pinned to CPU $CPU; load average: $(cut -d" " -f1-3 /proc/loadavg)"
 run "table --by business_unit" report --by business_unit
 run "table --by business_unit,user,model" report --by business_unit,user,model --period hour
 run "json --by user,session" report --by user,session --format json

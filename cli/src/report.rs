@@ -242,3 +242,58 @@ fn ranked(map: HashMap<String, Totals>) -> Vec<(String, Totals)> {
     });
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::parse_line;
+
+    fn build(by: &str, lines: &[&str]) -> Report {
+        let mut b = Builder::new(Field::parse_list(by).unwrap(), Period::Day);
+        for l in lines {
+            if let Ok(r) = parse_line(l.as_bytes()) {
+                b.add(&r);
+            }
+        }
+        b.finish(Scan::default())
+    }
+
+    #[test]
+    fn tool_calls_group_by_tool() {
+        let r = build(
+            "tool,business_unit",
+            &[
+                r#"{"start_time":"2026-11-01T10:00:00Z","record":{"value":{"ai_attribution.event":"tool_call","ai_attribution.decision":"attributed","gen_ai.tool.name":"search_docs","mcp.method.name":"tools/call","ai_attribution.business_unit":"finance"}}}"#,
+                r#"{"start_time":"2026-11-01T11:00:00Z","record":{"value":{"ai_attribution.event":"tool_call","ai_attribution.decision":"rejected","ai_attribution.reason":"missing:user","gen_ai.tool.name":"search_docs","ai_attribution.business_unit":"finance"}}}"#,
+                r#"{"start_time":"2026-11-01T12:00:00Z","record":{"value":{"ai_attribution.decision":"attributed","gen_ai.request.model":"gpt-4o","gen_ai.usage.input_tokens":10,"ai_attribution.business_unit":"finance"}}}"#,
+            ],
+        );
+        assert_eq!(r.rows.len(), 2);
+        let tool = r
+            .rows
+            .iter()
+            .find(|row| row.key[0].as_deref() == Some("search_docs"))
+            .unwrap();
+        assert_eq!((tool.totals.calls, tool.totals.rejected), (2, 1));
+        // A model call without a price is a gap; tool calls (no tokens) are not.
+        assert_eq!(r.totals.unpriced_calls, 1);
+        assert_eq!(r.unpriced_models, vec![("gpt-4o".to_string(), 1)]);
+        assert_eq!(r.rejections, vec![("rejected".into(), "missing:user".into(), 1)]);
+    }
+
+    #[test]
+    fn costs_sum_exactly_in_any_order() {
+        let line = |c: &str| {
+            format!(
+                r#"{{"record":{{"value":{{"ai_attribution.decision":"attributed","ai_attribution.cost_usd":{c}}}}}}}"#
+            )
+        };
+        let (a, b, c) = (line("0.1"), line("0.2"), line("0.0000000001"));
+        let r1 = build("decision", &[&a, &b, &c]);
+        let r2 = build("decision", &[&c, &b, &a]);
+        assert_eq!(r1.totals.cost, r2.totals.cost);
+        assert_eq!(r1.totals.cost.exact(), "0.3000000001");
+        // Records without a time fall in a period of their own.
+        assert_eq!(r1.rows[0].period_start, None);
+    }
+}
