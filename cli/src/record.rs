@@ -372,13 +372,149 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, NotRecord> {
     // One UTF-8 check for the whole line; serde_json then reads it as text without re-checking
     // every string.
     let text = std::str::from_utf8(trimmed).map_err(|_| NotRecord::Malformed)?;
-    let line = parse_text(text, false)?;
+    let line = match skim(text) {
+        Some(line) => line,
+        None => parse_text(text, false)?,
+    };
+    classify(text, line)
+}
+
+fn classify<'a>(text: &'a str, line: Line<'a>) -> Result<Record<'a>, NotRecord> {
     match line.record {
         Some(RecordField::Entries(ref e)) if !e.is_empty() => line.into_record(),
         Some(RecordField::Invalid) => Err(NotRecord::Foreign),
         // No structured record: read the flat keys, if the line has any worth reading.
         _ if line.flat_decision => parse_text(text, true)?.into_record(),
         _ => line.into_record(),
+    }
+}
+
+/// The fast path for the usual line: walks the top-level keys without parsing the flat values
+/// (on a line with a record they only repeat it) and hands the record and the few request fields
+/// to serde_json. Anything it does not expect (an escaped key, a line cut short) returns `None`
+/// and the line goes through serde_json whole. The flat values it skips are not validated: the
+/// record is the source of truth.
+fn skim(text: &str) -> Option<Line<'_>> {
+    let b = text.as_bytes();
+    let mut line = Line {
+        start_time: None,
+        request_id: None,
+        status: None,
+        record: None,
+        flat: Vec::new(),
+        flat_decision: false,
+    };
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (ws(b, i + 1) == b.len()).then_some(line);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_start = i + 1;
+        let key_end = key_start + memchr::memchr2(b'"', b'\\', b.get(key_start..)?)?;
+        if b.get(key_end) != Some(&b'"') {
+            return None;
+        }
+        let key = text.get(key_start..key_end)?;
+        i = ws(b, key_end + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        match key {
+            flat::RECORD => {
+                let mut stream = serde_json::Deserializer::from_str(text.get(i..)?).into_iter::<RecordField<'_>>();
+                let record = stream.next()?.ok()?;
+                i += stream.byte_offset();
+                line.record = Some(record);
+            }
+            flat::START_TIME | "timestamp" | flat::REQUEST_ID | flat::STATUS | "response_code" => {
+                let end = skip_value(b, i)?;
+                let v: Scalar<'_> = serde_json::from_str(text.get(i..end)?).ok()?;
+                match key {
+                    flat::REQUEST_ID => line.request_id = v.text(),
+                    flat::STATUS | "response_code" => line.status = v.text(),
+                    _ => line.start_time = v.text(),
+                }
+                i = end;
+            }
+            _ => {
+                if key == flat::DECISION || key == flat::CORRELATION_ID {
+                    line.flat_decision = true;
+                }
+                i = skip_value(b, i)?;
+            }
+        }
+        i = ws(b, i);
+        match b.get(i) {
+            Some(b',') => i = ws(b, i + 1),
+            Some(b'}') => return (ws(b, i + 1) == b.len()).then_some(line),
+            _ => return None,
+        }
+    }
+}
+
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the JSON string starting at `i` (its opening quote).
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b.get(k) == Some(&b'\\') {
+            j = k + 2;
+        } else {
+            return Some(k + 1);
+        }
+    }
+}
+
+/// The end of the JSON value starting at `i`, found without parsing it.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while let Some(c) = b.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
     }
 }
 
@@ -778,6 +914,34 @@ mod tests {
             "}".repeat(100_000)
         );
         assert_eq!(parse_line(deep.as_bytes()).unwrap_err(), NotRecord::Malformed);
+    }
+
+    /// The full serde_json path, for comparison with the fast one.
+    fn parse_line_full(line: &[u8]) -> Result<Record<'_>, NotRecord> {
+        let text = std::str::from_utf8(trim_ascii(line)).map_err(|_| NotRecord::Malformed)?;
+        let l = parse_text(text, false)?;
+        classify(text, l)
+    }
+
+    #[test]
+    fn fast_path_reads_what_serde_json_reads() {
+        let lines = [
+            r#"{"app":"x","business_unit":"finance","cost_usd":"0.1","decision":"attributed","duration_ms":3,"record":{"@type":"type.googleapis.com/google.protobuf.Struct","value":{"ai_attribution.decision":"attributed","user.id":"a\"b","gen_ai.usage.input_tokens":27,"ai_attribution.cost_usd":0.000175,"ai_attribution.stream":false}},"request_id":"r-1","start_time":"2026-11-01T10:00:00.000Z","status":200,"nested":{"a":[1,{"b":"}"}]}}"#,
+            r#"{ "record" : { "ai_attribution.decision" : "rejected" } , "status" : "403" }"#,
+            r#"{"decision":"attributed","record":null,"user":"bob","input_tokens":"5"}"#,
+            r#"{"method":"GET","record":null,"decision":null}"#,
+            r#"{"record":{"value":{"ai_attribution.decision":"attributed"}}} trailing"#,
+            r#"{"ab":1,"record":{"value":{"ai_attribution.decision":"attributed"}}}"#,
+            r#"{"record":{"value":{"ai_attribution.decision":"attributed"}},}"#,
+            r#"{"record":{"value":{"ai_attribution.decision":"attrib"#,
+            r#"{}"#,
+            r#"{"x":[1,2,"]"],"record":7}"#,
+        ];
+        for l in lines {
+            let fast = format!("{:?}", parse_line(l.as_bytes()));
+            let full = format!("{:?}", parse_line_full(l.as_bytes()));
+            assert_eq!(fast, full, "{l}");
+        }
     }
 
     #[test]
