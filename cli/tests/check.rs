@@ -165,3 +165,26 @@ fn bad_files_and_usage() {
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).contains("Examples:"), "{}", text(&o));
 }
+
+#[test]
+fn json_bootstraps_are_checked_too() {
+    // The bootstrap the test harness gives Envoy, as JSON.
+    let config = r#"{"dimensions": {"user": ["header:x-user-id"], "sa": ["peer:spiffe_id"]}, "require": [["sa"]]}"#;
+    let b = integration::bootstrap::Bootstrap::new(1, config.to_string(), root().join("target/cli-test/x.log"));
+    let o = check(&scratch("bootstrap.json", &b.to_json()));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("listener \"ai_gateway\" filter_chains[0].filters[0].http_filters[0]"),
+        "{t}"
+    );
+    assert!(t.contains("no alternative of require can ever be met"), "{t}");
+    let b = integration::bootstrap::Bootstrap::new(
+        1,
+        "{\"mode\": \"strict\"}".into(),
+        root().join("target/cli-test/x.log"),
+    );
+    let o = check(&scratch("bootstrap-bad.json", &b.to_json()));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("mode: unknown variant `strict`"), "{}", text(&o));
+}
