@@ -405,7 +405,8 @@ pub fn render(r: &Report) -> String {
     page.push_str(&table(r));
     let mut json = Vec::new();
     let _ = write_json(r, &mut json);
-    let data = String::from_utf8_lossy(&json).replace("</", "<\\/");
+    // '<' only occurs inside JSON strings: escaped, nothing in the data can end the script element.
+    let data = String::from_utf8_lossy(&json).replace('<', "\\u003c");
     let _ = writeln!(
         page,
         "<script type=\"application/json\" id=\"report-data\">{data}</script><script>{SCRIPT}</script></body></html>"

@@ -303,7 +303,10 @@ fn run(command: Command) -> Result<u8, Fail> {
             }
             let t = trace::analyse(&id, hops, &scan);
             let text = match format {
-                TextOrJson::Text => trace::render_text(&t),
+                TextOrJson::Text => trace::render_text(&t)
+                    .lines()
+                    .map(|l| output::printable(l) + "\n")
+                    .collect(),
                 TextOrJson::Json => serde_json::to_string_pretty(&trace::render_json(&t)).unwrap_or_default() + "\n",
             };
             emit(&text).map_err(|e| Fail(2, e))?;
@@ -345,7 +348,10 @@ fn run(command: Command) -> Result<u8, Fail> {
             note(&scan.notes());
             let found = builder.finish().map_err(usage)?;
             let text = match format {
-                TextOrJson::Text => spikes::render_text(&by, &found, &params),
+                TextOrJson::Text => spikes::render_text(&by, &found, &params)
+                    .lines()
+                    .map(|l| output::printable(l) + "\n")
+                    .collect(),
                 TextOrJson::Json => {
                     serde_json::to_string_pretty(&spikes::render_json(&by, &found, &params)).unwrap_or_default() + "\n"
                 }

@@ -29,6 +29,7 @@ fn table(
     cells: &dyn Fn(usize) -> Vec<String>,
     numeric_from: usize,
 ) -> io::Result<()> {
+    let cells = |i: usize| -> Vec<String> { cells(i).iter().map(|c| printable(c)).collect() };
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for i in 0..n {
         for (j, c) in cells(i).iter().enumerate() {
@@ -132,6 +133,11 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         table(out, &header, r.rejections.len(), &cells, 2)?;
     }
     Ok(())
+}
+
+/// Text for a terminal: control characters (e.g. escape sequences in a foreign log) replaced.
+pub fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
 fn display_reason(reason: &str) -> String {
@@ -496,4 +502,29 @@ pub fn write_focus(r: &Report, billing_account: Option<&str>, out: &mut dyn Writ
         out.write_all(csv_line(&cells).as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Scan;
+    use crate::record::parse_line;
+    use crate::report::Builder;
+
+    #[test]
+    fn table_cells_never_carry_control_characters() {
+        let line = r#"{"record":{"value":{"ai_attribution.decision":"attributed","ai_attribution.business_unit":"\u001b[31mred\u001b[0m"}}}"#;
+        let mut b = Builder::new(Field::parse_list("business_unit").unwrap(), Period::Day);
+        b.add(&parse_line(line.as_bytes()).unwrap());
+        let r = b.finish(Scan::default());
+        let mut out = Vec::new();
+        write_table(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("\u{fffd}[31mred"), "{text}");
+        // CSV and JSON keep the value as logged.
+        let mut csv = Vec::new();
+        write_csv(&r, &mut csv).unwrap();
+        assert!(String::from_utf8(csv).unwrap().contains('\u{1b}'));
+    }
 }

@@ -233,9 +233,9 @@ fn table_csv_focus_and_html_come_from_the_same_numbers() {
         &html,
         "<script type=\"application/json\" id=\"report-data\">",
         "</script>",
-    )
-    .replace("<\\/", "</");
-    let embedded: Value = serde_json::from_str(&data).unwrap();
+    );
+    assert!(!data.contains('<'), "the data block must not hold a raw '<'");
+    let embedded: Value = serde_json::from_str(data).unwrap();
     assert_eq!(embedded, j);
     let spend = between(&html, "<svg id=\"chart-spend-over-time\"", "</svg>");
     let bar_sum: f64 = attr_values(spend, "data-value").iter().sum();
@@ -521,6 +521,12 @@ fn clickhouse_queries_equal_the_report_to_the_cent() {
 /// 30 hours of history made of the Envoy-written records, re-timed: every business unit calls a
 /// few times an hour; in hour 26 research calls 40 times as often.
 fn spike_history() -> PathBuf {
+    // Made once: tests run in parallel and must not rewrite a file another one is reading.
+    static HISTORY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HISTORY.get_or_init(make_history).clone()
+}
+
+fn make_history() -> PathBuf {
     let l = logs();
     let path = out_dir().join("history.log");
     let lines: Vec<String> = std::fs::read_to_string(&l.sidecar)
