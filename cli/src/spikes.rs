@@ -52,6 +52,7 @@ impl Usage {
 #[derive(Debug, Clone, Default)]
 struct Cell {
     usage: Usage,
+    users: HashMap<String, Usage>,
     service_accounts: HashMap<String, Usage>,
     sessions: HashMap<String, Usage>,
     models: HashMap<String, Usage>,
@@ -95,6 +96,9 @@ impl Builder {
         };
         let cell = series.entry(w).or_default();
         cell.usage.add(r);
+        if let Some(u) = r.dim("user") {
+            tally(&mut cell.users, u, r);
+        }
         if let Some(sa) = r.dim("service_account") {
             tally(&mut cell.service_accounts, sa, r);
         }
@@ -162,6 +166,7 @@ impl Builder {
                         cost_baseline: cost,
                         tokens_spike,
                         cost_spike,
+                        users: top(&cell.users),
                         service_accounts: top(&cell.service_accounts),
                         sessions: top(&cell.sessions),
                         models: top(&cell.models),
@@ -239,6 +244,7 @@ pub struct Spike {
     pub cost_baseline: Baseline,
     pub tokens_spike: bool,
     pub cost_spike: bool,
+    pub users: Vec<(String, u64, u64, Money)>,
     pub service_accounts: Vec<(String, u64, u64, Money)>,
     pub sessions: Vec<(String, u64, u64, Money)>,
     pub models: Vec<(String, u64, u64, Money)>,
@@ -299,6 +305,7 @@ pub fn render_text(by: &str, spikes: &[Spike], p: &Params) -> String {
             s.calls
         );
         let _ = writeln!(out, "  service accounts: {}", list_text(&s.service_accounts));
+        let _ = writeln!(out, "  users: {}", list_text(&s.users));
         let _ = writeln!(out, "  sessions: {}", list_text(&s.sessions));
         let _ = writeln!(out, "  models: {}", list_text(&s.models));
         let _ = writeln!(out, "  tools: {}", list_text(&s.tools));
@@ -342,6 +349,7 @@ pub fn render_json(by: &str, spikes: &[Spike], p: &Params) -> Value {
             "tokens_baseline": {"median": s.tokens_baseline.median, "mad": s.tokens_baseline.mad, "score": s.tokens_baseline.score},
             "cost_baseline": {"median": s.cost_baseline.median, "mad": s.cost_baseline.mad, "score": s.cost_baseline.score},
             "service_accounts": list_json(&s.service_accounts),
+            "users": list_json(&s.users),
             "sessions": list_json(&s.sessions),
             "models": list_json(&s.models),
             "tools": list_json(&s.tools),

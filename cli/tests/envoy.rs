@@ -594,6 +594,7 @@ fn spikes_point_at_the_workload() {
         "{text}"
     );
     assert!(text.contains("sessions: s-carol-1"), "{text}");
+    assert!(text.contains("users: carol"), "{text}");
     assert!(text.contains("models: claude-sonnet-4-5"), "{text}");
     let j = json_out(&[
         "spikes",
