@@ -378,11 +378,24 @@ fn html_report_renders_in_headless_chromium() {
     let rejections = between(&dom, "id=\"chart-rejections\"", "</svg>");
     assert!(rejections.contains("missing:user"), "{rejections}");
 
+    // The screenshot shows 30 hours of the same records (re-timed), so that time has a shape.
+    let history_html = dir.join("cli-report-history.html");
+    let o = cli(&[
+        "report",
+        "--by",
+        "business_unit,service_account",
+        "--period",
+        "hour",
+        "--html",
+        p(&history_html),
+        p(&spike_history()),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let png = integration::envoy::repo_root().join("target/cli-report.png");
     let _ = std::fs::remove_file(&png);
     let shot = chromium_cmd(&profile)
         .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", html.display()))
+        .arg(format!("file://{}", history_html.display()))
         .output()
         .unwrap();
     assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
