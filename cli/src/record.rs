@@ -358,6 +358,10 @@ impl NotRecord {
 
 /// Parses one line (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, NotRecord> {
+    parse_line_with(line, true)
+}
+
+fn parse_line_with(line: &[u8], fast: bool) -> Result<Record<'_>, NotRecord> {
     let trimmed = trim_ascii(line);
     if trimmed.is_empty() {
         return Err(NotRecord::Blank);
@@ -372,7 +376,8 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, NotRecord> {
     // One UTF-8 check for the whole line; serde_json then reads it as text without re-checking
     // every string.
     let text = std::str::from_utf8(trimmed).map_err(|_| NotRecord::Malformed)?;
-    let line = match skim(text) {
+    let skimmed = if fast { skim(text) } else { None };
+    let line = match skimmed {
         Some(line) => line,
         None => parse_text(text, false)?,
     };
@@ -918,9 +923,7 @@ mod tests {
 
     /// The full serde_json path, for comparison with the fast one.
     fn parse_line_full(line: &[u8]) -> Result<Record<'_>, NotRecord> {
-        let text = std::str::from_utf8(trim_ascii(line)).map_err(|_| NotRecord::Malformed)?;
-        let l = parse_text(text, false)?;
-        classify(text, l)
+        parse_line_with(line, false)
     }
 
     #[test]
@@ -941,6 +944,33 @@ mod tests {
             let fast = format!("{:?}", parse_line(l.as_bytes()));
             let full = format!("{:?}", parse_line_full(l.as_bytes()));
             assert_eq!(fast, full, "{l}");
+        }
+    }
+
+    #[test]
+    fn every_cut_and_mutation_of_a_line_is_safe() {
+        let line = r#"{"app":null,"business_unit":"finance","cost_usd":"0.000175","decision":"attributed","duration_ms":3,"input_tokens":"27","record":{"@type":"type.googleapis.com/google.protobuf.Struct","value":{"ai_attribution.business_unit":"finance","ai_attribution.correlation_id":"readme-1","ai_attribution.cost_usd":0.000175,"ai_attribution.decision":"attributed","ai_attribution.sources":"business_unit=header:x-business-unit,user=header:x-user-id","ai_attribution.stream":false,"gen_ai.usage.input_tokens":27,"user.id":"al\u0069ce"}},"request_id":"readme-1","start_time":"2026-11-29T14:55:49.008Z","status":200,"user":"alice"}"#;
+        let bytes = line.as_bytes();
+        for cut in 0..bytes.len() {
+            let prefix = &bytes[..cut];
+            let fast = format!("{:?}", parse_line(prefix));
+            let full = format!("{:?}", parse_line_full(prefix));
+            assert_eq!(fast, full, "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            for b in [b'"', b'\\', b'{', b'}', b'[', b',', b':', b' ', b'x', 0xff] {
+                let mut m = bytes.to_vec();
+                m[i] = b;
+                let fast = parse_line(&m);
+                // Where serde_json accepts the whole line, both paths agree.
+                if serde_json::from_slice::<serde_json::Value>(&m).is_ok() {
+                    assert_eq!(
+                        format!("{fast:?}"),
+                        format!("{:?}", parse_line_full(&m)),
+                        "byte {i} = {b}"
+                    );
+                }
+            }
         }
     }
 
