@@ -229,7 +229,13 @@ fn find_targets(bytes: &[u8]) -> Result<Vec<Target>, String> {
                 _ => {}
             }
         } else if is_bootstrap(map) {
-            out.extend(bootstrap(&prefix, map));
+            let found = bootstrap(&prefix, map);
+            if found.is_empty() && map.contains_key("dynamic_resources") {
+                return Err(format!(
+                    "{prefix}an Envoy bootstrap with no static wasm filter loading ai_attribution; its listeners come from dynamic_resources (xDS): check the plugin configuration itself"
+                ));
+            }
+            out.extend(found);
         } else if !many {
             out.push(bare(
                 format!("{prefix}plugin configuration"),
@@ -794,6 +800,9 @@ static_resources:
         assert_eq!(check("a: [\n").status, 1);
         assert_eq!(check("- 1\n- 2\n").status, 1);
         assert_eq!(check_bytes("t", b"\xff\xfe").status, 1);
+        let o = check("dynamic_resources: {lds_config: {path: /x}}\n");
+        assert_eq!(o.status, 1);
+        assert!(o.text.contains("dynamic_resources (xDS)"), "{}", o.text);
         assert_eq!(run("/nonexistent/file.yaml").status, 2);
     }
 }
