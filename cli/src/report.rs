@@ -6,6 +6,7 @@ use crate::input::Scan;
 use crate::record::Record;
 use crate::time::Period;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// The sums kept for a group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,7 +153,9 @@ impl Builder {
             self.key.push('\u{1f}');
         }
         match period_start {
-            Some(p) => self.key.push_str(&p.to_string()),
+            Some(p) => {
+                let _ = write!(self.key, "{p}");
+            }
             None => self.key.push(NONE_MARK),
         }
         let i = match self.index.get(self.key.as_str()) {
