@@ -11,10 +11,14 @@ SDK_REQUIREMENTS := integration/sdk/requirements.txt
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
 # The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+# The CLI's test tools: chDB (ClickHouse in-process) for cli/sql/*.sql, in its own virtualenv.
+CLI_VENV := .venv-cli
+CHDB_VERSION := 4.4.0
+CLI_BIN := target/cli/ai-attribution
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
 
-.PHONY: help setup sdk-venv build run test test-sdk unit lint validate bench soak fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv cli-setup build cli run test test-sdk unit lint validate bench bench-cli soak fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +40,19 @@ $(SDK_VENV)/.installed: $(SDK_REQUIREMENTS)
 	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
 	@touch $@
 
+cli-setup: $(CLI_VENV)/.chdb-$(CHDB_VERSION) ## Install what the CLI's tests use: chDB (pinned, in .venv-cli) and headless Chromium (Debian)
+	@command -v chromium >/dev/null && command -v gzip >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium gzip; }
+
+$(CLI_VENV)/.chdb-$(CHDB_VERSION):
+	python3 -m venv $(CLI_VENV)
+	$(CLI_VENV)/bin/pip install --quiet --disable-pip-version-check chdb==$(CHDB_VERSION)
+	@touch $@
+
+cli: ## Build the ai-attribution command-line tool, optimised (target/cli/ai-attribution)
+	cargo build --profile cli -p ai-attribution-cli
+	@ls -l $(CLI_BIN)
+
 build: setup ## Build the filter (release, size-optimised with wasm-opt) and the local model server
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
 	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
@@ -48,7 +65,7 @@ run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C
 	target/release/model-server --port $(MODEL_SERVER_PORT) & \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
 
-test: build sdk-venv ## Run every test: unit tests, the integration tests through real Envoy, the SDK suite
+test: build sdk-venv cli-setup ## Run every test: unit tests, the integration tests through real Envoy, the SDK suite, the CLI's
 	cargo test --workspace
 
 test-sdk: build sdk-venv ## Run the official SDKs through Envoy only (integration/sdk; SDK_PYTEST_K=expr to select)
@@ -69,6 +86,9 @@ lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
 bench: build ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
 	bench/run.sh
 
+bench-cli: ## ai-attribution report on 1 million log lines: lines/s and peak RSS (bench/cli_report.sh)
+	bench/cli_report.sh
+
 soak: build ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
 	bench/soak.sh
 
@@ -80,4 +100,4 @@ fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
 
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(SDK_VENV)
+	rm -rf $(VENV) $(SDK_VENV) $(CLI_VENV)

@@ -1,0 +1,363 @@
+//! `ai-attribution`: check a configuration, report chargeback from access logs, trace one call
+//! across hops, and find spikes.
+
+mod check;
+mod fields;
+mod html;
+mod input;
+mod output;
+mod record;
+mod report;
+mod spikes;
+mod time;
+mod trace;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fields::{Field, Money};
+use input::TimeRange;
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ai-attribution",
+    version,
+    about = "Check ai-attribution configurations and read the access-log records the filter writes",
+    after_help = "Examples:\n  ai-attribution check envoy/envoy.yaml\n  ai-attribution report --by business_unit,user --period day access.log\n  ai-attribution trace 7f3c2a1e-... sidecar.log egress.log\n  ai-attribution spikes --by business_unit --window 1h access.log.gz\n\nExit status: 0 ok, 1 errors (or nothing found), 2 bad usage or an unreadable file."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Shared by the commands that read logs.
+#[derive(clap::Args, Clone)]
+struct Range {
+    /// Keep records whose start_time is at or after this (RFC 3339, or a date YYYY-MM-DD as midnight UTC)
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Keep records whose start_time is before this (RFC 3339, or a date YYYY-MM-DD)
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+}
+
+impl Range {
+    fn parse(&self) -> Result<TimeRange, String> {
+        let bound = |flag: &str, v: &Option<String>| -> Result<Option<i64>, String> {
+            v.as_deref()
+                .map(|t| {
+                    time::parse_bound(t).ok_or_else(|| {
+                        format!("{flag} \"{t}\": expected RFC 3339 (2026-11-01T12:00:00Z) or a date (2026-11-01)")
+                    })
+                })
+                .transpose()
+        };
+        let r = TimeRange {
+            since: bound("--since", &self.since)?,
+            until: bound("--until", &self.until)?,
+        };
+        if let (Some(s), Some(u)) = (r.since, r.until) {
+            if s >= u {
+                return Err("--since must be before --until".to_string());
+            }
+        }
+        Ok(r)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    /// An aligned table for the terminal, then the gaps and the rejections
+    Table,
+    /// Chargeback rows as CSV
+    Csv,
+    /// Everything as one JSON document
+    Json,
+    /// FOCUS 1.2 cost and usage rows as CSV
+    Focus,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a plugin configuration, an Envoy bootstrap, an Istio WasmPlugin or an EnvoyExtensionPolicy
+    #[command(
+        long_about = "Validate a plugin configuration with the filter's own parser and report the same errors, with field paths, that Envoy would log. FILE may be a plugin config (JSON), an Envoy bootstrap (YAML or JSON; every envoy.filters.http.wasm filter loading ai_attribution is checked), an Istio WasmPlugin (spec.pluginConfig) or an Envoy Gateway EnvoyExtensionPolicy.\n\nWarnings: identity headers believed from any caller (no header_trust.peers and no mTLS), require alternatives that can never be met, pricing patterns that match no known model name, and metric labels with unbounded values.",
+        after_help = "Examples:\n  ai-attribution check envoy/envoy.yaml\n  ai-attribution check envoy/istio/wasmplugin.yaml\n  ai-attribution check plugin-config.json\n\nExit status: 0 valid (warnings allowed), 1 errors, 2 bad usage or an unreadable file."
+    )]
+    Check {
+        /// The file to check
+        file: String,
+    },
+    /// Chargeback, gaps and rejections from access logs
+    #[command(
+        long_about = "Read access logs (files, .gz files, or - for standard input) in one streaming pass and report, per group and period: calls, input, cached, output and reasoning tokens, and cost; the gaps (calls with tokens but no price, usage missing or partial); and the rejections and would_reject decisions by reason. Lines that are not records (not JSON, other JSON, requests that were no model call, lines over 1 MiB) are counted on standard error and in the JSON output, never fatal.",
+        after_help = "Examples:\n  ai-attribution report access.log\n  ai-attribution report --by business_unit,user --period month --since 2026-11-01 --until 2026-12-01 access.log*.gz\n  ai-attribution report --format focus --by business_unit,app access.log > focus.csv\n  kubectl logs deploy/ai-gateway -c istio-proxy | ai-attribution report --html report.html -\n\n--by takes dimension names (user, session, business_unit, service_account, ...) and model, provider, operation, tool, decision, event. --format focus always groups by provider, model and business_unit as well (ResourceId, ServiceName, SubAccountId); the other --by fields go to Tags."
+    )]
+    Report {
+        /// Log files (.gz read transparently); - reads standard input
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<String>,
+        /// Group by these fields, comma-separated
+        #[arg(long, default_value = "business_unit", value_name = "FIELD[,FIELD...]")]
+        by: String,
+        /// Chargeback period
+        #[arg(long, value_enum, default_value = "day")]
+        period: time::Period,
+        /// Output format on standard output
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Also write a self-contained HTML report (charts, no network access) to FILE
+        #[arg(long, value_name = "FILE")]
+        html: Option<String>,
+        /// FOCUS BillingAccountId/Name (default: the provider name)
+        #[arg(long, value_name = "ID")]
+        billing_account: Option<String>,
+        #[command(flatten)]
+        range: Range,
+    },
+    /// Every record of one correlation ID across hops, in time order
+    #[command(
+        long_about = "Find every record of one correlation ID (ai_attribution.correlation_id) in the given logs, one log per hop (e.g. the sidecar's, then the egress gateway's), and show them in time order: the identity each hop saw and where it came from, which hop decided, the tokens and the cost. Says so when a hop is missing (a log with no record of the call) or when hops disagree on identity, tokens or cost.",
+        after_help = "Examples:\n  ai-attribution trace 4b1d9c0e-77aa-4e6b-9d0f-2f5d5b1e7a10 sidecar.log egress.log\n  ai-attribution trace --format json req-42 access.log.gz\n\nExit status: 0 found, 1 no record has this ID, 2 bad usage or an unreadable file."
+    )]
+    Trace {
+        /// The correlation ID (by default the x-request-id of the first hop)
+        id: String,
+        /// Log files, one per hop, in hop order; - reads standard input
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
+    },
+    /// Owners whose tokens or cost in a window jump above their own baseline
+    #[command(
+        long_about = "Find owners (--by, default business_unit) whose tokens or cost in a window jump above their own baseline, and list each spike with its service accounts, users, sessions, models and tools.\n\nMethod: each owner's windows run from its first record to the end of the data, windows without calls counting as 0. A window is compared with the owner's previous --baseline windows through their median and MAD (median absolute deviation): score = (value - median) / max(1.4826 x MAD, 5% of the median, 1 token or $0.0001). A window is a spike when the score exceeds --threshold and the window reaches --min-tokens (or --min-cost, for cost). Median and MAD are robust: one earlier spike in the baseline does not raise it the way a mean and standard deviation would. An owner's first --min-history windows are never flagged.",
+        after_help = "Examples:\n  ai-attribution spikes access.log\n  ai-attribution spikes --by service_account --window 15m --baseline 96 --threshold 5 access.log.gz\n  ai-attribution spikes --format json --since 2026-11-01 access.log"
+    )]
+    Spikes {
+        /// Log files (.gz read transparently); - reads standard input
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<String>,
+        /// The owner: a dimension name, or model, provider, operation, tool
+        #[arg(long, default_value = "business_unit", value_name = "FIELD")]
+        by: String,
+        /// Window length: 30s, 15m, 1h, 1d
+        #[arg(long, default_value = "1h")]
+        window: String,
+        /// How many previous windows form the baseline
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        baseline: u32,
+        /// Robust deviations above the median that make a spike
+        #[arg(long, default_value_t = 3.5, allow_negative_numbers = true)]
+        threshold: f64,
+        /// Windows an owner must have before one can be flagged
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        min_history: u32,
+        /// Ignore token spikes below this many tokens in the window
+        #[arg(long, default_value_t = 1000)]
+        min_tokens: u64,
+        /// Ignore cost spikes below this many USD in the window
+        #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+        min_cost: f64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
+        #[command(flatten)]
+        range: Range,
+    },
+}
+
+/// Writes to standard output; a closed pipe (e.g. `| head`) ends quietly.
+fn emit(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
+}
+
+/// Streams to standard output through a buffer; a closed pipe ends quietly.
+fn emit_with(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), String> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    match f(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
+}
+
+fn note(lines: &[String]) {
+    let mut err = std::io::stderr().lock();
+    for l in lines {
+        let _ = writeln!(err, "{l}");
+    }
+}
+
+/// A failure and its exit status.
+struct Fail(u8, String);
+
+fn usage(msg: String) -> Fail {
+    Fail(2, msg)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, msg)) => {
+            note(&[format!("ai-attribution: {msg}")]);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<u8, Fail> {
+    match command {
+        Command::Check { file } => {
+            let outcome = check::run(&file);
+            if outcome.status == 2 {
+                return Err(Fail(
+                    2,
+                    outcome.text.trim_end().trim_start_matches("error: ").to_string(),
+                ));
+            }
+            emit(&outcome.text).map_err(|e| Fail(2, e))?;
+            Ok(outcome.status as u8)
+        }
+        Command::Report {
+            logs,
+            by,
+            period,
+            format,
+            html,
+            billing_account,
+            range,
+        } => {
+            let mut fields = Field::parse_list(&by).map_err(usage)?;
+            if matches!(format, ReportFormat::Focus) {
+                for name in output::FOCUS_FIELDS {
+                    let f = Field::parse(name).map_err(usage)?;
+                    if !fields.contains(&f) {
+                        fields.push(f);
+                    }
+                }
+            }
+            let range = range.parse().map_err(usage)?;
+            let inputs = input::open_all(&logs).map_err(usage)?;
+            let mut builder = report::Builder::new(fields, period);
+            let scan = input::scan(inputs, range, |r, _| builder.add(r));
+            let report = builder.finish(scan);
+            let mut notes = report.scan.notes();
+            if report.scan.records == 0 {
+                notes.push(format!("note: no records in {} lines", report.scan.lines));
+            }
+            note(&notes);
+            if let Some(path) = html {
+                std::fs::write(&path, html::render(&report))
+                    .map_err(|e| Fail(2, format!("{path}: cannot write: {e}")))?;
+            }
+            emit_with(|out| match format {
+                ReportFormat::Table => output::write_table(&report, out),
+                ReportFormat::Csv => output::write_csv(&report, out),
+                ReportFormat::Json => output::write_json(&report, out),
+                ReportFormat::Focus => output::write_focus(&report, billing_account.as_deref(), out),
+            })
+            .map_err(|e| Fail(2, e))?;
+            Ok(0)
+        }
+        Command::Trace { id, logs, format } => {
+            if id.trim().is_empty() {
+                return Err(usage("the correlation ID is empty".into()));
+            }
+            let inputs = input::open_all(&logs).map_err(usage)?;
+            let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+            let mut hops = Vec::new();
+            let scan = input::scan(inputs, TimeRange::default(), |r, origin| {
+                if r.correlation_id.as_deref() == Some(id.as_str()) {
+                    let name = names.get(origin.input).map_or("?", String::as_str);
+                    hops.push(trace::Hop::from_record(r, origin, name));
+                }
+            });
+            note(&scan.notes());
+            if hops.is_empty() {
+                return Err(Fail(
+                    1,
+                    format!(
+                        "no record has correlation id \"{id}\" ({} records in {} lines)",
+                        scan.records, scan.lines
+                    ),
+                ));
+            }
+            let t = trace::analyse(&id, hops, &scan);
+            let text = match format {
+                TextOrJson::Text => trace::render_text(&t)
+                    .lines()
+                    .map(|l| output::printable(l) + "\n")
+                    .collect(),
+                TextOrJson::Json => serde_json::to_string_pretty(&trace::render_json(&t)).unwrap_or_default() + "\n",
+            };
+            emit(&text).map_err(|e| Fail(2, e))?;
+            Ok(0)
+        }
+        Command::Spikes {
+            logs,
+            by,
+            window,
+            baseline,
+            threshold,
+            min_history,
+            min_tokens,
+            min_cost,
+            format,
+            range,
+        } => {
+            let by_field = Field::parse(&by).map_err(usage)?;
+            let window_ms = time::parse_duration(&window).map_err(|e| usage(format!("--window {e}")))?;
+            if !threshold.is_finite() || threshold <= 0.0 {
+                return Err(usage(format!("--threshold {threshold}: must be a positive number")));
+            }
+            if !min_cost.is_finite() || min_cost < 0.0 {
+                return Err(usage(format!("--min-cost {min_cost}: must be zero or more")));
+            }
+            let range = range.parse().map_err(usage)?;
+            let inputs = input::open_all(&logs).map_err(usage)?;
+            let params = spikes::Params {
+                by: by_field,
+                window_ms,
+                baseline: baseline as usize,
+                threshold,
+                min_history: min_history as usize,
+                min_tokens,
+                min_cost: Money::from_usd(min_cost),
+            };
+            let mut builder = spikes::Builder::new(params.clone());
+            let scan = input::scan(inputs, range, |r, _| builder.add(r));
+            note(&scan.notes());
+            let found = builder.finish().map_err(usage)?;
+            let text = match format {
+                TextOrJson::Text => spikes::render_text(&by, &found, &params)
+                    .lines()
+                    .map(|l| output::printable(l) + "\n")
+                    .collect(),
+                TextOrJson::Json => {
+                    serde_json::to_string_pretty(&spikes::render_json(&by, &found, &params)).unwrap_or_default() + "\n"
+                }
+            };
+            emit(&text).map_err(|e| Fail(2, e))?;
+            Ok(0)
+        }
+    }
+}
