@@ -521,7 +521,7 @@ fn source_yield(cfg: &Config, ctx: &Context, s: &Source) -> Yield {
             Some(l) if !l.mtls => Yield::Never(format!("listener {} does not require client certificates", l.name)),
             _ => Yield::Sometimes,
         },
-        Source::Jwt(_) => match (listener, cfg.jwt_from) {
+        Source::Jwt(_) => match (listener, cfg.jwt.from) {
             (Some(l), JwtFrom::JwtAuthn) if !l.jwt_authn_before => Yield::Never(format!(
                 "jwt.from is jwt_authn but no envoy.filters.http.jwt_authn filter runs before this one on listener {}",
                 l.name
@@ -529,7 +529,7 @@ fn source_yield(cfg: &Config, ctx: &Context, s: &Source) -> Yield {
             _ => Yield::Sometimes,
         },
         Source::ApiKey(field) if field != "fingerprint" => {
-            if cfg.api_key_owners.values().any(|o| o.contains_key(field)) {
+            if cfg.api_keys.owners.values().any(|o| o.contains_key(field)) {
                 Yield::Sometimes
             } else {
                 Yield::Never(format!("no api_keys.owners entry has a \"{field}\" field"))
@@ -683,8 +683,9 @@ fn review(cfg: &Config, ctx: &Context) -> Vec<Finding> {
     }
 
     // Unbounded metric labels.
-    for label in &cfg.metric_labels {
-        let why = match label.as_str() {
+    for &compiled in &cfg.metric_labels {
+        let label = cfg.label_name(compiled);
+        let why = match label {
             "user" | "session" => Some(format!("one value per {label}")),
             "model" => Some("model names come from the request, so callers can create new values".to_string()),
             "provider" => None,
@@ -699,7 +700,7 @@ fn review(cfg: &Config, ctx: &Context) -> Vec<Finding> {
             warn(
                 &mut out,
                 format!(
-                    "metrics.labels has \"{label}\", whose values are unbounded ({why}); past metrics.max_label_values ({}) distinct values they are counted as \"other\"; per-{label} numbers belong in the access log",
+                    "metrics.labels has \"{label}\", whose values are unbounded ({why}); past metrics.max_label_values ({}) label combinations per metric, new ones are counted as \"other\"; per-{label} numbers belong in the access log",
                     cfg.max_label_values
                 ),
             );
