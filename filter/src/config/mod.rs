@@ -4,6 +4,7 @@
 //! `dimensions.user[1]: unknown source kind "heder" ...`.
 
 mod compile;
+mod locate;
 mod raw;
 
 use crate::authority::HostPattern;
@@ -175,14 +176,17 @@ impl Config {
         if !text.trim_start().starts_with('{') {
             return Err(err("", "the configuration must be a JSON object"));
         }
-        let mut de = serde_json::Deserializer::from_str(text);
-        let raw: raw::RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let message = strip_position(&inner.to_string());
-            err(if path == "." { String::new() } else { path }, message)
+        let raw: raw::RawConfig = serde_json::from_str(text).map_err(|e| {
+            let message = strip_position(&e.to_string());
+            if e.is_eof() || e.is_syntax() && message.starts_with("trailing") {
+                return err("", message);
+            }
+            // serde points at the last byte it read: the value it choked on (so the member is the
+            // field to name), or the closing brace of an object that lacks a field (the object is).
+            let at = locate::offset_of(text, e.line(), e.column());
+            let at = if message.starts_with("missing field") { at } else { at.saturating_sub(1) };
+            err(locate::path_at(text, at), message)
         })?;
-        de.end().map_err(|e| err("", strip_position(&e.to_string())))?;
         compile::compile(raw)
     }
 }

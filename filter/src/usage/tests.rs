@@ -574,7 +574,8 @@ fn named(list: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
 #[test]
 fn requested_tool_calls_are_read_for_every_family_json_and_stream() {
     use BodyFormat::{Json, Ndjson, Sse};
-    let cases: Vec<(ApiFamily, BodyFormat, String, Vec<(&str, Option<&str>)>)> = vec![
+    type Case<'a> = (ApiFamily, BodyFormat, String, Vec<(&'a str, Option<&'a str>)>);
+    let cases: Vec<Case<'_>> = vec![
         (
             ApiFamily::OpenAiChat,
             Json,
