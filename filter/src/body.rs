@@ -1,11 +1,12 @@
 //! The request body, read while it streams past: the model, the `stream` flag, and the `body:`
 //! source paths.
 
-use crate::config::Config;
-use crate::json_scan::{JsonScalar, JsonScanner};
+use crate::config::{Config, Dimension};
+use crate::json_scan::{JsonPaths, JsonScalar, JsonScanner};
 use crate::policy::Lookup;
 use crate::source::Source;
 use crate::value::InvalidValue;
+use std::rc::Rc;
 
 const MODEL: usize = 0;
 const STREAM: usize = 1;
@@ -17,41 +18,37 @@ const FIRST_SOURCE: usize = 2;
 pub struct RequestBody {
     scanner: JsonScanner,
     /// The `body:` source paths, in scanner order from [`FIRST_SOURCE`].
-    sources: Vec<Vec<String>>,
-    bytes: u64,
+    sources: Rc<Vec<Vec<String>>>,
+}
+
+/// The paths a configuration reads from request bodies: `model`, `stream`, then every `body:`
+/// source path once. Compiled with the configuration.
+pub fn body_paths(dimensions: &[Dimension]) -> (Rc<JsonPaths>, Rc<Vec<Vec<String>>>) {
+    let mut sources: Vec<Vec<String>> = Vec::new();
+    for source in dimensions.iter().flat_map(|d| &d.sources) {
+        if let Source::Body(path) = source {
+            if !sources.contains(path) {
+                sources.push(path.clone());
+            }
+        }
+    }
+    let mut paths = vec![vec!["model".to_string()], vec!["stream".to_string()]];
+    paths.extend(sources.iter().cloned());
+    (JsonPaths::new(paths), Rc::new(sources))
 }
 
 impl RequestBody {
     pub fn new(config: &Config) -> RequestBody {
-        let mut sources: Vec<Vec<String>> = Vec::new();
-        for dim in &config.dimensions {
-            for source in &dim.sources {
-                if let Source::Body(path) = source {
-                    if !sources.contains(path) {
-                        sources.push(path.clone());
-                    }
-                }
-            }
-        }
-        let mut paths = vec![vec!["model".to_string()], vec!["stream".to_string()]];
-        paths.extend(sources.iter().cloned());
         RequestBody {
-            scanner: JsonScanner::new(paths, config.max_value_bytes.max(256)),
-            sources,
-            bytes: 0,
+            scanner: JsonScanner::with_paths(config.body_paths.clone(), config.max_value_bytes.max(256)),
+            sources: config.body_sources.clone(),
         }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.bytes = self.bytes.saturating_add(chunk.len() as u64);
         if !self.scanner.is_complete() && !self.scanner.is_malformed() {
             self.scanner.feed(chunk);
         }
-    }
-
-    /// Bytes seen so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
     }
 
     /// The top-level JSON object has closed (or the body is not JSON): nothing more will be found.

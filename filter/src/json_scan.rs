@@ -15,6 +15,7 @@
 mod scalars;
 
 use scalars::{Escape, Literal, NumberPart};
+use std::rc::Rc;
 
 /// Containers nested deeper than this are skipped without tracking keys.
 pub const MAX_TRACKED_DEPTH: usize = 64;
@@ -97,9 +98,10 @@ enum State {
     Malformed,
 }
 
-/// Incremental JSON scanner that picks the values at a fixed set of object paths.
-#[derive(Debug, Clone)]
-pub struct JsonScanner {
+/// A set of paths compiled once (per configuration or per API family) and shared by every
+/// scanner that looks for them: building these tables is most of what starting a scan costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPaths {
     /// Path components as bytes, at most [`MAX_PATHS`] paths.
     paths: Vec<Vec<Vec<u8>>>,
     /// `ends_at[d]`: paths with exactly `d` components.
@@ -109,42 +111,13 @@ pub struct JsonScanner {
     /// `element_at[d]`: paths whose component `d` is `[]` (an array element).
     element_at: Vec<u64>,
     all_paths: u64,
-    max_value_bytes: usize,
     max_key_bytes: usize,
-    match_array_elements: bool,
-
-    state: State,
-    frames: Vec<Frame>,
-    values: Vec<Option<JsonScalar>>,
-    /// Paths whose every value is kept (in order, at most [`MAX_COLLECTED`] each), not only the last.
-    collect_mask: u64,
-    collected: Vec<Vec<JsonScalar>>,
-    offset: usize,
-    object_start: Option<usize>,
-
-    /// Paths that receive the value being read.
-    capture_mask: u64,
-    /// Whether the current string or number is copied into `capture`.
-    capturing: bool,
-    capture_limit: usize,
-    capture_overflow: bool,
-    capture: Vec<u8>,
-    pending_high_surrogate: Option<u16>,
 }
 
-fn is_whitespace(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-fn bit(index: usize) -> u64 {
-    1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX)).unwrap_or(0)
-}
-
-impl JsonScanner {
+impl JsonPaths {
     /// `paths`: dotted paths into nested objects, already split, e.g. `["usage", "prompt_tokens"]`;
-    /// an empty path never matches. Values longer than `max_value_bytes` (strings counted
-    /// after unescaping) become [`JsonScalar::TooLong`].
-    pub fn new(paths: Vec<Vec<String>>, max_value_bytes: usize) -> Self {
+    /// an empty path never matches; paths beyond [`MAX_PATHS`] are ignored.
+    pub fn new(paths: Vec<Vec<String>>) -> Rc<JsonPaths> {
         let paths: Vec<Vec<Vec<u8>>> = paths
             .into_iter()
             .take(MAX_PATHS)
@@ -177,16 +150,76 @@ impl JsonScanner {
                 max_key_bytes = max_key_bytes.max(component.len());
             }
         }
-        let values = vec![None; paths.len()];
-        let collected = vec![Vec::new(); paths.len()];
-        JsonScanner {
+        Rc::new(JsonPaths {
             paths,
             ends_at,
             continues_past,
             element_at,
             all_paths,
-            max_value_bytes,
             max_key_bytes,
+        })
+    }
+
+    /// How many paths are tracked.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+/// Incremental JSON scanner that picks the values at a fixed set of object paths.
+#[derive(Debug, Clone)]
+pub struct JsonScanner {
+    compiled: Rc<JsonPaths>,
+    max_value_bytes: usize,
+    match_array_elements: bool,
+
+    state: State,
+    frames: Vec<Frame>,
+    values: Vec<Option<JsonScalar>>,
+    /// Paths whose every value is kept (in order, at most [`MAX_COLLECTED`] each), not only the last.
+    collect_mask: u64,
+    collected: Vec<Vec<JsonScalar>>,
+    offset: usize,
+    object_start: Option<usize>,
+
+    /// Paths that receive the value being read.
+    capture_mask: u64,
+    /// Whether the current string or number is copied into `capture`.
+    capturing: bool,
+    capture_limit: usize,
+    capture_overflow: bool,
+    capture: Vec<u8>,
+    pending_high_surrogate: Option<u16>,
+}
+
+fn is_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn bit(index: usize) -> u64 {
+    1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX)).unwrap_or(0)
+}
+
+impl JsonScanner {
+    /// A scanner for `paths` (see [`JsonPaths::new`]). Values longer than `max_value_bytes`
+    /// (strings counted after unescaping) become [`JsonScalar::TooLong`].
+    pub fn new(paths: Vec<Vec<String>>, max_value_bytes: usize) -> Self {
+        Self::with_paths(JsonPaths::new(paths), max_value_bytes)
+    }
+
+    /// A scanner for paths compiled before.
+    pub fn with_paths(compiled: Rc<JsonPaths>, max_value_bytes: usize) -> Self {
+        let count = compiled.paths.len();
+        let values = vec![None; count];
+        let collected = vec![Vec::new(); count];
+
+        JsonScanner {
+            compiled,
+            max_value_bytes,
             match_array_elements: false,
             state: State::Value,
             frames: Vec::with_capacity(MAX_TRACKED_DEPTH),
@@ -393,7 +426,7 @@ impl JsonScanner {
     /// Paths that end at the value being read: the member of the innermost object, or an
     /// element of a tracked array (a path ending in `[]`).
     fn member_capture_mask(&self) -> u64 {
-        let ends = |level: usize| self.ends_at.get(level + 1).copied().unwrap_or(0);
+        let ends = |level: usize| self.compiled.ends_at.get(level + 1).copied().unwrap_or(0);
         match self.frames.last() {
             Some(frame) if frame.kind == ContainerKind::Object && frame.member_mask != 0 => {
                 frame.member_mask & ends(frame.key_level)
@@ -414,7 +447,7 @@ impl JsonScanner {
             };
             return;
         }
-        let element_at = |level: usize| self.element_at.get(level).copied().unwrap_or(0);
+        let element_at = |level: usize| self.compiled.element_at.get(level).copied().unwrap_or(0);
         let elements_are_roots = kind == ContainerKind::Array && self.frames.is_empty() && self.match_array_elements;
         let (key_level, prefix_mask) = match self.frames.last() {
             // An array whose objects are each matched as a top-level document.
@@ -424,19 +457,19 @@ impl JsonScanner {
                     self.object_start = Some(self.offset.saturating_add(1));
                 }
                 match kind {
-                    ContainerKind::Object => (0, self.all_paths & !element_at(0)),
+                    ContainerKind::Object => (0, self.compiled.all_paths & !element_at(0)),
                     ContainerKind::Array => (0, element_at(0)),
                 }
             }
             Some(parent) if parent.elements_are_roots => match kind {
-                ContainerKind::Object => (0, self.all_paths & !element_at(0)),
+                ContainerKind::Object => (0, self.compiled.all_paths & !element_at(0)),
                 ContainerKind::Array => (0, 0),
             },
             Some(parent) => {
                 // The component this container's contents are compared with: the one after the
                 // member key (objects) or after the `[]` (arrays).
                 let level = parent.key_level + 1;
-                let continuing = self.continues_past.get(level).copied().unwrap_or(0);
+                let continuing = self.compiled.continues_past.get(level).copied().unwrap_or(0);
                 let inherited = match parent.kind {
                     ContainerKind::Object => parent.member_mask,
                     ContainerKind::Array => parent.prefix_mask,
@@ -493,7 +526,7 @@ impl JsonScanner {
 
     fn begin_key(&mut self) {
         let wanted = self.frames.last().map_or(0, |f| f.prefix_mask);
-        self.start_capture(0, wanted != 0, self.max_key_bytes);
+        self.start_capture(0, wanted != 0, self.compiled.max_key_bytes);
         self.state = State::InString {
             role: StringRole::Key,
             escape: Escape::None,
@@ -503,7 +536,7 @@ impl JsonScanner {
     fn key_ended(&mut self) {
         let key: &[u8] = &self.capture;
         let overflow = self.capture_overflow;
-        let paths = &self.paths;
+        let paths = &self.compiled.paths;
         if let Some(frame) = self.frames.last_mut() {
             let mut member_mask = 0u64;
             if !overflow && frame.prefix_mask != 0 {

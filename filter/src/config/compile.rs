@@ -48,7 +48,10 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let needs_body = dimensions
         .iter()
         .any(|d| d.sources.iter().any(|s| matches!(s, Source::Body(_))));
+    let (body_paths, body_sources) = crate::body::body_paths(&dimensions);
     Ok(Config {
+        body_paths,
+        body_sources,
         mode: raw.mode,
         dimensions,
         require,

@@ -73,7 +73,9 @@ pub(super) fn path_at(text: &str, at: usize) -> String {
                 if expecting_key {
                     if let Some(Frame::Object(key)) = frames.last_mut() {
                         let raw = text.get(start..j.min(text.len())).unwrap_or("");
-                        *key = Some(serde_json::from_str::<String>(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_string()));
+                        *key = Some(
+                            serde_json::from_str::<String>(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_string()),
+                        );
                     }
                     expecting_key = false;
                 }

@@ -8,11 +8,13 @@ mod locate;
 mod raw;
 
 use crate::authority::HostPattern;
+use crate::json_scan::JsonPaths;
 use crate::provider::{ExtraRoute, FreeEndpoint, ProviderSet};
 use crate::source::Source;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::rc::Rc;
 
 /// A configuration error: the field path and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +168,9 @@ pub struct Config {
     pub body_decision_bytes: usize,
     /// True when some dimension reads the request body.
     pub needs_body: bool,
+    /// What request bodies are scanned for (see `body::body_paths`), compiled once.
+    pub body_paths: Rc<JsonPaths>,
+    pub body_sources: Rc<Vec<Vec<String>>>,
 }
 
 impl Config {
@@ -184,7 +189,11 @@ impl Config {
             // serde points at the last byte it read: the value it choked on (so the member is the
             // field to name), or the closing brace of an object that lacks a field (the object is).
             let at = locate::offset_of(text, e.line(), e.column());
-            let at = if message.starts_with("missing field") { at } else { at.saturating_sub(1) };
+            let at = if message.starts_with("missing field") {
+                at
+            } else {
+                at.saturating_sub(1)
+            };
             err(locate::path_at(text, at), message)
         })?;
         compile::compile(raw)

@@ -50,6 +50,32 @@ impl Literal {
     }
 }
 
+/// How many leading bytes of a string's contents are plain (not `"`, `\` or a control byte): eight
+/// bytes at a time with the usual word-at-a-time byte tests, since long message texts are most of
+/// what a request or an answer holds.
+pub(super) fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let special = |b: &u8| *b == b'"' || *b == b'\\' || *b < 0x20;
+    let mut done = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        // A byte that is zero, or below 0x20, sets its high bit here (with false positives only
+        // after such a byte, which the bytewise scan below sorts out).
+        let zero_or_low = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v;
+        if (zero_or_low(quote, 1) | zero_or_low(backslash, 1) | zero_or_low(x, 0x20)) & HIGHS != 0 {
+            break;
+        }
+        done += 8;
+    }
+    let tail = bytes.get(done..).unwrap_or_default();
+    done + tail.iter().position(special).unwrap_or(tail.len())
+}
+
 fn hex_value(b: u8) -> Option<u16> {
     char::from(b).to_digit(16).and_then(|d| u16::try_from(d).ok())
 }
@@ -112,10 +138,7 @@ impl JsonScanner {
         };
         match escape {
             Escape::None => {
-                let plain = rest
-                    .iter()
-                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                    .unwrap_or(rest.len());
+                let plain = plain_run(rest);
                 if plain > 0 {
                     self.flush_lone_surrogate();
                     self.append(rest.get(..plain).unwrap_or(&[]));

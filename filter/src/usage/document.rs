@@ -4,13 +4,39 @@
 
 use super::providers::{fields, final_signals, parse_count, tool_paths, Field, Final, Slot, Tally, ToolPaths};
 use super::{ApiFamily, ToolCall, Usage, MAX_TOOL_CALLS};
-use crate::json_scan::{JsonScalar, JsonScanner};
+use crate::json_scan::{JsonPaths, JsonScalar, JsonScanner};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Longest model name or response id kept, in bytes; longer ones are ignored.
 pub(crate) const MAX_TEXT_BYTES: usize = 256;
 
 /// The end-of-stream marker OpenAI-style streams send as an event's data.
 const DONE: &[u8] = b"[DONE]";
+
+thread_local! {
+    /// Each family's paths, compiled once per VM (a VM is one thread).
+    static FAMILY_PATHS: RefCell<Vec<(ApiFamily, Rc<JsonPaths>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The paths a family's documents are scanned for: usage fields, final signals, tool calls.
+fn family_paths(family: ApiFamily) -> Rc<JsonPaths> {
+    FAMILY_PATHS.with(|cache| {
+        if let Some((_, paths)) = cache.borrow().iter().find(|(f, _)| *f == family) {
+            return paths.clone();
+        }
+        let paths: Vec<Vec<String>> = fields(family)
+            .iter()
+            .map(|(_, path)| path)
+            .chain(final_signals(family).iter().map(|(path, _)| path))
+            .chain(tool_paths(family).iter().flat_map(|(name, id)| [name, id]))
+            .map(|path| path.iter().map(|c| (*c).to_string()).collect())
+            .collect();
+        let compiled = JsonPaths::new(paths);
+        cache.borrow_mut().push((family, compiled.clone()));
+        compiled
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct DocumentReader {
@@ -33,16 +59,9 @@ impl DocumentReader {
         let fields = fields(family);
         let signals = final_signals(family);
         let tools = tool_paths(family);
-        let paths: Vec<Vec<String>> = fields
-            .iter()
-            .map(|(_, path)| path)
-            .chain(signals.iter().map(|(path, _)| path))
-            .chain(tools.iter().flat_map(|(name, id)| [name, id]))
-            .map(|path| path.iter().map(|c| (*c).to_string()).collect())
-            .collect();
         let first_tool = fields.len() + signals.len();
-        let mut scanner =
-            JsonScanner::new(paths, MAX_TEXT_BYTES).collect_paths(first_tool..first_tool + 2 * tools.len());
+        let mut scanner = JsonScanner::with_paths(family_paths(family), MAX_TEXT_BYTES)
+            .collect_paths(first_tool..first_tool + 2 * tools.len());
         if family == ApiFamily::Gemini {
             // Vertex `streamGenerateContent` without `alt=sse` answers a JSON array.
             scanner = scanner.match_top_level_array_elements();

@@ -15,7 +15,8 @@
 
 use super::base64::decode_into;
 use super::document::DocumentReader;
-use crate::json_scan::{JsonScalar, JsonScanner};
+use crate::json_scan::{JsonPaths, JsonScalar, JsonScanner};
+use std::rc::Rc;
 
 const PRELUDE_BYTES: usize = 12;
 const CRC_BYTES: usize = 4;
@@ -134,6 +135,15 @@ fn parse_headers(mut rest: &[u8]) -> Option<MessageKind> {
     Some(kind)
 }
 
+thread_local! {
+    static CHUNK_PATHS: Rc<JsonPaths> = JsonPaths::new(vec![vec!["bytes".to_string()]]);
+}
+
+/// The one path of an InvokeModel `chunk` event, compiled once per VM.
+fn chunk_paths() -> Rc<JsonPaths> {
+    CHUNK_PATHS.with(Rc::clone)
+}
+
 impl EventStreamDecoder {
     pub(crate) fn new() -> Self {
         EventStreamDecoder {
@@ -148,7 +158,7 @@ impl EventStreamDecoder {
             headers_remaining: 0,
             payload_remaining: 0,
             route: Route::Skip,
-            chunk: JsonScanner::new(vec![vec!["bytes".to_string()]], MAX_CHUNK_BASE64_BYTES),
+            chunk: JsonScanner::with_paths(chunk_paths(), MAX_CHUNK_BASE64_BYTES),
         }
     }
 
