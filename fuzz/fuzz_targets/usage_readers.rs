@@ -39,9 +39,12 @@ fn read<'a>(family: ApiFamily, format: BodyFormat, parts: impl IntoIterator<Item
     reader.feed(b"{\"usage\":{\"prompt_tokens\":1}}\n\ndata: {}\n\n");
     reader.finish();
     assert_eq!(reader.usage(), &usage, "feed after finish changed the usage");
-    assert_eq!(reader.reported(), usage.has_token_counts());
     for text in usage.response_model.iter().chain(&usage.response_id) {
         assert!(!text.is_empty() && text.len() <= 256, "text {text:?}");
+    }
+    assert!(usage.tool_calls.len() <= ai_attribution::usage::MAX_TOOL_CALLS);
+    for call in &usage.tool_calls {
+        assert!(!call.name.is_empty() && call.name.len() <= 256, "tool {call:?}");
     }
     usage
 }
