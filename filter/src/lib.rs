@@ -14,6 +14,7 @@ pub mod host;
 pub mod identity;
 pub mod json_edit;
 pub mod json_scan;
+pub mod mcp;
 pub mod metrics;
 pub mod path;
 pub mod policy;

@@ -10,6 +10,8 @@ pub const TOKENS: &str = "ai_attribution_tokens_total";
 pub const COST: &str = "ai_attribution_cost_microusd_total";
 /// Answers by `usage_status` and provider.
 pub const USAGE: &str = "ai_attribution_usage_total";
+/// Requests to MCP endpoints, by decision, JSON-RPC method and tool.
+pub const TOOL_CALLS: &str = "ai_attribution_tool_calls_total";
 
 /// The value used for capped labels once a metric has reached its series cap.
 pub const OTHER: &str = "other";

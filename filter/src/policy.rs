@@ -49,6 +49,8 @@ pub enum Decision {
     Attributed,
     Rejected,
     WouldReject,
+    /// Not attributed, and not required to be: an MCP request whose method is not in `mcp.methods`.
+    Exempt,
 }
 
 impl Decision {
@@ -57,6 +59,7 @@ impl Decision {
             Decision::Attributed => "attributed",
             Decision::Rejected => "rejected",
             Decision::WouldReject => "would_reject",
+            Decision::Exempt => "exempt",
         }
     }
 }
@@ -110,8 +113,13 @@ pub fn resolve_dimension(sources: &[Source], lookup: &mut dyn SourceLookup, max_
     Resolution::Unresolved(cause)
 }
 
-/// Resolves every dimension and decides.
+/// Resolves every dimension and decides against the top-level `require`.
 pub fn attribute(config: &Config, lookup: &mut dyn SourceLookup) -> Attribution {
+    attribute_against(config, &config.require, lookup)
+}
+
+/// Resolves every dimension and decides against `require` (alternatives of dimension indexes).
+pub fn attribute_against(config: &Config, require: &[Vec<usize>], lookup: &mut dyn SourceLookup) -> Attribution {
     let dimensions: Vec<Resolution> = config
         .dimensions
         .iter()
@@ -137,8 +145,7 @@ pub fn attribute(config: &Config, lookup: &mut dyn SourceLookup) -> Attribution 
     let untrusted = dims_with(Unresolved::Untrusted);
 
     // The alternative with the fewest unresolved dimensions (the first on a tie).
-    let closest = config
-        .require
+    let closest = require
         .iter()
         .map(|alt| alt.iter().copied().filter(|&i| !counts(i)).collect::<Vec<usize>>())
         .min_by_key(Vec::len)

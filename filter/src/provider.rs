@@ -140,14 +140,41 @@ fn call(provider: &str, operation: &str, family: ApiFamily) -> ModelCall {
     }
 }
 
-/// Recognises an AI event from a request's `:method`, `:path` and `:authority`.
-pub fn recognize_request(cfg: &Config, headers: &Headers) -> Option<ModelCall> {
-    let method = header_text(headers, ":method").unwrap_or("");
-    let is_preflight = method.eq_ignore_ascii_case("OPTIONS")
+/// The provider name of agent tool calls (MCP requests).
+pub const MCP_PROVIDER: &str = "mcp";
+
+fn is_preflight(method: &str, headers: &Headers) -> bool {
+    method.eq_ignore_ascii_case("OPTIONS")
         && headers
             .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("access-control-request-method"));
-    if is_preflight {
+            .any(|(n, _)| n.eq_ignore_ascii_case("access-control-request-method"))
+}
+
+/// Whether the request goes to one of `mcp.endpoints` (path prefix by canonical segments, case
+/// aside, and host when listed). Every method counts but a CORS preflight.
+pub fn is_mcp_request(cfg: &Config, headers: &Headers) -> bool {
+    if cfg.mcp.endpoints.is_empty() || is_preflight(header_text(headers, ":method").unwrap_or(""), headers) {
+        return false;
+    }
+    let path = CanonicalPath::parse(header_bytes(headers, ":path").unwrap_or(b"/"));
+    let segments = path.segments();
+    let host = Host::parse(header_bytes(headers, ":authority"));
+    cfg.mcp.endpoints.iter().any(|e| {
+        segments.len() >= e.prefix.len()
+            && segments.iter().zip(&e.prefix).all(|(s, p)| s.eq_ignore_ascii_case(p))
+            && (e.hosts.is_empty() || host.is_in(&e.hosts))
+    })
+}
+
+/// The event of an MCP request, before its body names the method.
+pub fn mcp_call() -> ModelCall {
+    call(MCP_PROVIDER, "mcp", ApiFamily::OpenAiChat)
+}
+
+/// Recognises a model call from a request's `:method`, `:path` and `:authority`.
+pub fn recognize_request(cfg: &Config, headers: &Headers) -> Option<ModelCall> {
+    let method = header_text(headers, ":method").unwrap_or("");
+    if is_preflight(method, headers) {
         return None;
     }
     let path = CanonicalPath::parse(header_bytes(headers, ":path").unwrap_or(b"/"));

@@ -35,11 +35,23 @@ pub enum Field {
     CostUsd,
     RequestedTools,
     RequestedToolCallIds,
+    TraceId,
+    McpMethod,
+    McpSession,
+    McpProtocolVersion,
+    JsonRpcId,
+    Tool,
+    Prompt,
+    ResourceUri,
+    ErrorType,
+    RpcStatus,
+    McpHeaderMismatch,
+    McpSessionMismatch,
 }
 
 impl Field {
     /// Every field, in the order records list them.
-    pub const ALL: [Field; 23] = [
+    pub const ALL: [Field; 35] = [
         Field::Event,
         Field::Decision,
         Field::Reason,
@@ -63,6 +75,18 @@ impl Field {
         Field::CostUsd,
         Field::RequestedTools,
         Field::RequestedToolCallIds,
+        Field::TraceId,
+        Field::McpMethod,
+        Field::McpSession,
+        Field::McpProtocolVersion,
+        Field::JsonRpcId,
+        Field::Tool,
+        Field::Prompt,
+        Field::ResourceUri,
+        Field::ErrorType,
+        Field::RpcStatus,
+        Field::McpHeaderMismatch,
+        Field::McpSessionMismatch,
     ];
 
     /// The scalar key, `wasm.ai_attribution.<this>`.
@@ -100,6 +124,18 @@ impl Field {
             Field::CostUsd => ("cost_usd", "ai_attribution.cost_usd"),
             Field::RequestedTools => ("requested_tools", "ai_attribution.requested_tools"),
             Field::RequestedToolCallIds => ("requested_tool_call_ids", "ai_attribution.requested_tool_call_ids"),
+            Field::TraceId => ("trace_id", "ai_attribution.trace_id"),
+            Field::McpMethod => ("mcp_method", "mcp.method.name"),
+            Field::McpSession => ("mcp_session", "mcp.session.id"),
+            Field::McpProtocolVersion => ("mcp_protocol_version", "mcp.protocol.version"),
+            Field::JsonRpcId => ("jsonrpc_id", "jsonrpc.request.id"),
+            Field::Tool => ("tool", "gen_ai.tool.name"),
+            Field::Prompt => ("prompt", "gen_ai.prompt.name"),
+            Field::ResourceUri => ("resource_uri", "mcp.resource.uri"),
+            Field::ErrorType => ("error_type", "error.type"),
+            Field::RpcStatus => ("rpc_status", "rpc.response.status_code"),
+            Field::McpHeaderMismatch => ("mcp_header_mismatch", "ai_attribution.mcp_header_mismatch"),
+            Field::McpSessionMismatch => ("mcp_session_mismatch", "ai_attribution.mcp_session_mismatch"),
         }
     }
 
@@ -123,14 +159,39 @@ pub fn dimension_otel_name(dimension: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     ModelCall,
+    /// A request to an MCP endpoint.
+    ToolCall,
 }
 
 impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::ModelCall => "model_call",
+            EventKind::ToolCall => "tool_call",
         }
     }
+}
+
+/// What the record says of a tool call (a request to an MCP endpoint): its JSON-RPC message
+/// (the first one that had to be attributed, in a batch), and how it went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolRecord {
+    pub mcp_method: Option<String>,
+    /// The `Mcp-Session-Id` the client sent.
+    pub mcp_session: Option<String>,
+    pub protocol_version: Option<String>,
+    pub jsonrpc_id: Option<String>,
+    pub tool: Option<String>,
+    pub prompt: Option<String>,
+    pub resource_uri: Option<String>,
+    /// OpenTelemetry `error.type`: the JSON-RPC error code, or `tool_error`.
+    pub error_type: Option<String>,
+    /// OpenTelemetry `rpc.response.status_code`: the JSON-RPC error code.
+    pub rpc_status: Option<String>,
+    /// `Mcp-Method`/`Mcp-Name` disagreed with the body.
+    pub header_mismatch: bool,
+    /// The session was opened by another service account (on this worker).
+    pub session_mismatch: bool,
 }
 
 /// Token counts read from the response.
@@ -191,6 +252,9 @@ pub struct Record {
     /// The tools the model asked to call, comma-joined, and their call ids where given.
     pub requested_tools: Option<String>,
     pub requested_tool_call_ids: Option<String>,
+    /// The W3C trace ID of the inbound `traceparent`.
+    pub trace_id: Option<String>,
+    pub tool: Option<ToolRecord>,
 }
 
 /// One value of the record, before it is written in either form.
@@ -266,6 +330,26 @@ impl Record {
             field(Field::RequestedToolCallIds),
             self.requested_tool_call_ids.as_deref().map(Text),
         );
+        put(field(Field::TraceId), self.trace_id.as_deref().map(Text));
+        if let Some(t) = &self.tool {
+            put(field(Field::McpMethod), t.mcp_method.as_deref().map(Text));
+            put(field(Field::McpSession), t.mcp_session.as_deref().map(Text));
+            put(
+                field(Field::McpProtocolVersion),
+                t.protocol_version.as_deref().map(Text),
+            );
+            put(field(Field::JsonRpcId), t.jsonrpc_id.as_deref().map(Text));
+            put(field(Field::Tool), t.tool.as_deref().map(Text));
+            put(field(Field::Prompt), t.prompt.as_deref().map(Text));
+            put(field(Field::ResourceUri), t.resource_uri.as_deref().map(Text));
+            put(field(Field::ErrorType), t.error_type.as_deref().map(Text));
+            put(field(Field::RpcStatus), t.rpc_status.as_deref().map(Text));
+            put(field(Field::McpHeaderMismatch), t.header_mismatch.then_some(Flag(true)));
+            put(
+                field(Field::McpSessionMismatch),
+                t.session_mismatch.then_some(Flag(true)),
+            );
+        }
         out
     }
 
@@ -354,6 +438,8 @@ mod tests {
             cost_usd: Some(0.0001875),
             requested_tools: None,
             requested_tool_call_ids: None,
+            trace_id: None,
+            tool: None,
         }
     }
 

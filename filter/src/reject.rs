@@ -174,16 +174,15 @@ impl Refusal<'_> {
 
 /// The message of an attribution rejection: what was missing and what would satisfy the
 /// requirement. It names dimensions and source kinds, never a header value.
-fn attribution_message(config: &Config, attribution: &Attribution) -> String {
+fn attribution_message(config: &Config, require: &[Vec<usize>], what: &str, attribution: &Attribution) -> String {
     let name = |i: &usize| config.dimensions.get(*i).map(|d| d.name.as_str()).unwrap_or("?");
     let missing: Vec<&str> = attribution.missing.iter().map(name).collect();
-    let alternatives: Vec<String> = config
-        .require
+    let alternatives: Vec<String> = require
         .iter()
         .map(|alt| alt.iter().map(name).collect::<Vec<_>>().join(" + "))
         .collect();
     let mut message = format!(
-        "This model call cannot be attributed: missing {}. Provide one of: {}.",
+        "This {what} cannot be attributed: missing {}. Provide one of: {}.",
         missing.join(", "),
         alternatives.join("; or ")
     );
@@ -216,22 +215,99 @@ fn attribution_message(config: &Config, attribution: &Attribution) -> String {
     message
 }
 
-/// Builds the rejection of an unattributed call, in the call's own error shape.
-pub fn rejection(config: &Config, call: &ModelCall, attribution: &Attribution, correlation_id: &str) -> LocalReply {
-    let missing: Vec<&str> = attribution
+fn missing_names<'a>(config: &'a Config, attribution: &Attribution) -> Vec<&'a str> {
+    attribution
         .missing
         .iter()
         .filter_map(|i| config.dimensions.get(*i).map(|d| d.name.as_str()))
-        .collect();
+        .collect()
+}
+
+/// Builds the rejection of an unattributed model call, in the call's own error shape.
+pub fn rejection(config: &Config, call: &ModelCall, attribution: &Attribution, correlation_id: &str) -> LocalReply {
     Refusal {
         status: config.reject_status,
         code: "unattributed_model_call",
         reason: "ATTRIBUTION_REQUIRED",
-        message: attribution_message(config, attribution),
-        missing,
+        message: attribution_message(config, &config.require, "model call", attribution),
+        missing: missing_names(config, attribution),
         correlation_id,
     }
     .reply(ErrorShape::of(call), &config.correlation_header)
+}
+
+/// A JSON-RPC id given as JSON text, or `null`.
+fn rpc_id(id: Option<&str>) -> Value {
+    id.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+}
+
+/// A JSON-RPC 2.0 error answer: one error object per request id (`ids`, JSON text), an array
+/// when the request was a batch. A batch of notifications only is answered with one `null`-id
+/// error, so that the refusal is still seen.
+fn json_rpc_reply(
+    status: u32,
+    correlation_header: &str,
+    correlation_id: &str,
+    ids: &[Option<String>],
+    batch: bool,
+    error: &Value,
+) -> LocalReply {
+    let one = |id: Option<&str>| json!({"jsonrpc": "2.0", "id": rpc_id(id), "error": error});
+    let body = if batch {
+        let mut answers: Vec<Value> = ids.iter().flatten().map(|id| one(Some(id))).collect();
+        if answers.is_empty() {
+            answers.push(one(None));
+        }
+        Value::Array(answers)
+    } else {
+        one(ids.first().and_then(Option::as_deref))
+    };
+    LocalReply {
+        status,
+        headers: vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            (correlation_header.to_string(), correlation_id.to_string()),
+        ],
+        body: body.to_string(),
+    }
+}
+
+/// Builds the rejection of an unattributed tool call: a JSON-RPC error (code
+/// [`crate::mcp::UNATTRIBUTED_CODE`]) answering the request's id, which every MCP client raises
+/// with its message, `data` carrying the missing dimensions and the correlation ID.
+pub fn tool_rejection(
+    config: &Config,
+    attribution: &Attribution,
+    correlation_id: &str,
+    ids: &[Option<String>],
+    batch: bool,
+) -> LocalReply {
+    let require = &config.mcp.require;
+    let error = json!({
+        "code": crate::mcp::UNATTRIBUTED_CODE,
+        "message": attribution_message(config, require, "tool call", attribution),
+        "data": {"missing": missing_names(config, attribution), "correlation_id": correlation_id},
+    });
+    json_rpc_reply(
+        config.reject_status,
+        &config.correlation_header,
+        correlation_id,
+        ids,
+        batch,
+        &error,
+    )
+}
+
+/// The answer to an MCP request whose `Mcp-Method` or `Mcp-Name` header disagrees with its body
+/// (`mcp.header_mismatch: reject`): HTTP 400 with JSON-RPC error
+/// [`crate::mcp::HEADER_MISMATCH_CODE`], as the 2026-07-28 transport asks of a server.
+pub fn header_mismatch_reply(config: &Config, correlation_id: &str, ids: &[Option<String>], batch: bool) -> LocalReply {
+    let error = json!({
+        "code": crate::mcp::HEADER_MISMATCH_CODE,
+        "message": "The Mcp-Method or Mcp-Name header does not match the request body.",
+        "data": {"correlation_id": correlation_id},
+    });
+    json_rpc_reply(400, &config.correlation_header, correlation_id, ids, batch, &error)
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub enum Source {
     Body(Vec<String>),
     /// A constant.
     Static(String),
+    /// The MCP session (`Mcp-Session-Id`); the argument is `session`.
+    McpSession,
 }
 
 /// Why a source string did not parse.
@@ -76,6 +78,7 @@ pub enum SourceError {
     BadHeaderName,
     UnknownPeerField(String),
     BadPath,
+    UnknownMcpField(String),
 }
 
 impl fmt::Display for SourceError {
@@ -84,7 +87,7 @@ impl fmt::Display for SourceError {
             SourceError::MissingColon => f.write_str("expected \"kind:argument\" (e.g. \"header:x-user-id\")"),
             SourceError::UnknownKind(k) => write!(
                 f,
-                "unknown source kind \"{k}\" (expected header, jwt, peer, api_key, node, property, body or static)"
+                "unknown source kind \"{k}\" (expected header, jwt, peer, api_key, node, property, body, static or mcp)"
             ),
             SourceError::EmptyArgument => f.write_str("the argument after ':' is empty"),
             SourceError::BadHeaderName => f.write_str("not a valid header name (lower-case letters, digits, '-', '_')"),
@@ -93,6 +96,7 @@ impl fmt::Display for SourceError {
                 write!(f, "unknown peer field \"{p}\" (expected one of {})", names.join(", "))
             }
             SourceError::BadPath => f.write_str("not a valid dotted path (no empty segments)"),
+            SourceError::UnknownMcpField(a) => write!(f, "unknown mcp field \"{a}\" (expected session)"),
         }
     }
 }
@@ -141,6 +145,8 @@ impl Source {
             "property" => Ok(Source::Property(dotted(arg)?)),
             "body" => Ok(Source::Body(dotted(arg)?)),
             "static" => Ok(Source::Static(arg.to_string())),
+            "mcp" if arg == "session" => Ok(Source::McpSession),
+            "mcp" => Err(SourceError::UnknownMcpField(arg.to_string())),
             other => Err(SourceError::UnknownKind(other.to_string())),
         }
     }
@@ -156,6 +162,7 @@ impl Source {
             Source::Property(_) => "property",
             Source::Body(_) => "body",
             Source::Static(_) => "static",
+            Source::McpSession => "mcp",
         }
     }
 }
@@ -171,6 +178,7 @@ impl fmt::Display for Source {
             Source::Property(p) => write!(f, "property:{}", p.join(".")),
             Source::Body(p) => write!(f, "body:{}", p.join(".")),
             Source::Static(v) => write!(f, "static:{v}"),
+            Source::McpSession => f.write_str("mcp:session"),
         }
     }
 }
@@ -200,7 +208,7 @@ mod tests {
         assert_eq!(
             Source::parse("heder:x").map_err(|e| e.to_string()),
             Err(
-                "unknown source kind \"heder\" (expected header, jwt, peer, api_key, node, property, body or static)"
+                "unknown source kind \"heder\" (expected header, jwt, peer, api_key, node, property, body, static or mcp)"
                     .into()
             )
         );

@@ -179,6 +179,8 @@ pub fn stats_tags() -> Value {
         "provider",
         "direction",
         "status",
+        "mcp_method",
+        "tool",
         "business_unit",
         "user",
         "model",

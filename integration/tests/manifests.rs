@@ -585,7 +585,7 @@ fn find_key<'a>(node: &'a Value, key: &str, found: &mut Vec<&'a Value>) {
 // ---- the schema against config/ --------------------------------------------------------------
 
 /// The fields of `RawConfig` in filter/src/config/raw.rs.
-const RAW_CONFIG_FIELDS: [&str; 15] = [
+const RAW_CONFIG_FIELDS: [&str; 16] = [
     "mode",
     "dimensions",
     "require",
@@ -594,6 +594,7 @@ const RAW_CONFIG_FIELDS: [&str; 15] = [
     "api_keys",
     "peer",
     "model_calls",
+    "mcp",
     "reject",
     "correlation",
     "usage",
@@ -693,6 +694,8 @@ fn schema_objects_match_every_raw_struct_in_config_rs() {
         ("RawModelCalls", "/properties/model_calls"),
         ("RawFree", "/properties/model_calls/properties/free/items"),
         ("RawExtra", "/properties/model_calls/properties/extra/items"),
+        ("RawMcp", "/properties/mcp"),
+        ("RawMcpEndpoint", "/properties/mcp/properties/endpoints/items"),
         ("RawReject", "/properties/reject"),
         ("RawCorrelation", "/properties/correlation"),
         ("RawUsage", "/properties/usage"),
@@ -889,6 +892,13 @@ fn invalid_configs() -> Vec<String> {
         r#"{"model_calls":{"extra":[{"path_prefix":"/llm"}]}}"#,
         r#"{"model_calls":{"extra":[{"path_prefix":"/llm","provider":"a;b"}]}}"#,
         r#"{"model_calls":{"extra":[{"path_prefix":"/llm","provider":"x","operation":"Chat"}]}}"#,
+        r#"{"mcp":{"endpoints":[{"path_prefix":"mcp"}]}}"#,
+        r#"{"mcp":{"endpoints":[{"path_prefix":"/mcp","hosts":["a:80"]}]}}"#,
+        r#"{"mcp":{"methods":["tools call"]}}"#,
+        r#"{"mcp":{"header_mismatch":"drop"}}"#,
+        r#"{"mcp":{"require":[]}}"#,
+        r#"{"dimensions":{"tool":["static:x"]}}"#,
+        r#"{"dimensions":{"session":["mcp:id"]}}"#,
         r#"{"correlation":{"header":"x corr"}}"#,
         r#"{"usage":{"enabled":"yes"}}"#,
         r#"{"pricing":{"gpt-*o":{"input":1,"output":2}}}"#,
@@ -936,6 +946,7 @@ fn schema_accepts_what_the_filter_accepts() {
         r#"{"reject":{"status":599},"limits":{"max_value_bytes":8192},"usage":{"enabled":false,"force_stream_usage":true}}"#,
         r#"{"header_trust":{"peers":["spiffe://corp.example/ns/edge/sa/gw"]},"jwt":{"from":"bearer_unverified","payload_key":"p","header":"x-payload"}}"#,
         r#"{"mode":"audit","record":{"scalar_keys":"all"},"model_calls":{"providers":"all"}}"#,
+        r#"{"dimensions":{"session":["mcp:session"],"service_account":["peer:spiffe_id"]},"require":[["service_account"]],"mcp":{"endpoints":[{"path_prefix":"/mcp","hosts":["tools.example.com"]}],"require":[["service_account","session"]],"methods":["tools/call"],"header_mismatch":"reject"}}"#,
     ]
     .map(String::from)
     .to_vec();

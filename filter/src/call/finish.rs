@@ -5,10 +5,11 @@ use super::{Call, Phase, SeriesId, VmState};
 use crate::config::MetricLabel;
 use crate::host::Attributes;
 use crate::host::Headers;
+use crate::mcp::{McpMessage, McpOutcome};
 use crate::metrics::{self, micro_usd, UNKNOWN};
 use crate::policy::Decision;
-use crate::record::{EventKind, Record, Tokens, UsageStatus};
-use crate::request::{plan_request, Inbound, RequestPlan};
+use crate::record::{EventKind, Record, Tokens, ToolRecord, UsageStatus};
+use crate::request::{plan_request, RequestPlan};
 use crate::response::{cost_usd, tokens, ResponseUsage};
 
 /// Comma-joined, or `None` when empty.
@@ -36,6 +37,7 @@ impl Call {
         if let Phase::Deciding { held, .. } = &self.phase {
             let plan = self.replan(held, host);
             self.attribution = plan.attribution;
+            self.settle();
             // Never forwarded, whatever the decision: no usage to expect.
             self.response = None;
         } else if self.attribution.decision == Decision::Attributed && self.body.is_some() {
@@ -48,7 +50,10 @@ impl Call {
                 }
             }
         }
-        let record = self.record();
+        let mut record = self.record();
+        if let Some(tool) = record.tool.as_mut() {
+            tool.session_mismatch = self.bind_session(vm);
+        }
         let counts = if self.cfg.metrics_enabled {
             self.counts(&record, vm)
         } else {
@@ -64,22 +69,76 @@ impl Call {
 
     /// Plans again on the given request headers and the body read so far.
     fn replan(&self, headers: &Headers, host: &mut dyn Attributes) -> RequestPlan {
-        let inbound = Inbound {
-            headers,
-            trusted_peer: self.trusted_peer,
-            call: &self.model,
-        };
         plan_request(
             &self.cfg,
-            &inbound,
+            &self.inbound(headers),
             host,
             self.body.as_ref(),
             self.correlation_id.clone(),
         )
     }
 
+    /// Binds an MCP session to the service account of the first attributed call that used it
+    /// (usually the `initialize` that opened it), in this VM: true when the session is bound to
+    /// another one (`mcp_session_mismatch`). The service account is the dimension named
+    /// `service_account`.
+    fn bind_session(&self, vm: &mut VmState) -> bool {
+        let Some(tool) = &self.tool else {
+            return false;
+        };
+        let Some(session) = tool.session.as_deref().or(tool.issued_session.as_deref()) else {
+            return false;
+        };
+        let account = self
+            .cfg
+            .dimensions
+            .iter()
+            .position(|d| d.name == "service_account")
+            .and_then(|i| self.attribution.value(i));
+        match account {
+            // Only an attributed call opens (binds) a session.
+            Some(account) => vm.bind_session(session, account, self.attribution.decision == Decision::Attributed),
+            None => false,
+        }
+    }
+
+    fn tool_record(&self) -> Option<ToolRecord> {
+        let tool = self.tool.as_ref()?;
+        let subject = tool.subject(&self.cfg);
+        let method = subject.and_then(|m| m.method.clone());
+        let names_it = |wanted: &str| method.as_deref() == Some(wanted);
+        let outcome = tool.outcome();
+        Some(ToolRecord {
+            jsonrpc_id: subject.and_then(McpMessage::id_text),
+            tool: subject.filter(|_| names_it("tools/call")).and_then(|m| m.name.clone()),
+            prompt: subject.filter(|_| names_it("prompts/get")).and_then(|m| m.name.clone()),
+            resource_uri: subject
+                .filter(|_| names_it("resources/read"))
+                .and_then(|m| m.uri.clone()),
+            mcp_method: method,
+            mcp_session: tool.session.clone(),
+            protocol_version: tool.protocol_version.clone(),
+            error_type: outcome.as_ref().and_then(McpOutcome::error_type),
+            rpc_status: outcome.as_ref().and_then(McpOutcome::status_code),
+            header_mismatch: tool.header_mismatch(),
+            session_mismatch: false,
+        })
+    }
+
+    /// `gen_ai.operation.name` of a tool call: `execute_tool` for `tools/call`, else the method
+    /// (`mcp` for a request without one, such as the GET that opens a stream).
+    fn tool_operation(record: &ToolRecord) -> String {
+        match record.mcp_method.as_deref() {
+            Some("tools/call") => "execute_tool".to_string(),
+            Some(other) => other.to_string(),
+            None => "mcp".to_string(),
+        }
+    }
+
     fn usage_status(&self) -> Option<UsageStatus> {
-        if self.attribution.decision == Decision::Rejected {
+        if self.tool.is_some() {
+            None
+        } else if self.attribution.decision == Decision::Rejected {
             Some(UsageStatus::NotApplicable)
         } else if !self.cfg.usage_enabled {
             None
@@ -125,8 +184,13 @@ impl Call {
                 .and_then(|b| b.stream())
                 .or(self.model.path_stream.then_some(true))
         });
+        let tool = self.tool_record();
         Record {
-            event: EventKind::ModelCall,
+            event: if tool.is_some() {
+                EventKind::ToolCall
+            } else {
+                EventKind::ModelCall
+            },
             decision: self.attribution.decision,
             reason: self.attribution.reason(cfg),
             correlation_id: self.correlation_id.clone(),
@@ -140,7 +204,9 @@ impl Call {
                 .collect(),
             sources: self.attribution.sources(cfg),
             provider: self.model.provider.clone(),
-            operation: self.model.operation.clone(),
+            operation: tool
+                .as_ref()
+                .map_or_else(|| self.model.operation.clone(), Self::tool_operation),
             request_model,
             response_model: usage.response_model.clone(),
             response_id: usage.response_id.clone(),
@@ -152,6 +218,8 @@ impl Call {
             cost_usd: cost,
             requested_tools: join(usage.tool_calls.iter().map(|t| t.name.as_str())),
             requested_tool_call_ids: join(usage.tool_calls.iter().filter_map(|t| t.id.as_deref())),
+            trace_id: self.trace_id.clone(),
+            tool,
         }
     }
 
@@ -174,6 +242,17 @@ impl Call {
         let with = |first: [(&'static str, &'a str); 2]| -> Vec<(&'a str, &'a str)> {
             first.into_iter().chain(labels.iter().copied()).collect()
         };
+        if let Some(tool) = &record.tool {
+            let method = tool.mcp_method.as_deref().unwrap_or(UNKNOWN);
+            let name = tool.tool.as_deref().unwrap_or(UNKNOWN);
+            let mut tool_labels = vec![
+                ("decision", record.decision.as_str()),
+                ("mcp_method", method),
+                ("tool", name),
+            ];
+            tool_labels.extend(labels.iter().copied());
+            return vec![(vm.series(metrics::TOOL_CALLS, &tool_labels), 1)];
+        }
         let provider = record.provider.as_str();
         let mut out = vec![(
             vm.series(

@@ -12,6 +12,7 @@
 
 mod finish;
 mod start;
+mod tool;
 mod vm;
 
 #[cfg(test)]
@@ -26,8 +27,8 @@ use crate::host::{Attributes, HeaderList, Headers};
 use crate::json_edit::with_include_usage;
 use crate::policy::{Attribution, Decision};
 use crate::provider::{ApiFamily, ModelCall};
-use crate::reject::LocalReply;
-use crate::request::{plan_request, Inbound, RequestPlan};
+use crate::reject::{header_mismatch_reply, rejection, tool_rejection, LocalReply};
+use crate::request::{plan_request, waits_for_body, Inbound};
 use crate::response::ResponseUsage;
 use std::rc::Rc;
 
@@ -118,11 +119,18 @@ enum Phase {
     Rejected,
 }
 
-/// One AI event: a model call, from its request headers to the access log.
+/// One AI event (a model call, or an agent's tool call to an MCP endpoint), from its request
+/// headers to the access log.
 #[derive(Debug)]
 pub struct Call {
     cfg: Rc<Config>,
     model: ModelCall,
+    /// The MCP side, for a tool call.
+    tool: Option<Box<tool::ToolCall>>,
+    /// The request has a body (it did not end with its headers).
+    has_body: bool,
+    /// The W3C trace ID of the inbound `traceparent`.
+    trace_id: Option<String>,
     correlation_id: String,
     /// The downstream peer is in `header_trust.peers`.
     trusted_peer: bool,
@@ -145,68 +153,111 @@ pub struct Call {
 }
 
 impl Call {
-    #[allow(clippy::too_many_arguments)]
-    fn from_plan(
-        cfg: &Rc<Config>,
-        model: ModelCall,
-        headers: &Headers,
-        end_of_stream: bool,
-        plan: RequestPlan,
-        trusted_peer: bool,
-        request_id: Option<String>,
-        method: String,
-    ) -> (Call, Step) {
-        let wants_body = !end_of_stream
-            && (model.path_model.is_none() || cfg.usage_enabled || cfg.needs_body || cfg.force_stream_usage);
-        let mut call = Call {
-            cfg: cfg.clone(),
-            model,
-            correlation_id: plan.correlation_id.clone(),
-            trusted_peer,
-            request_id,
-            method,
-            attribution: plan.attribution.clone(),
-            phase: Phase::Forwarded,
-            decided_on_body: false,
-            body: wants_body.then(|| RequestBody::new(cfg)),
-            body_fed: 0,
-            usage_hold: None,
-            headers_for_body: None,
-            response: None,
-        };
-        let mut effects = plan.header_edits();
+    /// The alternatives this call must satisfy: `mcp.require` for a tool call.
+    fn require(&self) -> &[Vec<usize>] {
+        if self.tool.is_some() {
+            &self.cfg.mcp.require
+        } else {
+            &self.cfg.require
+        }
+    }
+
+    /// The request as the planner sees it.
+    fn inbound<'a>(&'a self, headers: &'a Headers) -> Inbound<'a> {
+        Inbound {
+            headers,
+            trusted_peer: self.trusted_peer,
+            call: &self.model,
+            require: self.require(),
+        }
+    }
+
+    /// Settles the decision just taken: a tool call that is not required to be attributed (see
+    /// `ToolCall::requires_attribution`) is exempt instead of refused.
+    fn settle(&mut self) {
+        if let Some(tool) = &self.tool {
+            let refused = matches!(self.attribution.decision, Decision::Rejected | Decision::WouldReject);
+            if refused && !tool.requires_attribution(&self.cfg, self.has_body) {
+                self.attribution.decision = Decision::Exempt;
+            }
+        }
+    }
+
+    /// The local reply for the decision taken, if the call may not go on.
+    fn refusal(&mut self) -> Option<LocalReply> {
+        let cfg = &self.cfg;
+        if self.attribution.decision == Decision::Rejected {
+            return Some(match &self.tool {
+                Some(tool) => tool_rejection(
+                    cfg,
+                    &self.attribution,
+                    &self.correlation_id,
+                    &tool.ids(),
+                    tool.is_batch(),
+                ),
+                None => rejection(cfg, &self.model, &self.attribution, &self.correlation_id),
+            });
+        }
+        let tool = self.tool.as_mut()?;
+        if cfg.mcp.reject_header_mismatch && tool.header_mismatch() {
+            tool.answered_mismatch = true;
+            return Some(header_mismatch_reply(
+                cfg,
+                &self.correlation_id,
+                &tool.ids(),
+                tool.is_batch(),
+            ));
+        }
+        None
+    }
+
+    /// The request headers arrived and the decision on them was taken, with `effects` to edit
+    /// them: the first step.
+    fn open(&mut self, headers: &Headers, mut effects: Vec<Effect>) -> Step {
+        let cfg = self.cfg.clone();
+        let end_of_stream = !self.has_body;
         if cfg.needs_body && !end_of_stream {
-            call.headers_for_body = Some(headers.to_vec());
+            self.headers_for_body = Some(headers.to_vec());
         }
-        if cfg.needs_body && !end_of_stream && crate::request::waits_for_body(cfg, &plan.attribution) {
-            call.phase = Phase::Deciding {
-                held: headers.to_vec(),
-                sources_seen: 0,
-            };
-            return (call, Step::with(effects));
+        // A tool call's decision waits for its JSON-RPC message (the method says whether it must
+        // be attributed); a model call's only for a `body:` source that could still attribute it.
+        let waits = !end_of_stream
+            && (self.tool.is_some() || (cfg.needs_body && waits_for_body(&cfg, self.require(), &self.attribution)));
+        if !waits {
+            self.settle();
         }
-        if let Some(reply) = plan.reject {
-            call.phase = Phase::Rejected;
-            return (call, Step::reject(reply));
-        }
-        if cfg.usage_enabled && cfg.request_identity_encoding && !signs_accept_encoding(headers) {
+        let reads_answer = cfg.usage_enabled || self.tool.is_some();
+        if reads_answer && cfg.request_identity_encoding && !signs_accept_encoding(headers) {
             // An uncompressed answer can be read as it passes; the client, which asked for
-            // compression, may always be answered uncompressed (RFC 9110 §12.5.3).
+            // compression, may always be answered uncompressed (RFC 9110 §12.5.3). Set now: the
+            // headers go on even when the decision waits for the body.
             effects.push(Effect::SetRequestHeader(
                 "accept-encoding".to_string(),
                 "identity".to_string(),
             ));
         }
+        if waits {
+            self.phase = Phase::Deciding {
+                held: headers.to_vec(),
+                sources_seen: 0,
+            };
+            return Step::with(effects);
+        }
+        if let Some(reply) = self.refusal() {
+            self.phase = Phase::Rejected;
+            return Step::reject(reply);
+        }
         if cfg.force_stream_usage
             && !end_of_stream
-            && call.model.family == ApiFamily::OpenAiChat
-            && matches!(call.model.operation.as_str(), "chat" | "text_completion")
+            && self.tool.is_none()
+            && self.model.family == ApiFamily::OpenAiChat
+            && matches!(self.model.operation.as_str(), "chat" | "text_completion")
         {
             // The body may grow: drop content-length before any body byte is forwarded.
             effects.push(Effect::RemoveRequestHeader("content-length".to_string()));
-            call.usage_hold = Some(Vec::new());
+            self.usage_hold = Some(Vec::new());
         }
-        (call, Step::with(effects))
+        Step::with(effects)
     }
 
     /// Whether the core reads request body bytes (the glue skips the host call otherwise).
@@ -214,7 +265,11 @@ impl Call {
         match &self.phase {
             Phase::Deciding { .. } => true,
             Phase::Rejected => false,
-            Phase::Forwarded => self.usage_hold.is_some() || self.body.as_ref().is_some_and(|b| !b.finished()),
+            Phase::Forwarded => {
+                self.usage_hold.is_some()
+                    || self.body.as_ref().is_some_and(|b| !b.finished())
+                    || self.tool.as_ref().is_some_and(|t| !t.request_read())
+            }
         }
     }
 
@@ -223,46 +278,55 @@ impl Call {
         if let Some(body) = self.body.as_mut() {
             body.feed(chunk);
         }
+        if let Some(tool) = self.tool.as_mut() {
+            tool.feed_request(chunk);
+        }
         self.body_fed = self.body_fed.saturating_add(chunk.len());
-        match &mut self.phase {
+        match &self.phase {
             Phase::Rejected => Step::pause(),
             Phase::Forwarded => self.usage_hold_step(chunk, end_of_stream),
-            Phase::Deciding { held, sources_seen } => {
-                // Decide once the body can say no more, or as soon as what it said attributes the call.
-                let found = self.body.as_ref().map_or(0, RequestBody::sources_found);
-                let complete = end_of_stream
-                    || self.body.as_ref().is_none_or(RequestBody::finished)
-                    || self.body_fed >= self.cfg.body_decision_bytes;
-                if !complete && found == *sources_seen {
-                    return Step::pause();
-                }
-                *sources_seen = found;
-                let plan = plan_request(
-                    &self.cfg,
-                    &Inbound {
-                        headers: held,
-                        trusted_peer: self.trusted_peer,
-                        call: &self.model,
-                    },
-                    host,
-                    self.body.as_ref(),
-                    self.correlation_id.clone(),
-                );
-                if !complete && plan.attribution.decision != Decision::Attributed {
-                    return Step::pause();
-                }
-                self.attribution = plan.attribution;
-                self.decided_on_body = true;
-                match plan.reject {
-                    Some(reply) => {
-                        self.phase = Phase::Rejected;
-                        Step::reject(reply)
-                    }
-                    None => {
-                        self.phase = Phase::Forwarded;
-                        Step::proceed()
-                    }
-                }
+            Phase::Deciding { .. } => self.deciding_step(end_of_stream, host),
+        }
+    }
+
+    /// The body held for the decision grew. A model call is decided once the body can say no
+    /// more, or as soon as what it said attributes the call; a tool call once its JSON-RPC
+    /// message is read.
+    fn deciding_step(&mut self, end_of_stream: bool, host: &mut dyn Attributes) -> Step {
+        let Phase::Deciding { held, sources_seen } = &self.phase else {
+            return Step::proceed();
+        };
+        let found = self.body.as_ref().map_or(0, RequestBody::sources_found);
+        let body_read = self.body.as_ref().is_none_or(RequestBody::finished);
+        let message_read = self.tool.as_ref().is_none_or(|t| t.request_read());
+        let complete = end_of_stream || (body_read && message_read) || self.body_fed >= self.cfg.body_decision_bytes;
+        if !complete && (self.tool.is_some() || found == *sources_seen) {
+            return Step::pause();
+        }
+        let plan = plan_request(
+            &self.cfg,
+            &self.inbound(held),
+            host,
+            self.body.as_ref(),
+            self.correlation_id.clone(),
+        );
+        if let Phase::Deciding { sources_seen, .. } = &mut self.phase {
+            *sources_seen = found;
+        }
+        if !complete && plan.attribution.decision != Decision::Attributed {
+            return Step::pause();
+        }
+        self.attribution = plan.attribution;
+        self.settle();
+        self.decided_on_body = true;
+        match self.refusal() {
+            Some(reply) => {
+                self.phase = Phase::Rejected;
+                Step::reject(reply)
+            }
+            None => {
+                self.phase = Phase::Forwarded;
+                Step::proceed()
             }
         }
     }
@@ -294,8 +358,14 @@ impl Call {
     /// The response headers (of the upstream's answer, or of a local reply).
     pub fn on_response_headers(&mut self, headers: &Headers, end_of_stream: bool) -> Step {
         let set_id = Effect::SetResponseHeader(self.cfg.correlation_header.clone(), self.correlation_id.clone());
-        if self.cfg.usage_enabled && matches!(self.phase, Phase::Forwarded) {
-            self.response = Some(ResponseUsage::start(self.model.family, headers, end_of_stream));
+        if matches!(self.phase, Phase::Forwarded) {
+            match self.tool.as_mut() {
+                Some(tool) => tool.start_response(headers),
+                None if self.cfg.usage_enabled => {
+                    self.response = Some(ResponseUsage::start(self.model.family, headers, end_of_stream));
+                }
+                None => {}
+            }
         }
         Step::with(vec![set_id])
     }
@@ -303,12 +373,16 @@ impl Call {
     /// Whether the core reads response body bytes.
     pub fn wants_response_body(&self) -> bool {
         self.response.as_ref().is_some_and(ResponseUsage::wants_body)
+            || self.tool.as_ref().is_some_and(|t| t.wants_response_body())
     }
 
     /// The next response-body chunk, as it passes (never held back).
     pub fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Step {
         if let Some(response) = self.response.as_mut() {
             response.feed(chunk, end_of_stream);
+        }
+        if let Some(tool) = self.tool.as_mut() {
+            tool.feed_response(chunk, end_of_stream);
         }
         Step::proceed()
     }

@@ -1,10 +1,13 @@
 //! The request headers of every request: spoofed attribution headers are stripped whatever the
 //! request is, and an AI event starts a [`Call`].
 
-use super::{Call, Effect, Step, VmState};
+use super::tool::ToolCall;
+use super::{Call, Effect, Phase, Step, VmState};
+use crate::body::RequestBody;
 use crate::config::Config;
 use crate::host::{header_text, Attributes, Headers};
-use crate::provider::recognize_request;
+use crate::mcp::trace_id;
+use crate::provider::{is_mcp_request, mcp_call, recognize_request};
 use crate::request::{correlation_id, plan_request, spoofed_header_edits, trusted_peer, Inbound, RequestPlan};
 use std::rc::Rc;
 
@@ -18,21 +21,53 @@ impl Call {
         host: &mut dyn Attributes,
         vm: &mut VmState,
     ) -> (Option<Call>, Step) {
-        let Some(model) = recognize_request(cfg, headers) else {
+        let (model, tool) = if is_mcp_request(cfg, headers) {
+            (mcp_call(), Some(Box::new(ToolCall::new(headers))))
+        } else if let Some(model) = recognize_request(cfg, headers) {
+            (model, None)
+        } else {
             let edits = spoofed_header_edits(cfg, headers, host);
             return (None, Step::with(edits));
         };
-        let trusted = trusted_peer(cfg, host);
-        let id = correlation_id(cfg, headers, trusted, &mut || vm.new_id());
+        let trusted_peer = trusted_peer(cfg, host);
+        let correlation_id = correlation_id(cfg, headers, trusted_peer, &mut || vm.new_id());
+        let has_body = !end_of_stream;
+        let wants_body = has_body
+            && (tool.is_some()
+                || model.path_model.is_none()
+                || cfg.usage_enabled
+                || cfg.needs_body
+                || cfg.force_stream_usage);
+        // A tool call's body is read by its own reader; the model-call reader only serves `body:` sources.
+        let wants_body = wants_body && (tool.is_none() || cfg.needs_body);
         let inbound = Inbound {
             headers,
-            trusted_peer: trusted,
+            trusted_peer,
             call: &model,
+            require: if tool.is_some() { &cfg.mcp.require } else { &cfg.require },
         };
-        let plan = plan_request(cfg, &inbound, host, None, id);
-        let request_id = header_text(headers, "x-request-id").map(str::to_string);
-        let method = header_text(headers, ":method").unwrap_or("POST").to_string();
-        let (call, step) = Call::from_plan(cfg, model, headers, end_of_stream, plan, trusted, request_id, method);
+        let plan = plan_request(cfg, &inbound, host, None, correlation_id.clone());
+        let edits = plan.header_edits();
+        let mut call = Call {
+            cfg: cfg.clone(),
+            model,
+            tool,
+            has_body,
+            correlation_id,
+            trusted_peer,
+            request_id: header_text(headers, "x-request-id").map(str::to_string),
+            method: header_text(headers, ":method").unwrap_or("POST").to_string(),
+            trace_id: header_text(headers, "traceparent").and_then(trace_id),
+            attribution: plan.attribution,
+            phase: Phase::Forwarded,
+            decided_on_body: false,
+            body: wants_body.then(|| RequestBody::new(cfg)),
+            body_fed: 0,
+            usage_hold: None,
+            headers_for_body: None,
+            response: None,
+        };
+        let step = call.open(headers, edits);
         (Some(call), step)
     }
 }

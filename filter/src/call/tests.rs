@@ -404,3 +404,286 @@ fn metric_series_are_capped_per_metric_not_per_label() {
     assert!(requests.iter().any(|s| s.ends_with(";user=other;app=other;team=other")));
     assert!(requests.iter().any(|s| s.contains(";user=u0;app=a0;team=t0")));
 }
+
+// ---------------------------------------------------------------- agent tool calls (MCP)
+
+const MCP_CONFIG: &str = r#"{"dimensions":{"service_account":["header:x-service-account"],"session":["mcp:session"],
+    "user":["header:x-user-id"]},"require":[["user"]],
+    "mcp":{"endpoints":[{"path_prefix":"/mcp"}],"require":[["service_account"]]}}"#;
+
+struct ToolRun {
+    step: Step,
+    finished: Finished,
+}
+
+/// A POST to `/mcp` with `body` (fed in one chunk), answered with `answer` when forwarded.
+fn tool_call(
+    config: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    answer: Option<(&str, &[u8])>,
+    vm: &mut VmState,
+) -> ToolRun {
+    let c = cfg(config);
+    let mut host = MapAttributes::default();
+    let (call, first) = Call::start(&c, &request("/mcp", extra), false, &mut host, vm);
+    let mut call = call.expect("a tool call");
+    assert_eq!(first.flow, Flow::Continue, "the headers go on; the body is held");
+    let step = call.on_request_body(body, true, &mut host);
+    if reply_of(&step).is_none() {
+        if let Some((content_type, bytes)) = answer {
+            let _ = call.on_response_headers(&headers(&[(":status", "200"), ("content-type", content_type)]), false);
+            let _ = call.on_response_body(bytes, true);
+        }
+    }
+    ToolRun {
+        step,
+        finished: call.finish(&mut host, vm),
+    }
+}
+
+fn scalar<'a>(f: &'a Finished, key: &str) -> Option<&'a str> {
+    let key = format!("ai_attribution.{key}");
+    f.scalars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+}
+
+const CALL_WEATHER: &[u8] =
+    br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"}}}"#;
+
+#[test]
+fn an_attributed_tool_call_is_recorded_with_its_tool_and_outcome() {
+    let answer = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"isError":true}}"#;
+    let run = tool_call(
+        MCP_CONFIG,
+        &[
+            ("x-service-account", "agent-a"),
+            ("mcp-session-id", "s-1"),
+            ("mcp-protocol-version", "2025-11-25"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ],
+        CALL_WEATHER,
+        Some(("application/json", answer)),
+        &mut vm(),
+    );
+    assert_eq!(run.step, Step::proceed());
+    let f = &run.finished;
+    assert_eq!(scalar(f, "event"), Some("tool_call"));
+    assert_eq!(scalar(f, "decision"), Some("attributed"));
+    assert_eq!(scalar(f, "provider"), Some("mcp"));
+    assert_eq!(scalar(f, "operation"), Some("execute_tool"));
+    assert_eq!(scalar(f, "tool"), Some("get_weather"));
+    assert_eq!(scalar(f, "mcp_method"), Some("tools/call"));
+    assert_eq!(scalar(f, "jsonrpc_id"), Some("7"));
+    assert_eq!(scalar(f, "session"), Some("s-1"));
+    assert_eq!(scalar(f, "mcp_session"), Some("s-1"));
+    assert_eq!(scalar(f, "mcp_protocol_version"), Some("2025-11-25"));
+    assert_eq!(scalar(f, "error_type"), Some("tool_error"));
+    assert_eq!(scalar(f, "rpc_status"), None);
+    assert_eq!(scalar(f, "trace_id"), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert_eq!(scalar(f, "usage_status"), None);
+    assert_eq!(scalar(f, "mcp_header_mismatch"), None);
+}
+
+#[test]
+fn an_unattributed_tool_call_gets_a_json_rpc_error_for_its_id() {
+    let run = tool_call(
+        MCP_CONFIG,
+        &[],
+        br#"{"jsonrpc":"2.0","id":"call-9","method":"tools/call","params":{"name":"get_weather"}}"#,
+        None,
+        &mut vm(),
+    );
+    let reply = reply_of(&run.step).expect("a rejection");
+    assert_eq!(reply.status, 403);
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["jsonrpc"], "2.0");
+    assert_eq!(body["id"], "call-9");
+    assert_eq!(body["error"]["code"], crate::mcp::UNATTRIBUTED_CODE);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("This tool call cannot be attributed: missing service_account."),
+        "{message}"
+    );
+    assert_eq!(body["error"]["data"]["missing"], serde_json::json!(["service_account"]));
+    assert_eq!(
+        body["error"]["data"]["correlation_id"],
+        scalar(&run.finished, "correlation_id").unwrap()
+    );
+    assert_eq!(scalar(&run.finished, "decision"), Some("rejected"));
+    assert_eq!(scalar(&run.finished, "tool"), Some("get_weather"));
+    assert_eq!(scalar(&run.finished, "jsonrpc_id"), Some("call-9"));
+}
+
+#[test]
+fn methods_outside_mcp_methods_are_exempt_when_unattributed() {
+    for body in [
+        &br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#[..],
+        br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        br#"[{"jsonrpc":"2.0","id":3,"method":"tools/list"},{"jsonrpc":"2.0","id":4,"method":"ping"}]"#,
+    ] {
+        let run = tool_call(MCP_CONFIG, &[], body, Some(("application/json", b"{}")), &mut vm());
+        assert_eq!(run.step, Step::proceed(), "{}", String::from_utf8_lossy(body));
+        assert_eq!(scalar(&run.finished, "decision"), Some("exempt"));
+    }
+}
+
+#[test]
+fn a_body_the_reader_cannot_read_must_be_attributed() {
+    for body in [&b"{not json"[..], b"", b"[]", b"   "] {
+        let run = tool_call(MCP_CONFIG, &[], body, None, &mut vm());
+        assert!(reply_of(&run.step).is_some(), "{:?}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn a_batch_with_one_required_method_is_refused_for_every_id() {
+    let body = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_weather"}},{"jsonrpc":"2.0","method":"notifications/progress"}]"#;
+    let run = tool_call(MCP_CONFIG, &[], body, None, &mut vm());
+    let reply = reply_of(&run.step).expect("a rejection");
+    let answers: Vec<serde_json::Value> = serde_json::from_str(&reply.body).unwrap();
+    let ids: Vec<_> = answers.iter().map(|a| a["id"].clone()).collect();
+    assert_eq!(ids, vec![serde_json::json!(1), serde_json::json!(2)]);
+    assert_eq!(
+        scalar(&run.finished, "tool"),
+        Some("get_weather"),
+        "the record names the required call"
+    );
+}
+
+#[test]
+fn a_get_without_a_body_is_exempt() {
+    let c = cfg(MCP_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let get = headers(&[
+        (":method", "GET"),
+        (":path", "/mcp"),
+        (":authority", "m"),
+        ("mcp-session-id", "s"),
+    ]);
+    let (call, step) = Call::start(&c, &get, true, &mut host, &mut vm);
+    assert!(reply_of(&step).is_none());
+    let f = call.expect("a tool call").finish(&mut host, &mut vm);
+    assert_eq!(scalar(&f, "decision"), Some("exempt"));
+    assert_eq!(scalar(&f, "operation"), Some("mcp"));
+}
+
+#[test]
+fn mirrored_headers_that_disagree_are_recorded_or_refused() {
+    let lying = [
+        ("x-service-account", "agent-a"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "harmless"),
+    ];
+    let run = tool_call(
+        MCP_CONFIG,
+        &lying,
+        CALL_WEATHER,
+        Some(("application/json", b"{}")),
+        &mut vm(),
+    );
+    assert_eq!(run.step, Step::proceed());
+    assert_eq!(scalar(&run.finished, "mcp_header_mismatch"), Some("true"));
+
+    let strict = MCP_CONFIG.replace(
+        r#""require":[["service_account"]]}"#,
+        r#""require":[["service_account"]],"header_mismatch":"reject"}"#,
+    );
+    let run = tool_call(&strict, &lying, CALL_WEATHER, None, &mut vm());
+    let reply = reply_of(&run.step).expect("a 400");
+    assert_eq!(reply.status, 400);
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["error"]["code"], crate::mcp::HEADER_MISMATCH_CODE);
+    assert_eq!(body["id"], 7);
+    assert_eq!(scalar(&run.finished, "decision"), Some("attributed"));
+    assert_eq!(scalar(&run.finished, "rpc_status"), Some("-32020"));
+
+    let base64 = [
+        ("x-service-account", "agent-a"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "=?base64?Z2V0X3dlYXRoZXI=?="),
+    ];
+    let run = tool_call(
+        &strict,
+        &base64,
+        CALL_WEATHER,
+        Some(("application/json", b"{}")),
+        &mut vm(),
+    );
+    assert_eq!(run.step, Step::proceed(), "a base64 name that agrees passes");
+}
+
+#[test]
+fn a_session_used_by_another_service_account_is_flagged() {
+    let mut vm = vm();
+    let opened = tool_call(
+        MCP_CONFIG,
+        &[("x-service-account", "agent-a"), ("mcp-session-id", "s-9")],
+        CALL_WEATHER,
+        Some(("application/json", b"{}")),
+        &mut vm,
+    );
+    assert_eq!(scalar(&opened.finished, "mcp_session_mismatch"), None);
+    let other = tool_call(
+        MCP_CONFIG,
+        &[("x-service-account", "agent-b"), ("mcp-session-id", "s-9")],
+        CALL_WEATHER,
+        Some(("application/json", b"{}")),
+        &mut vm,
+    );
+    assert_eq!(scalar(&other.finished, "mcp_session_mismatch"), Some("true"));
+    assert_eq!(scalar(&other.finished, "decision"), Some("attributed"));
+}
+
+#[test]
+fn an_sse_answer_gives_the_outcome_of_the_request() {
+    let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32603,\"message\":\"boom\"}}\n\n";
+    let run = tool_call(
+        MCP_CONFIG,
+        &[("x-service-account", "agent-a")],
+        CALL_WEATHER,
+        Some(("text/event-stream", sse)),
+        &mut vm(),
+    );
+    assert_eq!(scalar(&run.finished, "rpc_status"), Some("-32603"));
+    assert_eq!(scalar(&run.finished, "error_type"), Some("-32603"));
+}
+
+#[test]
+fn tool_calls_count_in_their_own_metric() {
+    let mut vm = vm();
+    let run = tool_call(
+        MCP_CONFIG,
+        &[("x-service-account", "agent-a")],
+        CALL_WEATHER,
+        Some(("application/json", b"{}")),
+        &mut vm,
+    );
+    let names: Vec<&str> = run
+        .finished
+        .counts
+        .iter()
+        .filter_map(|(id, _)| vm.series_name(*id))
+        .collect();
+    assert_eq!(
+        names,
+        vec!["ai_attribution_tool_calls_total;decision=attributed;mcp_method=tools/call;tool=get_weather"]
+    );
+}
+
+#[test]
+fn model_calls_are_not_tool_calls_even_with_mcp_configured() {
+    let c = cfg(MCP_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, _) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice")]),
+        true,
+        &mut host,
+        &mut vm,
+    );
+    let f = call.expect("a model call").finish(&mut host, &mut vm);
+    assert_eq!(scalar(&f, "event"), Some("model_call"));
+    assert_eq!(scalar(&f, "mcp_method"), None);
+}

@@ -1,8 +1,8 @@
-//! State one Envoy worker VM shares across its requests: the correlation-ID generator and the
-//! metric series it has named (with their cap).
+//! State one Envoy worker VM shares across its requests: the correlation-ID generator, the
+//! metric series it has named (with their cap), and the MCP sessions it has seen opened.
 
 use crate::correlation::IdGenerator;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// An index into the VM's metric series; the glue maps it to the host's metric id.
 pub type SeriesId = u32;
@@ -17,7 +17,13 @@ pub struct VmState {
     /// Series per metric family (e.g. `ai_attribution_tokens_total`) so far, for the cap.
     per_metric: HashMap<&'static str, usize>,
     max_series: usize,
+    /// MCP sessions and the service account that opened each, oldest first for eviction.
+    sessions: HashMap<String, String>,
+    session_order: VecDeque<String>,
 }
+
+/// MCP sessions a VM remembers; the oldest is forgotten first.
+pub const MAX_SESSIONS: usize = 4096;
 
 impl VmState {
     /// `seed`: 32 bytes of the host's entropy, drawn once per VM. `max_series`: how many label
@@ -29,7 +35,28 @@ impl VmState {
             by_name: HashMap::new(),
             per_metric: HashMap::new(),
             max_series,
+            sessions: HashMap::new(),
+            session_order: VecDeque::new(),
         }
+    }
+
+    /// Whether `session` is bound to an account other than `account`; when it is unbound and
+    /// `bind`, binds it to `account`.
+    pub fn bind_session(&mut self, session: &str, account: &str, bind: bool) -> bool {
+        if let Some(bound) = self.sessions.get(session) {
+            return bound != account;
+        }
+        if !bind {
+            return false;
+        }
+        if self.session_order.len() >= MAX_SESSIONS {
+            if let Some(oldest) = self.session_order.pop_front() {
+                self.sessions.remove(&oldest);
+            }
+        }
+        self.sessions.insert(session.to_string(), account.to_string());
+        self.session_order.push_back(session.to_string());
+        false
     }
 
     /// A new correlation ID (a random UUIDv4).

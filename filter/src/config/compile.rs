@@ -1,8 +1,11 @@
 //! From the JSON shape to the checked configuration, one section at a time. Every error names
 //! the path of the field it is about.
 
-use super::raw::{AllOr, RawApiKeys, RawConfig, RawJwt, RawMetrics, RawModelCalls, RawPrice};
-use super::{err, ApiKeys, Config, ConfigError, Dimension, JwtConfig, MetricLabel, Price, PricePattern, ScalarKeys};
+use super::raw::{AllOr, RawApiKeys, RawConfig, RawJwt, RawMcp, RawMetrics, RawModelCalls, RawPrice};
+use super::{
+    err, ApiKeys, Config, ConfigError, Dimension, JwtConfig, McpConfig, McpEndpoint, MetricLabel, Price, PricePattern,
+    ScalarKeys,
+};
 use crate::authority::HostPattern;
 use crate::path::CanonicalPath;
 use crate::provider::{ExtraRoute, FreeEndpoint, ProviderSet, PROVIDER_NAMES};
@@ -34,6 +37,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let api_keys = api_keys(&raw.api_keys, max_value_bytes)?;
     let peer_trust_domains = trust_domains(&raw.peer.trust_domains)?;
     let model_calls = model_calls(&raw.model_calls)?;
+    let mcp = mcp(&raw.mcp, &require, &index_of)?;
     if !(400..=599).contains(&raw.reject.status) {
         return Err(err("reject.status", "must be an HTTP error status between 400 and 599"));
     }
@@ -64,6 +68,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         model_hosts: model_calls.model_hosts,
         free_endpoints: model_calls.free,
         extra_routes: model_calls.extra,
+        mcp,
         reject_status: raw.reject.status,
         correlation_header,
         propagate,
@@ -338,6 +343,59 @@ fn model_calls(raw: &RawModelCalls) -> Result<ModelCalls, ConfigError> {
         model_hosts: host_list(&raw.model_hosts, "model_calls.model_hosts")?,
         free,
         extra,
+    })
+}
+
+fn mcp(
+    raw: &RawMcp,
+    require_default: &[Vec<usize>],
+    index_of: &dyn Fn(&str) -> Option<usize>,
+) -> Result<McpConfig, ConfigError> {
+    let mut endpoints = Vec::new();
+    for (i, e) in raw.endpoints.iter().enumerate() {
+        let path = format!("mcp.endpoints[{i}]");
+        if !e.path_prefix.starts_with('/') {
+            return Err(err(format!("{path}.path_prefix"), "must start with '/'"));
+        }
+        endpoints.push(McpEndpoint {
+            prefix: CanonicalPath::parse(e.path_prefix.as_bytes()).segments().to_vec(),
+            hosts: host_list(&e.hosts, &format!("{path}.hosts"))?,
+        });
+    }
+    let require = match &raw.require {
+        None => require_default.to_vec(),
+        Some(alternatives) => {
+            let compiled = self::require(alternatives, index_of).map_err(|e| ConfigError {
+                path: format!("mcp.{}", e.path),
+                message: e.message,
+            })?;
+            compiled
+        }
+    };
+    for (i, m) in raw.methods.iter().enumerate() {
+        let ok = !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.$".contains(&b));
+        if !ok {
+            return Err(err(
+                format!("mcp.methods[{i}]"),
+                "a JSON-RPC method name such as tools/call",
+            ));
+        }
+    }
+    let reject_header_mismatch = match raw.header_mismatch.as_str() {
+        "record" => false,
+        "reject" => true,
+        other => {
+            return Err(err(
+                "mcp.header_mismatch",
+                format!("expected \"record\" or \"reject\", got \"{other}\""),
+            ))
+        }
+    };
+    Ok(McpConfig {
+        endpoints,
+        require,
+        methods: raw.methods.clone(),
+        reject_header_mismatch,
     })
 }
 

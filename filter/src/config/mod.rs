@@ -118,6 +118,25 @@ pub struct ApiKeys {
     pub owners: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// One MCP endpoint: a path prefix (canonical segments) and, optionally, the hosts it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpEndpoint {
+    pub prefix: Vec<String>,
+    pub hosts: Vec<HostPattern>,
+}
+
+/// Agent tool calls (the `mcp` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpConfig {
+    pub endpoints: Vec<McpEndpoint>,
+    /// Alternatives a call of one of `methods` must satisfy (indexes into `dimensions`).
+    pub require: Vec<Vec<usize>>,
+    /// JSON-RPC methods that must be attributed; other requests are recorded and pass.
+    pub methods: Vec<String>,
+    /// `Mcp-Method`/`Mcp-Name` headers that disagree with the body make the call a 400.
+    pub reject_header_mismatch: bool,
+}
+
 /// A metric label besides `provider`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricLabel {
@@ -146,6 +165,7 @@ pub struct Config {
     pub model_hosts: Vec<HostPattern>,
     pub free_endpoints: Vec<FreeEndpoint>,
     pub extra_routes: Vec<ExtraRoute>,
+    pub mcp: McpConfig,
     pub reject_status: u32,
     pub correlation_header: String,
     /// Indexes into `dimensions`.

@@ -25,6 +25,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub model_calls: RawModelCalls,
     #[serde(default)]
+    pub mcp: RawMcp,
+    #[serde(default)]
     pub reject: RawReject,
     #[serde(default)]
     pub correlation: RawCorrelation,
@@ -144,6 +146,49 @@ pub(super) struct RawModelCalls {
     pub free: Vec<RawFree>,
     #[serde(default)]
     pub extra: Vec<RawExtra>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMcp {
+    #[serde(default)]
+    pub endpoints: Vec<RawMcpEndpoint>,
+    /// Alternatives for tool calls; absent: the top-level `require`.
+    #[serde(default)]
+    pub require: Option<Vec<Vec<String>>>,
+    #[serde(default = "default_mcp_methods")]
+    pub methods: Vec<String>,
+    #[serde(default = "default_header_mismatch")]
+    pub header_mismatch: String,
+}
+
+impl Default for RawMcp {
+    fn default() -> Self {
+        RawMcp {
+            endpoints: Vec::new(),
+            require: None,
+            methods: default_mcp_methods(),
+            header_mismatch: default_header_mismatch(),
+        }
+    }
+}
+
+fn default_mcp_methods() -> Vec<String> {
+    ["tools/call", "resources/read", "prompts/get"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_header_mismatch() -> String {
+    "record".to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMcpEndpoint {
+    pub path_prefix: String,
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

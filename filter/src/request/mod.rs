@@ -1,5 +1,5 @@
 //! Request-header processing: from the request's headers and host attributes to a plan of header
-//! edits, a decision and, in enforce mode, a rejection. Pure: the call lifecycle carries it out.
+//! edits and a decision. Pure: the call lifecycle carries it out (and words any rejection).
 
 mod sources;
 
@@ -11,9 +11,8 @@ use crate::config::{Config, JwtFrom};
 use crate::correlation::{is_spoofable_header, propagation_header, rebuild_baggage, usable_request_id};
 use crate::host::{header_value, Attributes, Headers};
 use crate::identity::spiffe::parse_spiffe_id;
-use crate::policy::{attribute, Attribution, Decision};
+use crate::policy::{attribute_against, Attribution, Decision};
 use crate::provider::ModelCall;
-use crate::reject::{rejection, LocalReply};
 use crate::source::Source;
 use sources::RequestSources;
 
@@ -26,17 +25,16 @@ pub struct RequestPlan {
     pub remove: Vec<String>,
     /// Headers to set (replace) on the upstream request.
     pub set: Vec<(String, String)>,
-    /// The local reply, when the call is rejected.
-    pub reject: Option<LocalReply>,
 }
 
-/// The request as the core received it: its headers, whether the downstream peer is trusted, and
-/// what kind of call it is.
+/// The request as the core received it: its headers, whether the downstream peer is trusted,
+/// what kind of call it is, and the alternatives it must satisfy.
 #[derive(Debug, Clone, Copy)]
 pub struct Inbound<'a> {
     pub headers: &'a Headers,
     pub trusted_peer: bool,
     pub call: &'a ModelCall,
+    pub require: &'a [Vec<usize>],
 }
 
 fn text(bytes: Option<Vec<u8>>) -> Option<String> {
@@ -138,9 +136,9 @@ pub fn correlation_id(
 
 /// True when the call is not attributed yet but a `body:` source could still satisfy the
 /// requirement, so the decision must wait for the request body.
-pub fn waits_for_body(config: &Config, attribution: &Attribution) -> bool {
+pub fn waits_for_body(config: &Config, require: &[Vec<usize>], attribution: &Attribution) -> bool {
     attribution.decision != Decision::Attributed
-        && config.require.iter().any(|alt| {
+        && require.iter().any(|alt| {
             alt.iter().all(|&i| {
                 attribution.value(i).is_some()
                     || config
@@ -151,7 +149,7 @@ pub fn waits_for_body(config: &Config, attribution: &Attribution) -> bool {
         })
 }
 
-/// Plans the handling of a recognised model call's request. `body` is the request body read so far,
+/// Plans the handling of a recognised AI event's request. `body` is the request body read so far,
 /// when the decision waited for it.
 pub fn plan_request(
     config: &Config,
@@ -162,7 +160,7 @@ pub fn plan_request(
 ) -> RequestPlan {
     let (headers, trusted_peer) = (inbound.headers, inbound.trusted_peer);
     let mut sources = RequestSources::new(config, inbound, props, body);
-    let attribution = attribute(config, &mut sources);
+    let attribution = attribute_against(config, inbound.require, &mut sources);
     let read_a_jwt = sources.read_a_jwt();
 
     let mut remove: Vec<String> = if trusted_peer {
@@ -202,13 +200,10 @@ pub fn plan_request(
         }
     }
 
-    let reject = (attribution.decision == Decision::Rejected)
-        .then(|| rejection(config, inbound.call, &attribution, &correlation_id));
     RequestPlan {
         correlation_id,
         attribution,
         remove,
         set,
-        reject,
     }
 }

@@ -222,6 +222,12 @@ impl SourceLookup for RequestSources<'_> {
                 Err(e) => Lookup::Invalid(e),
             },
             Source::Static(v) => Lookup::Value(v.as_bytes().to_vec()),
+            // The MCP server issues the session id; a caller can only name a session it holds.
+            Source::McpSession => match header_value(self.inbound.headers, "mcp-session-id") {
+                Ok(None) => Lookup::Absent,
+                Ok(Some(v)) => Lookup::Value(v.to_vec()),
+                Err(e) => Lookup::Invalid(e),
+            },
             Source::Node(key) => self
                 .props
                 .property(&["xds", "node", "metadata", key])

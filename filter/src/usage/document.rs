@@ -14,6 +14,23 @@ pub(crate) const MAX_TEXT_BYTES: usize = 256;
 /// The end-of-stream marker OpenAI-style streams send as an event's data.
 const DONE: &[u8] = b"[DONE]";
 
+/// Where a framer (SSE, NDJSON) hands the documents of a body: each one's bytes as they come,
+/// then its end.
+pub trait DocumentSink {
+    fn feed(&mut self, bytes: &[u8]);
+    fn end_document(&mut self);
+}
+
+impl DocumentSink for DocumentReader {
+    fn feed(&mut self, bytes: &[u8]) {
+        DocumentReader::feed(self, bytes);
+    }
+
+    fn end_document(&mut self) {
+        DocumentReader::end_document(self);
+    }
+}
+
 thread_local! {
     /// Each family's paths, compiled once per VM (a VM is one thread).
     static FAMILY_PATHS: RefCell<Vec<(ApiFamily, Rc<JsonPaths>)>> = const { RefCell::new(Vec::new()) };

@@ -20,9 +20,10 @@ mod tests;
 pub use decode::Coding;
 pub(crate) use decode::Decoder;
 use document::DocumentReader;
+pub use document::DocumentSink;
 use eventstream::EventStreamDecoder;
 use ndjson::NdjsonFramer;
-use sse::SseFramer;
+pub use sse::SseFramer;
 
 /// Token usage of one model call.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

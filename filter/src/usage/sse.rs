@@ -1,13 +1,13 @@
 //! Incremental Server-Sent Events framing per the WHATWG HTML "event stream
 //! interpretation" rules: lines end in LF, CRLF or CR; `field: value` with one optional
 //! space; `:` starts a comment; `data` lines of one event are joined with LF; a blank line
-//! dispatches the event. Data bytes go straight into the [`DocumentReader`], never into
+//! dispatches the event. Data bytes go straight into a [`DocumentSink`], never into
 //! a buffer, so an event of any size costs constant memory.
 //!
 //! The event name (`event:`) is not needed: every supported provider repeats what matters
 //! inside the data JSON, so it is read like any unknown field and ignored.
 
-use super::document::DocumentReader;
+use super::document::DocumentSink;
 
 /// Longest field name kept (with room for a leading UTF-8 BOM); longer names are unknown fields.
 const MAX_FIELD_NAME_BYTES: usize = 16;
@@ -26,7 +26,7 @@ enum Line {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct SseFramer {
+pub struct SseFramer {
     line: Line,
     field_name: [u8; MAX_FIELD_NAME_BYTES],
     field_name_len: usize,
@@ -38,8 +38,14 @@ pub(crate) struct SseFramer {
     data_lines: usize,
 }
 
+impl Default for SseFramer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SseFramer {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         SseFramer {
             line: Line::FieldName,
             field_name: [0; MAX_FIELD_NAME_BYTES],
@@ -51,7 +57,7 @@ impl SseFramer {
         }
     }
 
-    pub(crate) fn feed(&mut self, chunk: &[u8], doc: &mut DocumentReader) {
+    pub fn feed(&mut self, chunk: &[u8], doc: &mut dyn DocumentSink) {
         let mut rest = chunk;
         while let Some((&first, _)) = rest.split_first() {
             if self.after_cr {
@@ -68,7 +74,7 @@ impl SseFramer {
 
     /// The stream ended: an event still waiting for its blank line is read if its data
     /// is a complete JSON document (stricter framing would drop it).
-    pub(crate) fn finish(&mut self, doc: &mut DocumentReader) {
+    pub fn finish(&mut self, doc: &mut dyn DocumentSink) {
         if self.data_lines > 0 {
             doc.end_document();
             self.data_lines = 0;
@@ -77,7 +83,7 @@ impl SseFramer {
 
     /// Consumes the start of `rest` and returns how much was used (0 only when a field's
     /// value begins without the optional space).
-    fn step(&mut self, rest: &[u8], doc: &mut DocumentReader) -> usize {
+    fn step(&mut self, rest: &[u8], doc: &mut dyn DocumentSink) -> usize {
         let line_end = || rest.iter().position(|&b| b == b'\n' || b == b'\r');
         match self.line {
             Line::FieldName => {
@@ -161,14 +167,14 @@ impl SseFramer {
         name == b"data"
     }
 
-    fn begin_data_line(&mut self, doc: &mut DocumentReader) {
+    fn begin_data_line(&mut self, doc: &mut dyn DocumentSink) {
         if self.data_lines > 0 {
             doc.feed(b"\n");
         }
         self.data_lines = self.data_lines.saturating_add(1);
     }
 
-    fn dispatch(&mut self, doc: &mut DocumentReader) {
+    fn dispatch(&mut self, doc: &mut dyn DocumentSink) {
         if self.data_lines > 0 {
             doc.end_document();
         }
