@@ -348,7 +348,10 @@ fn an_oversized_tool_call_reaches_the_server_whole() {
         r#"{{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{{"name":"get_weather","arguments":{{"city":"Paris","notes":"{}"}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
         "x".repeat(3 << 20)
     );
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["params"]["name"], "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["params"]["name"],
+        "get_weather"
+    );
     let mirrored = [
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", "tools/call"),
