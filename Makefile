@@ -18,7 +18,7 @@ CLI_BIN := target/cli/ai-attribution
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
 
-.PHONY: help setup sdk-venv cli-setup build cli run test test-sdk unit lint validate bench bench-cli soak fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv cli-setup build cli run test test-sdk test-mcp unit lint validate bench bench-cli soak fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -65,11 +65,14 @@ run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C
 	target/release/model-server --port $(MODEL_SERVER_PORT) & \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
 
-test: build sdk-venv cli-setup ## Run every test: unit tests, the integration tests through real Envoy, the SDK suite, the CLI's
+test: build sdk-venv cli-setup ## Run every test: unit tests, the integration tests through real Envoy, the SDK and MCP suites, the CLI's
 	cargo test --workspace
 
 test-sdk: build sdk-venv ## Run the official SDKs through Envoy only (integration/sdk; SDK_PYTEST_K=expr to select)
 	cargo test -p integration --test sdk
+
+test-mcp: build sdk-venv ## Run the official MCP SDK through Envoy only (integration/mcp; MCP_PYTEST_K=expr to select)
+	cargo test -p integration --test mcp
 
 unit: ## Run the filter's unit tests only
 	cargo test -p ai-attribution

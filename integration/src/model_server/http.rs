@@ -209,18 +209,35 @@ pub fn framing(head: &Head) -> Result<Framing, ReadError> {
     })
 }
 
-/// Receives a body: counts it, keeps the first [`BODY_KEEP`] bytes, hashes all of it.
-#[derive(Default)]
+/// Receives a body: counts it, keeps the first [`BODY_KEEP`] bytes (or [`BodySink::keeping`]),
+/// hashes all of it.
 pub struct BodySink {
     pub len: usize,
     pub prefix: Vec<u8>,
     pub sha: Sha256,
+    keep: usize,
+}
+
+impl Default for BodySink {
+    fn default() -> Self {
+        BodySink::keeping(BODY_KEEP)
+    }
 }
 
 impl BodySink {
+    /// A sink that keeps the first `keep` bytes.
+    pub fn keeping(keep: usize) -> BodySink {
+        BodySink {
+            len: 0,
+            prefix: Vec::new(),
+            sha: Sha256::default(),
+            keep,
+        }
+    }
+
     fn push(&mut self, data: &[u8]) {
         self.len = self.len.saturating_add(data.len());
-        let room = BODY_KEEP.saturating_sub(self.prefix.len());
+        let room = self.keep.saturating_sub(self.prefix.len());
         self.prefix
             .extend_from_slice(data.get(..room.min(data.len())).unwrap_or(&[]));
         self.sha.update(data);
@@ -366,6 +383,9 @@ pub struct Pacing {
     pub encoding: Coding,
     /// Streams only: how long to keep the response open after its last event is written.
     pub linger: Option<Duration>,
+    /// Streams only: after the last event, close the connection without ending the body (no
+    /// terminating chunk), as a server that dies mid-answer does.
+    pub cut: bool,
 }
 
 impl Pacing {
@@ -377,6 +397,7 @@ impl Pacing {
         fragment_full: false,
         encoding: Coding::Identity,
         linger: None,
+        cut: false,
     };
 }
 
@@ -601,6 +622,10 @@ fn write_pieces(
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(After::Close);
         }
+    }
+    if pacing.cut && chunked {
+        let _ = stream.shutdown(Shutdown::Both);
+        return Ok(After::Close);
     }
     if let Some(linger) = linger {
         thread::sleep(linger);

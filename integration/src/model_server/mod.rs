@@ -17,6 +17,10 @@
 //! The response `model` echoes the body's `model`, else the path's model/deployment, else
 //! `mock-model`. JSON object keys come out in alphabetical order (serde_json default).
 //!
+//! `/mcp` and any path ending in `/mcp` (POST, GET, DELETE) are an MCP server (Streamable HTTP,
+//! session generation 2025-03-26 to 2025-11-25 and stateless 2026-07-28), with its own switches:
+//! see [`mcp`]. Its request bodies are kept whole up to [`mcp::MAX_BODY`].
+//!
 //! Per-request behaviour switches come from the `x-mock-behavior` request header
 //! (comma-separated, may repeat) and `x-mock-delay-ms`:
 //!
@@ -54,6 +58,7 @@ mod apis;
 pub mod codec;
 pub mod encoding;
 mod http;
+pub mod mcp;
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Write};
@@ -149,7 +154,8 @@ pub struct ReceivedRequest {
     pub body_len: usize,
     /// First 16 hex chars of the SHA-256 of the whole body (`None` if the body was cut short).
     pub body_sha256_prefix: Option<String>,
-    /// The first [`BODY_KEEP`] (64 KiB) bytes of the body.
+    /// The first [`BODY_KEEP`] (64 KiB) bytes of the body; on the MCP endpoint, the first
+    /// [`mcp::MAX_BODY`] (16 MiB).
     pub body: Vec<u8>,
     /// Whether the whole body arrived (framing completed), not whether `body` holds all of it.
     pub body_complete: bool,
@@ -190,6 +196,7 @@ struct Shared {
     next_seq: AtomicU64,
     next_conn: AtomicU64,
     conns: Mutex<HashMap<u64, TcpStream>>,
+    mcp: mcp::Sessions,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -228,6 +235,7 @@ impl ModelServer {
             next_seq: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
+            mcp: mcp::Sessions::new(),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()
@@ -282,6 +290,11 @@ impl ModelServer {
     /// Forgets all recorded requests.
     pub fn clear(&self) {
         lock(&self.shared.requests).clear();
+    }
+
+    /// The MCP server's open sessions.
+    pub fn mcp_sessions(&self) -> &mcp::Sessions {
+        &self.shared.mcp
     }
 }
 
@@ -382,12 +395,17 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         {
             break;
         }
-        let mut sink = http::BodySink::default();
+        let on_mcp = mcp::is_endpoint(&head.target);
+        let mut sink = http::BodySink::keeping(if on_mcp { mcp::MAX_BODY } else { BODY_KEEP });
         let body = http::read_body(&mut reader, framing, &mut sink);
         let req = received(&head, sink, body.is_ok());
         let answer = if body.is_ok() {
             let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
-            Some(apis::respond(&req, seq))
+            Some(if on_mcp {
+                mcp::respond(&req, &shared.mcp)
+            } else {
+                apis::respond(&req, seq)
+            })
         } else {
             None
         };

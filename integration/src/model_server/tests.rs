@@ -7,32 +7,32 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct Resp {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
     /// Sizes of the HTTP chunks (empty when not chunked).
-    chunks: Vec<usize>,
+    pub(super) chunks: Vec<usize>,
     /// Whether the body framing completed (terminating chunk / full content-length).
-    complete: bool,
+    pub(super) complete: bool,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
-fn connect(server: &ModelServer) -> BufReader<TcpStream> {
+pub(super) fn connect(server: &ModelServer) -> BufReader<TcpStream> {
     let s = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     BufReader::new(s)
 }
 
-fn send(conn: &mut BufReader<TcpStream>, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
+pub(super) fn send(conn: &mut BufReader<TcpStream>, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: mock\r\ncontent-length: {}\r\n",
         body.len()
@@ -54,7 +54,7 @@ fn line(conn: &mut BufReader<TcpStream>) -> Option<String> {
     }
 }
 
-fn read_response(conn: &mut BufReader<TcpStream>) -> Resp {
+pub(super) fn read_response(conn: &mut BufReader<TcpStream>) -> Resp {
     let status_line = line(conn).expect("status line");
     let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
     let mut headers = Vec::new();
@@ -116,7 +116,7 @@ fn call(server: &ModelServer, path: &str, headers: &[(&str, &str)], body: &str) 
 }
 
 /// Parses SSE into (event name, data JSON or raw string).
-fn sse_events(body: &[u8]) -> Vec<(Option<String>, String)> {
+pub(super) fn sse_events(body: &[u8]) -> Vec<(Option<String>, String)> {
     let text = std::str::from_utf8(body).unwrap();
     text.split("\n\n")
         .filter(|b| !b.trim().is_empty())

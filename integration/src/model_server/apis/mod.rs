@@ -253,7 +253,7 @@ fn route(method: &str, path: &str) -> Option<Route> {
 }
 
 /// Splits a request target into (path, query), tolerating absolute-form targets.
-fn split_target(target: &str) -> (&str, &str) {
+pub(super) fn split_target(target: &str) -> (&str, &str) {
     let target = match target
         .strip_prefix("http://")
         .or_else(|| target.strip_prefix("https://"))
@@ -297,6 +297,7 @@ pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
         fragment_full: behavior.reset || behavior.trickle,
         encoding,
         linger: behavior.linger,
+        cut: false,
     };
     // Tells a test which coding the request asked for once it had passed the proxy.
     let asked = req.header_all("accept-encoding").join(", ");
