@@ -173,11 +173,11 @@ impl Call {
     }
 
     /// Settles the decision just taken: a tool call that is not required to be attributed (see
-    /// `ToolCall::requires_attribution`) is exempt instead of refused.
+    /// `ToolCall::required`; unknown counts as required) is exempt instead of refused.
     fn settle(&mut self) {
         if let Some(tool) = &self.tool {
             let refused = matches!(self.attribution.decision, Decision::Rejected | Decision::WouldReject);
-            if refused && !tool.requires_attribution(&self.cfg, self.has_body) {
+            if refused && tool.required(&self.cfg, self.has_body) == Some(false) {
                 self.attribution.decision = Decision::Exempt;
             }
         }
@@ -219,10 +219,16 @@ impl Call {
         if cfg.needs_body && !end_of_stream {
             self.headers_for_body = Some(headers.to_vec());
         }
-        // A tool call's decision waits for its JSON-RPC message (the method says whether it must
-        // be attributed); a model call's only for a `body:` source that could still attribute it.
+        // A model call's decision waits for the body only for a `body:` source that could still
+        // attribute it; a tool call's also for its JSON-RPC method, which says whether it must be
+        // attributed, unless the headers attribute it already (and the mirrored headers need not
+        // be checked against the body before it goes on).
+        let attributed = self.attribution.decision == Decision::Attributed;
         let waits = !end_of_stream
-            && (self.tool.is_some() || (cfg.needs_body && waits_for_body(&cfg, self.require(), &self.attribution)));
+            && match &self.tool {
+                Some(tool) => !attributed || (cfg.mcp.reject_header_mismatch && tool.mirrors_headers()),
+                None => cfg.needs_body && waits_for_body(&cfg, self.require(), &self.attribution),
+            };
         if !waits {
             self.settle();
         }
@@ -290,17 +296,28 @@ impl Call {
     }
 
     /// The body held for the decision grew. A model call is decided once the body can say no
-    /// more, or as soon as what it said attributes the call; a tool call once its JSON-RPC
-    /// message is read.
+    /// more, or as soon as what it said attributes the call. A tool call once its method is read
+    /// (whole, when mirrored headers are to be checked), and, when that method must be
+    /// attributed, `body:` sources have had their say.
     fn deciding_step(&mut self, end_of_stream: bool, host: &mut dyn Attributes) -> Step {
         let Phase::Deciding { held, sources_seen } = &self.phase else {
             return Step::proceed();
         };
         let found = self.body.as_ref().map_or(0, RequestBody::sources_found);
         let body_read = self.body.as_ref().is_none_or(RequestBody::finished);
-        let message_read = self.tool.as_ref().is_none_or(|t| t.request_read());
-        let complete = end_of_stream || (body_read && message_read) || self.body_fed >= self.cfg.body_decision_bytes;
-        if !complete && (self.tool.is_some() || found == *sources_seen) {
+        let out_of_body = end_of_stream || self.body_fed >= self.cfg.body_decision_bytes;
+        let complete = match &self.tool {
+            None => out_of_body || body_read,
+            Some(tool) => {
+                let required = tool.required(&self.cfg, self.has_body);
+                let checks_headers = self.cfg.mcp.reject_header_mismatch && tool.mirrors_headers();
+                if !out_of_body && (required.is_none() || (checks_headers && !tool.request_read())) {
+                    return Step::pause();
+                }
+                out_of_body || body_read || required == Some(false)
+            }
+        };
+        if !complete && self.tool.is_none() && found == *sources_seen {
             return Step::pause();
         }
         let plan = plan_request(

@@ -687,3 +687,51 @@ fn model_calls_are_not_tool_calls_even_with_mcp_configured() {
     assert_eq!(scalar(&f, "event"), Some("model_call"));
     assert_eq!(scalar(&f, "mcp_method"), None);
 }
+
+#[test]
+fn a_tool_call_is_decided_once_its_method_is_read() {
+    let c = cfg(MCP_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    // Unattributed: refused as soon as the method is known, before the long arguments end.
+    let (call, _) = Call::start(&c, &request("/mcp", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    let step = call.on_request_body(br#"{"jsonrpc":"2.0","id":1,"method":"tools"#, false, &mut host);
+    assert_eq!(step.flow, Flow::Pause, "the method is not known yet");
+    let step = call.on_request_body(br#"/call","params":{"arguments":{"notes":"xxxx"#, false, &mut host);
+    assert!(reply_of(&step).is_some(), "refused on the method alone");
+    // Not required: exempt once the whole message is read (a later duplicate `method` would win).
+    let (call, _) = Call::start(&c, &request("/mcp", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    let step = call.on_request_body(
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"xx"#,
+        false,
+        &mut host,
+    );
+    assert_eq!(step.flow, Flow::Pause);
+    let step = call.on_request_body(br#""}}"#, false, &mut host);
+    assert_eq!(step, Step::proceed());
+    let (call, _) = Call::start(&c, &request("/mcp", &[]), false, &mut host, &mut vm);
+    let mut call = call.unwrap();
+    let step = call.on_request_body(
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{},"method":"tools/call"}"#,
+        false,
+        &mut host,
+    );
+    assert!(reply_of(&step).is_some(), "the last method is the one a server reads");
+    // Attributed by its headers: goes on at once, and the body is still read for the record.
+    let (call, step) = Call::start(
+        &c,
+        &request("/mcp", &[("x-service-account", "a")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert!(reply_of(&step).is_none());
+    assert!(call.wants_request_body());
+    let step = call.on_request_body(CALL_WEATHER, true, &mut host);
+    assert_eq!(step, Step::proceed());
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(scalar(&f, "tool"), Some("get_weather"));
+}

@@ -67,21 +67,28 @@ impl ToolCall {
         self.messages().iter().map(|m| m.id.clone()).collect()
     }
 
-    /// Whether the request must be attributed: a body that names a method of `mcp.methods`, or
-    /// one the reader could not read (what it asks for is unknown, so it is not exempt). A request
-    /// without a body (a GET stream, a DELETE) and other methods are not.
-    pub fn requires_attribution(&self, cfg: &Config, had_body: bool) -> bool {
+    /// Whether the request must be attributed, once that is known: a body that names a method
+    /// of `mcp.methods` (known as soon as that method is read), or one the reader could not read
+    /// (what it asks for is unknown, so it is not exempt). A request without a body (the GET of a
+    /// stream, the DELETE that ends a session) and other methods need not be. `None`: not known
+    /// yet.
+    pub fn required(&self, cfg: &Config, had_body: bool) -> Option<bool> {
         if !had_body {
-            return false;
+            return Some(false);
         }
-        if self.reader.unreadable() || !self.reader.finished() || self.messages().is_empty() {
-            return true;
+        let listed = |method: &str| cfg.mcp.methods.iter().any(|x| x == method);
+        if self.reader.methods_seen().into_iter().any(listed) {
+            return Some(true);
         }
-        self.messages().iter().any(|m| {
-            m.method
-                .as_deref()
-                .is_some_and(|method| cfg.mcp.methods.iter().any(|x| x == method))
-        })
+        if !self.reader.finished() {
+            return None;
+        }
+        Some(self.reader.unreadable() || self.messages().is_empty())
+    }
+
+    /// The client mirrors the method or name in headers (2026-07-28).
+    pub fn mirrors_headers(&self) -> bool {
+        self.method_header.is_some() || self.name_header.is_some()
     }
 
     /// The message the record describes: the first one that must be attributed, else the first.
@@ -99,7 +106,8 @@ impl ToolCall {
 
     /// `Mcp-Method`/`Mcp-Name` disagree with the body's first message (2026-07-28).
     pub fn header_mismatch(&self) -> bool {
-        if self.method_header.is_none() && self.name_header.is_none() {
+        if !self.mirrors_headers() || (self.messages().is_empty() && !self.reader.finished()) {
+            // Nothing to compare, or the message was not read in full (past the body limit).
             return false;
         }
         mcp::headers_disagree(

@@ -100,6 +100,18 @@ impl McpRequestReader {
         &self.messages
     }
 
+    /// Every method read so far: of the messages complete, and of the one being read (a method
+    /// is known as soon as its value is, before the rest of its message arrives).
+    pub fn methods_seen(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.messages.iter().filter_map(|m| m.method.as_deref()).collect();
+        if self.shape != Shape::Done {
+            if let Some(JsonScalar::String(m)) = self.scanner.value(METHOD) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
     /// The body was a batch array.
     pub fn is_batch(&self) -> bool {
         self.batch
