@@ -60,7 +60,7 @@ build: setup ## Build the filter (release, size-optimised with wasm-opt) and the
 	@ls -l $(WASM)
 
 run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C stops both)
-	@echo "model server on 127.0.0.1:$(MODEL_SERVER_PORT), Envoy on 127.0.0.1:$(LISTEN_PORT), admin on 127.0.0.1:9901"
+	@echo "model server on 127.0.0.1:$(MODEL_SERVER_PORT) (MCP at /mcp), Envoy on 127.0.0.1:$(LISTEN_PORT), admin on 127.0.0.1:9901"
 	@trap 'kill 0' EXIT INT TERM; \
 	target/release/model-server --port $(MODEL_SERVER_PORT) & \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn

@@ -38,7 +38,8 @@
 //!
 //! Answers: `application/json`, or `text/event-stream` carrying each JSON-RPC response as one
 //! `event: message` (preceded by a `notifications/progress` event when the request's
-//! `params._meta.progressToken` is set), with `x-accel-buffering: no`. SSE is chosen when forced
+//! `params._meta.progressToken` is set), with `x-accel-buffering: no` and no event ids (nothing is
+//! resumable, so a cut stream stays cut). SSE is chosen when forced
 //! (`sse`), or when the `accept` header takes `text/event-stream` but not JSON; otherwise JSON.
 //! An `accept` that takes neither → 406. HTTP-level rejections (400, 404, 405, 406, 413) are
 //! always JSON. An `origin` header that is not localhost / 127.0.0.1 / [::1] → 403. Bodies up to
