@@ -1,7 +1,7 @@
 //! The shipped manifests and plugin configurations, checked without a cluster or an Envoy:
 //!
-//! - the Istio and Envoy Gateway manifests against the `openAPIV3Schema` of their CRDs, kept in
-//!   `shared/schemas/` (which CI copies beside the clone);
+//! - the Istio and Envoy Gateway manifests against the `openAPIV3Schema` of their CRDs, kept
+//!   unmodified in `integration/crds/` (see its README for where they come from);
 //! - every shipped plugin configuration (Istio, Envoy Gateway, `envoy/*.yaml`, the scenario
 //!   corpus, the README's examples) against `schema/ai-attribution.schema.json`, and the shipped
 //!   ones against the filter's own parser too;
@@ -29,17 +29,10 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `shared/` lies beside the repository, locally and in CI. Missing is a failure, not a skip:
-/// without it the manifests would go unchecked.
-fn shared_dir() -> PathBuf {
-    let dir = repo_root().join("../shared");
-    assert!(
-        dir.join("schemas").is_dir(),
-        "{} not found: the manifest tests need shared/schemas/ (the Istio and Envoy Gateway CRDs) \
-         beside the repository; CI copies shared/ next to the clone, do the same locally",
-        dir.join("schemas").display()
-    );
-    dir
+/// The CRDs the manifests are checked against, kept in the repository. A missing file is a
+/// failure (reading it panics), never a skip.
+fn crds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")
 }
 
 fn read(path: &Path) -> String {
@@ -187,11 +180,11 @@ fn check_manifest(manifest: &Path, crds: &Path) -> Value {
 }
 
 fn istio_crds() -> PathBuf {
-    shared_dir().join("schemas/istio/crds.yaml")
+    crds_dir().join("istio/crds.yaml")
 }
 
 fn envoy_gateway_crds() -> PathBuf {
-    shared_dir().join("schemas/envoy-gateway/envoyextensionpolicies.yaml")
+    crds_dir().join("envoy-gateway/envoyextensionpolicies.yaml")
 }
 
 fn wasmplugin_path() -> PathBuf {
@@ -500,9 +493,7 @@ fn markdown_config_blocks_are_the_json_configs() {
 
 #[test]
 fn readme_config_examples_match_the_schema() {
-    let readme = repo_root().join("README.md");
-    // The README is written separately; until it exists there is nothing to check.
-    let text = std::fs::read_to_string(&readme).unwrap_or_default();
+    let text = read(&repo_root().join("README.md"));
     let schema = Validator::plugin();
     let blocks = markdown_config_blocks(&text);
     for (line, config) in &blocks {
@@ -511,25 +502,29 @@ fn readme_config_examples_match_the_schema() {
     eprintln!("README.md: {} plugin configuration examples checked", blocks.len());
 }
 
+/// The README's full example (the first block of its configuration walk-through) shows every
+/// field, matches the schema and loads.
 #[test]
-fn spec_example_matches_the_schema() {
-    let spec = read(&shared_dir().join("SPEC.md"));
-    let section = spec.split("\n## 3.").nth(1).expect("SPEC.md has a section 3");
+fn readme_full_example_shows_every_field() {
+    let readme = read(&repo_root().join("README.md"));
+    let section = readme
+        .split("\n## Configuration walk-through")
+        .nth(1)
+        .expect("README.md has a configuration walk-through");
     let (_, example) = markdown_config_blocks(section)
         .into_iter()
         .next()
-        .expect("SPEC.md §3 has a configuration example");
-    Validator::plugin().assert_valid("the SPEC §3 example", &example);
+        .expect("the walk-through has a configuration example");
+    Validator::plugin().assert_valid("the README's full example", &example);
     let fields: BTreeSet<&str> = example
         .as_object()
         .expect("an object")
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(fields, RAW_CONFIG_FIELDS.into(), "the SPEC example shows every field");
-    // The filter loads the whole example.
+    assert_eq!(fields, RAW_CONFIG_FIELDS.into(), "the full example shows every field");
     if let Err(e) = parse_config(&example) {
-        panic!("the SPEC §3 example does not load: {e}");
+        panic!("the README's full example does not load: {e}");
     }
 }
 
