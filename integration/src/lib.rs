@@ -5,10 +5,13 @@
 #![allow(clippy::indexing_slicing)]
 
 pub mod bootstrap;
+pub mod demo;
 pub mod envoy;
 pub mod http;
 pub mod model_server;
 pub mod pki;
+pub mod readme;
+pub mod render;
 pub mod scenario;
 
 use bootstrap::Bootstrap;

@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use integration::bootstrap::{Bootstrap, RECORD_KEYS};
-use integration::envoy::{free_port, repo_root, validate_config, Envoy, TempDir};
+use integration::envoy::{free_port, repo_root, validate_config_in, wasm_path, Envoy, TempDir};
 use integration::pki::Pki;
+use integration::render::{self, file_paths, render, Local};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,31 +23,91 @@ fn shipped_configs() -> Vec<PathBuf> {
     out
 }
 
-/// Where the shipped mTLS config expects its certificates.
-const TLS_DIR: &str = "/etc/ai-attribution/tls/";
-
+/// Every shipped config passes `envoy --mode validate` run from a directory that is not the
+/// repository, with its documented placeholders replaced: the wasm path by the built filter, the
+/// mTLS certificate directory by test certificates. The system CA bundle is used as it is.
 #[test]
-fn every_shipped_envoy_config_validates() {
+fn every_shipped_envoy_config_validates_from_any_directory() {
     let configs = shipped_configs();
-    assert!(configs.len() >= 3, "envoy.yaml, mtls.yaml and jwt.yaml");
+    assert!(configs.len() >= 4, "envoy.yaml, mtls.yaml, jwt.yaml and egress.yaml");
     let dir = TempDir::new("validate").unwrap();
-    let pki = Pki::new(dir.path()).unwrap();
+    let tls = dir.path().join("tls");
+    let pki = Pki::new(&tls).unwrap();
     // Written as server.crt and server.key, the names the config expects.
     pki.issue("server", "/CN=localhost", "DNS:localhost", "serverAuth")
         .unwrap();
+    let cwd = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let local = Local {
+        wasm: Some(wasm_path()),
+        tls_dir: Some(tls),
+        ..Local::default()
+    };
     for file in configs {
         let text = std::fs::read_to_string(&file).unwrap();
-        // Certificates are installed by the operator; point the config at test ones.
-        let path = if text.contains(TLS_DIR) {
-            let copy = dir.path().join(file.file_name().unwrap());
-            std::fs::write(&copy, text.replace(TLS_DIR, &format!("{}/", dir.path().display()))).unwrap();
-            copy
-        } else {
-            file.clone()
-        };
-        let v = validate_config(&path).unwrap();
+        let copy = dir.path().join(file.file_name().unwrap());
+        std::fs::write(&copy, render(&text, &local)).unwrap();
+        let v = validate_config_in(&copy, &cwd).unwrap();
         assert!(v.ok, "{} does not validate:\n{}", file.display(), v.output);
     }
+}
+
+/// No shipped config depends on the directory Envoy starts in: every file it names is absolute,
+/// and the filter comes from the documented placeholder.
+#[test]
+fn shipped_configs_name_only_absolute_paths() {
+    for file in shipped_configs() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let paths = file_paths(&text);
+        assert!(!paths.is_empty(), "{}: no paths found", file.display());
+        for path in &paths {
+            assert!(path.starts_with('/'), "{}: relative path {path}", file.display());
+        }
+        assert!(
+            paths.iter().any(|p| p == render::WASM),
+            "{}: the filter should be loaded from {}",
+            file.display(),
+            render::WASM
+        );
+    }
+}
+
+/// The JWKS and the providers are fetched over verified TLS: every upstream TLS context names
+/// its server (SNI) and checks its certificate against the system CA bundle and that name.
+#[test]
+fn upstream_tls_verifies_the_server() {
+    let mut checked = 0;
+    for file in shipped_configs() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        for cluster in doc["static_resources"]["clusters"].as_array().unwrap() {
+            let tls = &cluster["transport_socket"]["typed_config"];
+            if tls.is_null() {
+                continue;
+            }
+            let name = cluster["name"].as_str().unwrap();
+            let host = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["address"]
+                .as_str()
+                .unwrap();
+            assert_eq!(tls["sni"], host, "{}: cluster {name}: sni", file.display());
+            let v = &tls["common_tls_context"]["validation_context"];
+            assert_eq!(
+                v["trusted_ca"]["filename"],
+                render::SYSTEM_CA,
+                "{}: cluster {name}: trusted_ca",
+                file.display()
+            );
+            assert_eq!(
+                v["match_typed_subject_alt_names"],
+                serde_json::json!([{"san_type": "DNS", "matcher": {"exact": host}}]),
+                "{}: cluster {name}: the certificate must name {host}",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "jwt.yaml's IdP and egress.yaml's two providers");
 }
 
 #[test]
