@@ -16,6 +16,9 @@
 //! (Bedrock), `/api/chat|generate|embed` (Ollama), `/v1|v2/chat|embed|rerank` (Cohere).
 //! The response `model` echoes the body's `model`, else the path's model/deployment, else
 //! `mock-model`. JSON object keys come out in alphabetical order (serde_json default).
+//! Response ids (`chatcmpl-mock…`, `msg_mock…`) are 12 hex digits of a SHA-256 of the request's
+//! method, path and body: the same request always gets the same id, whatever came before it.
+//! Responses carry no `x-request-id` of their own (Envoy's and the caller's stay unambiguous).
 //!
 //! Per-request behaviour switches come from the `x-mock-behavior` request header
 //! (comma-separated, may repeat) and `x-mock-delay-ms`:
@@ -171,7 +174,6 @@ struct Shared {
     requests: Mutex<Vec<ReceivedRequest>>,
     arrived: Condvar,
     stopping: AtomicBool,
-    next_seq: AtomicU64,
     next_conn: AtomicU64,
     conns: Mutex<HashMap<u64, TcpStream>>,
 }
@@ -209,7 +211,6 @@ impl ModelServer {
             requests: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
             stopping: AtomicBool::new(false),
-            next_seq: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
         });
@@ -375,12 +376,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         let mut sink = http::BodySink::default();
         let body = http::read_body(&mut reader, framing, &mut sink);
         let req = received(&head, sink, body.is_ok());
-        let answer = if body.is_ok() {
-            let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
-            Some(apis::respond(&req, seq))
-        } else {
-            None
-        };
+        let answer = if body.is_ok() { Some(apis::respond(&req)) } else { None };
         shared.record(req);
         match body {
             Ok(()) => {}

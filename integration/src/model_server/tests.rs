@@ -512,3 +512,26 @@ fn drop_releases_the_port() {
     let mut buf = [0u8; 1];
     assert!(matches!(idle.read(&mut buf), Ok(0) | Err(_)));
 }
+
+#[test]
+fn response_ids_depend_on_the_request_not_on_the_order() {
+    let id = |server: &ModelServer, body: &str| -> String {
+        let r = call(server, "/v1/chat/completions", &[], body);
+        assert_eq!(r.header("x-request-id"), None, "the mock sets no x-request-id");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+    let hello = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hello"}]}"#;
+    let other = r#"{"model":"gpt-4o","messages":[]}"#;
+    let first = ModelServer::start().unwrap();
+    let a = id(&first, hello);
+    let b = id(&first, other);
+    let second = ModelServer::start().unwrap();
+    assert_eq!(id(&second, other), b, "the same request, after other requests or none");
+    assert_eq!(id(&second, hello), a);
+    assert_ne!(a, b, "different requests get different ids");
+    assert!(
+        a.starts_with("chatcmpl-mock") && a.len() == "chatcmpl-mock".len() + 12,
+        "{a}"
+    );
+}
