@@ -393,6 +393,12 @@ fn shipped_configs() -> Vec<(String, Value)> {
         plugin["spec"]["pluginConfig"].clone(),
     ));
 
+    let egress = yaml_document(&repo_root().join("envoy/istio/egress/wasmplugin.yaml"));
+    configs.push((
+        "envoy/istio/egress/wasmplugin.yaml spec.pluginConfig".to_string(),
+        egress["spec"]["pluginConfig"].clone(),
+    ));
+
     let policy = yaml_document(&extension_policy_path());
     configs.push((
         "envoy/envoy-gateway/extension-policy.yaml spec.wasm[ai-attribution].config".to_string(),
@@ -938,4 +944,176 @@ fn schema_accepts_what_the_filter_accepts() {
             panic!("the schema refuses {case}:\n{errors}");
         }
     }
+}
+
+// ---- Istio egress and metrics ---------------------------------------------------------------
+
+fn egress_dir() -> PathBuf {
+    repo_root().join("envoy/istio/egress")
+}
+
+/// Every document of every YAML file in `envoy/istio/egress/`, with its file name.
+fn egress_documents() -> Vec<(String, Value)> {
+    let mut docs = Vec::new();
+    for file in yaml_files(&egress_dir()) {
+        let name = file.file_name().expect("a file name").to_string_lossy().into_owned();
+        for doc in yaml_documents(&file) {
+            docs.push((name.clone(), doc));
+        }
+    }
+    docs
+}
+
+fn egress_of_kind(kind: &str) -> Vec<Value> {
+    egress_documents()
+        .into_iter()
+        .filter(|(_, d)| d["kind"] == kind)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+const PROVIDER_HOSTS: [&str; 2] = ["api.openai.com", "api.anthropic.com"];
+const EGRESS_GATEWAY: &str = "istio-egressgateway.istio-system.svc.cluster.local";
+
+#[test]
+fn istio_egress_wasmplugin_matches_its_crd() {
+    let m = check_manifest(&egress_dir().join("wasmplugin.yaml"), &istio_crds());
+    let spec = &m["spec"];
+    assert_eq!(spec["pluginName"], "ai_attribution");
+    assert_eq!(spec["phase"], "AUTHZ");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    // WorkloadMode: "if the workload is a gateway", CLIENT selects it.
+    assert_eq!(spec["match"], json!([{"mode": "CLIENT"}]));
+    let gateway = &egress_of_kind("Gateway")[0];
+    assert_eq!(
+        spec["selector"]["matchLabels"], gateway["spec"]["selector"],
+        "the plugin runs on the gateway the Gateway resource configures"
+    );
+    assert_eq!(m["metadata"]["namespace"], gateway["metadata"]["namespace"]);
+    let sources = spec["pluginConfig"]["dimensions"]["service_account"].clone();
+    assert_eq!(sources, json!(["peer:spiffe_id"]), "the caller's mTLS identity");
+}
+
+/// The egress manifests are not checked against a CRD schema (the networking CRDs are not in
+/// integration/crds/): this checks their shape and what the deployment relies on, for each
+/// provider: a mesh-external ServiceEntry, the Gateway's Istio mTLS server, the two routing hops,
+/// and TLS origination with SNI and the provider's name checked.
+#[test]
+fn istio_egress_routes_each_provider_through_the_gateway_with_tls_origination() {
+    let docs = egress_documents();
+    assert!(docs.len() >= 9, "{} documents", docs.len());
+    for (file, d) in &docs {
+        let keys: BTreeSet<&str> = d.as_object().expect("a mapping").keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["apiVersion", "kind", "metadata", "spec"]),
+            "{file}"
+        );
+        let expected_api = match d["kind"].as_str() {
+            Some("WasmPlugin") => "extensions.istio.io/v1alpha1",
+            Some("ServiceEntry" | "Gateway" | "VirtualService" | "DestinationRule") => "networking.istio.io/v1",
+            other => panic!("{file}: unexpected kind {other:?}"),
+        };
+        assert_eq!(d["apiVersion"], expected_api, "{file}");
+        assert_eq!(d["metadata"]["namespace"], "istio-system", "{file}");
+    }
+    let gateway = &egress_of_kind("Gateway")[0];
+    let gateway_name = gateway["metadata"]["name"].as_str().expect("a name");
+    let server = &gateway["spec"]["servers"][0];
+    assert_eq!(
+        server["tls"]["mode"], "ISTIO_MUTUAL",
+        "callers reach the gateway over Istio mTLS"
+    );
+    let gateway_port = &server["port"]["number"];
+    for host in PROVIDER_HOSTS {
+        assert!(
+            server["hosts"].as_array().expect("hosts").contains(&json!(host)),
+            "Gateway: {host}"
+        );
+        let entries = egress_of_kind("ServiceEntry");
+        let entry = entries
+            .iter()
+            .find(|e| e["spec"]["hosts"] == json!([host]))
+            .unwrap_or_else(|| panic!("no ServiceEntry for {host}"));
+        assert_eq!(entry["spec"]["location"], "MESH_EXTERNAL");
+        assert_eq!(entry["spec"]["resolution"], "DNS");
+        let ports = &entry["spec"]["ports"];
+        assert!(ports
+            .as_array()
+            .expect("ports")
+            .contains(&json!({"number": 443, "name": "https", "protocol": "HTTPS"})));
+
+        let routes = egress_of_kind("VirtualService");
+        let vs = routes
+            .iter()
+            .find(|v| v["spec"]["hosts"] == json!([host]))
+            .unwrap_or_else(|| panic!("no VirtualService for {host}"));
+        assert_eq!(vs["spec"]["gateways"], json!(["mesh", gateway_name]));
+        let http = vs["spec"]["http"].as_array().expect("http routes");
+        let hop = |gw: &str| {
+            http.iter()
+                .find(|r| r["match"][0]["gateways"] == json!([gw]))
+                .unwrap_or_else(|| panic!("{host}: no route from {gw}"))["route"][0]["destination"]
+                .clone()
+        };
+        let first = hop("mesh");
+        assert_eq!(first["host"], EGRESS_GATEWAY);
+        assert_eq!(&first["port"]["number"], gateway_port);
+        let second = hop(gateway_name);
+        assert_eq!(second, json!({"host": host, "port": {"number": 443}}));
+
+        let rules = egress_of_kind("DestinationRule");
+        let to_gateway = rules
+            .iter()
+            .find(|r| r["spec"]["host"] == EGRESS_GATEWAY)
+            .expect("a DestinationRule for the egress gateway");
+        let subset = to_gateway["spec"]["subsets"]
+            .as_array()
+            .expect("subsets")
+            .iter()
+            .find(|s| s["name"] == first["subset"])
+            .unwrap_or_else(|| panic!("{host}: no subset {}", first["subset"]));
+        assert_eq!(
+            subset["trafficPolicy"]["portLevelSettings"][0]["tls"],
+            json!({"mode": "ISTIO_MUTUAL", "sni": host})
+        );
+        let origination = rules
+            .iter()
+            .find(|r| r["spec"]["host"] == host)
+            .unwrap_or_else(|| panic!("no DestinationRule for {host}"));
+        let setting = &origination["spec"]["trafficPolicy"]["portLevelSettings"][0];
+        assert_eq!(setting["port"]["number"], 443);
+        assert_eq!(
+            setting["tls"],
+            json!({"mode": "SIMPLE", "sni": host, "subjectAltNames": [host]}),
+            "TLS origination to {host}"
+        );
+    }
+}
+
+/// The stats tags Istio proxies get from stats-tags-bootstrap.yaml are those of envoy/envoy.yaml,
+/// whose Prometheus output the README shows.
+#[test]
+fn istio_stats_tags_bootstrap_matches_envoy_yaml() {
+    let root = repo_root();
+    let map = yaml_document(&root.join("envoy/istio/stats-tags-bootstrap.yaml"));
+    assert_eq!(map["apiVersion"], "v1");
+    assert_eq!(map["kind"], "ConfigMap");
+    let text = map["data"]["custom_bootstrap.json"]
+        .as_str()
+        .expect("data.custom_bootstrap.json");
+    let bootstrap: Value = serde_json::from_str(text).expect("custom_bootstrap.json is JSON");
+    let keys: Vec<&String> = bootstrap.as_object().expect("an object").keys().collect();
+    assert_eq!(keys, ["stats_config"], "only stats settings are overridden");
+    let envoy = yaml_document(&root.join("envoy/envoy.yaml"));
+    assert_eq!(
+        bootstrap["stats_config"]["stats_tags"],
+        envoy["stats_config"]["stats_tags"]
+    );
+    let name = map["metadata"]["name"].as_str().expect("a name");
+    let comment = read(&root.join("envoy/istio/stats-tags-bootstrap.yaml"));
+    assert!(
+        comment.contains(&format!("sidecar.istio.io/bootstrapOverride: {name}")),
+        "the annotation shown names this ConfigMap"
+    );
 }
