@@ -69,7 +69,7 @@ validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode 
 	cargo test -p integration --test envoy_configs
 
 lint: ## rustfmt and clippy (native and wasm32), warnings are errors
-	@scripts/setup.sh --rust-target $(PACKAGES_RUST)
+	@scripts/setup.sh --rust-target --rust-lint $(PACKAGES_RUST)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings

@@ -2,13 +2,14 @@
 # Installs the Debian/Ubuntu packages that a make target needs and that are missing, and the
 # wasm32-wasip1 Rust target. Quick and silent when everything is there.
 #
-#   scripts/setup.sh [--rust-target] PACKAGE...
+#   scripts/setup.sh [--rust-target] [--rust-lint] PACKAGE...
 #
 # Each PACKAGE is checked first: with the check in the table below if it has one (a command that
 # succeeds when what the package provides is usable), else with dpkg. Missing packages are
 # installed with apt-get, through sudo when not root. When that is not possible (no apt-get, no
 # root and no sudo, or apt-get fails), the script prints what to install and exits 1.
-# --rust-target also adds the wasm32-wasip1 target with rustup.
+# --rust-target also adds the wasm32-wasip1 target with rustup, --rust-lint the rustfmt and clippy
+# components.
 set -euo pipefail
 
 # package          check (run with bash -c; exit 0 = present)
@@ -40,12 +41,14 @@ present() {
 }
 
 rust_target=0
+rust_lint=0
 packages=()
 for arg in "$@"; do
     case "$arg" in
         --rust-target) rust_target=1 ;;
+        --rust-lint) rust_lint=1 ;;
         -h | --help)
-            sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         -*)
@@ -80,7 +83,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     fi
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    if ! "${sudo[@]}" apt-get update -qq || ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    apt=("${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300)   # wait for another apt to finish
+    if ! "${apt[@]}" update -qq || ! "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"; then
         fail "apt-get failed"
     fi
     still=()
@@ -93,13 +97,23 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     fi
 fi
 
-if [[ $rust_target -eq 1 ]]; then
+if [[ $rust_target -eq 1 || $rust_lint -eq 1 ]]; then
     if ! command -v rustup >/dev/null 2>&1 || ! command -v cargo >/dev/null 2>&1; then
         say "Rust is missing: install it with rustup (see https://rustup.rs), then run make again"
         exit 1
     fi
-    if ! rustup target list --installed | grep -qx wasm32-wasip1; then
-        say "adding the wasm32-wasip1 Rust target"
-        rustup target add wasm32-wasip1
-    fi
+fi
+if [[ $rust_target -eq 1 ]] && ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    say "adding the wasm32-wasip1 Rust target"
+    rustup target add wasm32-wasip1
+fi
+if [[ $rust_lint -eq 1 ]]; then
+    for component in rustfmt clippy; do
+        tool=fmt
+        [[ $component == clippy ]] && tool=clippy
+        if ! cargo "$tool" --version >/dev/null 2>&1; then
+            say "adding the $component Rust component"
+            rustup component add "$component"
+        fi
+    done
 fi
