@@ -28,8 +28,8 @@ PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: ## Install everything the targets need: Debian packages, the wasm target, the pinned Envoy (idempotent)
-	@scripts/setup.sh --rust-target $(PACKAGES_TEST)
+setup: ## Install everything the targets need: Debian packages, the pinned Rust and Envoy (idempotent)
+	@scripts/setup.sh --rust $(PACKAGES_TEST)
 	@$(MAKE) --no-print-directory $(ENVOY)
 
 $(ENVOY):
@@ -39,7 +39,7 @@ $(ENVOY):
 	@$(ENVOY) --version
 
 build: ## Build the filter (release, size-optimised with wasm-opt), the local model server and the demo tool
-	@scripts/setup.sh --rust-target $(PACKAGES_BUILD)
+	@scripts/setup.sh --rust $(PACKAGES_BUILD)
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
 	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
 	cargo build --release -p integration --bin model-server --bin demo
@@ -61,7 +61,7 @@ test: build $(ENVOY) ## Run every test binary (unit and integration tests throug
 	@scripts/test.sh
 
 unit: ## Run the filter's unit tests only
-	@scripts/setup.sh $(PACKAGES_RUST)
+	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo test -p ai-attribution
 
 validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode validate`
@@ -69,7 +69,7 @@ validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode 
 	cargo test -p integration --test envoy_configs
 
 lint: ## rustfmt and clippy (native and wasm32), warnings are errors
-	@scripts/setup.sh --rust-target --rust-lint $(PACKAGES_RUST)
+	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings
@@ -81,11 +81,11 @@ soak: build $(ENVOY) ## 100k mixed requests through Envoy with the filter; fails
 	bench/soak.sh
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (pinned nightly and cargo-fuzz, see fuzz/run.sh)
-	@scripts/setup.sh $(PACKAGES_FUZZ)
+	@scripts/setup.sh --rust $(PACKAGES_FUZZ)
 	fuzz/run.sh
 
 fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
-	@scripts/setup.sh $(PACKAGES_FUZZ)
+	@scripts/setup.sh --rust $(PACKAGES_FUZZ)
 	FUZZ_SMOKE=1 fuzz/run.sh
 
 clean: ## Remove build output, the virtualenv and .run/ (keeps the fuzz tools in .tools/)

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages that a make target needs and that are missing, and the
-# wasm32-wasip1 Rust target. Quick and silent when everything is there.
+# pinned Rust toolchain. Quick and silent when everything is there.
 #
-#   scripts/setup.sh [--rust-target] [--rust-lint] PACKAGE...
+#   scripts/setup.sh [--rust] PACKAGE...
 #
 # Each PACKAGE is checked first: with the check in the table below if it has one (a command that
 # succeeds when what the package provides is usable), else with dpkg. Missing packages are
 # installed with apt-get, through sudo when not root. When that is not possible (no apt-get, no
 # root and no sudo, or apt-get fails), the script prints what to install and exits 1.
-# --rust-target also adds the wasm32-wasip1 target with rustup, --rust-lint the rustfmt and clippy
-# components.
+# --rust also installs, with rustup, the toolchain that rust-toolchain.toml pins, with its
+# components (rustfmt, clippy) and target (wasm32-wasip1).
 set -euo pipefail
 
 # package          check (run with bash -c; exit 0 = present)
@@ -40,13 +40,11 @@ present() {
     fi
 }
 
-rust_target=0
-rust_lint=0
+rust=0
 packages=()
 for arg in "$@"; do
     case "$arg" in
-        --rust-target) rust_target=1 ;;
-        --rust-lint) rust_lint=1 ;;
+        --rust) rust=1 ;;
         -h | --help)
             sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
@@ -69,17 +67,23 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     fail() {
         say "missing: ${missing[*]}"
         say "$1"
-        say "install them with:  sudo sh -c '$install_cmd'"
+        if [[ $(id -u) -eq 0 ]] || ! command -v sudo >/dev/null 2>&1; then
+            say "install them as root with:  $install_cmd"
+        else
+            say "install them with:  sudo sh -c '$install_cmd'"
+        fi
         say "(on other systems, install the equivalent packages), then run make again"
         exit 1
     }
     command -v apt-get >/dev/null 2>&1 || fail "this is not a Debian/Ubuntu system (no apt-get)"
     if [[ $(id -u) -eq 0 ]]; then
         sudo=()
-    elif command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [[ -t 0 ]]; }; then
+    elif ! command -v sudo >/dev/null 2>&1; then
+        fail "not root, and sudo is not installed"
+    elif sudo -n true 2>/dev/null || [[ -t 0 ]]; then
         sudo=(sudo)
     else
-        fail "not root, and sudo is not available without a terminal"
+        fail "not root, and sudo needs a password but there is no terminal to type it"
     fi
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -97,17 +101,23 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     fi
 fi
 
-if [[ $rust_target -eq 1 || $rust_lint -eq 1 ]]; then
+if [[ $rust -eq 1 ]]; then
     if ! command -v rustup >/dev/null 2>&1 || ! command -v cargo >/dev/null 2>&1; then
         say "Rust is missing: install it with rustup (see https://rustup.rs), then run make again"
         exit 1
     fi
-fi
-if [[ $rust_target -eq 1 ]] && ! rustup target list --installed | grep -qx wasm32-wasip1; then
-    say "adding the wasm32-wasip1 Rust target"
-    rustup target add wasm32-wasip1
-fi
-if [[ $rust_lint -eq 1 ]]; then
+    cd "$(dirname "$0")/.."
+    # No toolchain name: the one rust-toolchain.toml pins (rustup 1.28 or later). Needed where
+    # rustup does not install it by itself (RUSTUP_AUTO_INSTALL=0).
+    if ! log="$(rustup toolchain install 2>&1)"; then
+        echo "$log" >&2
+        say "rustup could not install the toolchain of rust-toolchain.toml (rustup 1.28 or later is needed)"
+        exit 1
+    fi
+    if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+        say "adding the wasm32-wasip1 Rust target"
+        rustup target add wasm32-wasip1
+    fi
     for component in rustfmt clippy; do
         tool=fmt
         [[ $component == clippy ]] && tool=clippy
