@@ -41,7 +41,7 @@ $(ENVOY):
 build: ## Build the filter (release, size-optimised with wasm-opt), the local model server and the demo tool
 	@scripts/setup.sh --rust $(PACKAGES_BUILD)
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
-	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
+	@scripts/optimize-wasm.sh $(WASM) $(WASM_FEATURES)
 	cargo build --release -p integration --bin model-server --bin demo
 	@ls -l $(WASM)
 
