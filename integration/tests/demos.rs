@@ -11,6 +11,7 @@
 
 use integration::demo::{prepare, Demo, Prepared, Setup};
 use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
+use integration::log_for;
 use integration::model_server::ModelServer;
 use integration::pki::{CertPair, Pki};
 use integration::readme::marked_blocks;
@@ -116,22 +117,8 @@ impl Running {
 
     fn log_line(&self, request_id: &str) -> Value {
         let path = self.setup.access_log.clone().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            if let Some(v) = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| v["request_id"] == request_id)
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no access-log line for {request_id}:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        log_for(&path, request_id)
+            .unwrap_or_else(|| panic!("no access-log line for {request_id}:\n{}", self.envoy.log()))
     }
 }
 

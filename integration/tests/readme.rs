@@ -5,12 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
+use integration::log_for;
 use integration::model_server::ModelServer;
 use integration::readme::marked_blocks;
 use integration::render::{render, Local};
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn run_shell(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
@@ -55,23 +56,7 @@ fn readme_examples_give_what_the_readme_shows() {
             .replace("localhost:9901", &format!("127.0.0.1:{admin}"))
     };
     let log_line = |id: &str| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if let Some(v) = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| v["request_id"] == id)
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no access-log line for {id}\n{}",
-                envoy.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        log_for(&log_path, id).unwrap_or_else(|| panic!("no access-log line for {id}\n{}", envoy.log()))
     };
 
     for (kind, arg, block) in blocks {
