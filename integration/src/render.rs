@@ -31,6 +31,9 @@ pub struct Local {
     pub model_server_port: Option<u16>,
     /// The IdP on 127.0.0.1 at this port.
     pub idp_port: Option<u16>,
+    /// Upstream hosts of the config's clusters (`{address: HOST, port_value: 443}`) served on
+    /// 127.0.0.1 at these ports instead.
+    pub upstreams: Vec<(String, u16)>,
     pub access_log: Option<PathBuf>,
 }
 
@@ -51,6 +54,12 @@ impl Local {
         if let Some(port) = self.idp_port {
             subs.push((
                 IDP_ADDRESS.to_string(),
+                format!("{{address: 127.0.0.1, port_value: {port}}}"),
+            ));
+        }
+        for (host, port) in &self.upstreams {
+            subs.push((
+                format!("{{address: {host}, port_value: 443}}"),
                 format!("{{address: 127.0.0.1, port_value: {port}}}"),
             ));
         }

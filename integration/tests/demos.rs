@@ -13,55 +13,17 @@ use integration::demo::{prepare, Demo, Prepared, Setup};
 use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
 use integration::log_for;
 use integration::model_server::ModelServer;
-use integration::pki::{CertPair, Pki};
+use integration::pki::{CertPair, Pki, TlsFileServer};
 use integration::readme::marked_blocks;
 use serde_json::Value;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A local identity provider: `openssl s_server -WWW` serving `www/` over HTTPS, as
-/// `scripts/run.sh` starts it. Stopped when dropped.
-struct Idp(Child);
-
-impl Idp {
-    fn start(www: &Path, cert: &CertPair, port: u16) -> Idp {
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-WWW", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(&cert.cert)
-            .arg("-key")
-            .arg(&cert.key)
-            .current_dir(www)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let idp = Idp(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the IdP did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        idp
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::Command;
 
 /// A demo as `make run-<demo>` runs it, in a scratch directory (its `.run/` is the run directory).
 struct Running {
     // Field order: Envoy stops first.
     envoy: Envoy,
-    _idp: Option<Idp>,
+    _idp: Option<TlsFileServer>,
     _server: ModelServer,
     prepared: Prepared,
     setup: Setup,
@@ -88,7 +50,7 @@ impl Running {
         };
         let prepared = prepare(demo, &repo_root().join("envoy"), &setup).unwrap();
         let idp = match (&prepared.jwt, idp_cert(&prepared)) {
-            (Some(jwt), Some(cert)) => Some(Idp::start(&jwt.www, &cert, setup.idp_port)),
+            (Some(jwt), Some(cert)) => Some(TlsFileServer::start(&jwt.www, &cert, setup.idp_port).unwrap()),
             _ => None,
         };
         let config = std::fs::read_to_string(&prepared.config).unwrap();

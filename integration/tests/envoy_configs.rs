@@ -6,7 +6,8 @@
 
 use integration::bootstrap::{Bootstrap, RECORD_KEYS};
 use integration::envoy::{free_port, repo_root, validate_config_in, wasm_path, Envoy, TempDir};
-use integration::pki::Pki;
+use integration::http::{send, Request};
+use integration::pki::{Pki, TlsFileServer};
 use integration::render::{self, file_paths, render, Local};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -161,4 +162,66 @@ fn an_invalid_config_is_refused_and_the_log_names_the_field() {
         assert!(log.contains("invalid ai-attribution configuration"), "{config}: {log}");
         assert!(log.contains(want), "{config}: log does not say {want:?}:\n{log}");
     }
+}
+
+/// `envoy/egress.yaml` as shipped, with only the providers' addresses and the system CA bundle
+/// swapped for local HTTPS servers and their CA: each prefix reaches its provider over TLS, with
+/// the prefix removed, and a server whose certificate does not name the provider is refused.
+#[test]
+fn egress_originates_tls_to_each_provider() {
+    let dir = TempDir::new("egress").unwrap();
+    let pki = Pki::new(&dir.path().join("tls")).unwrap();
+    let providers = ["api.openai.com", "api.anthropic.com"];
+    let mut servers = Vec::new();
+    let mut upstreams = Vec::new();
+    for (i, host) in providers.iter().enumerate() {
+        // The anthropic stand-in presents a certificate for another name: Envoy must refuse it.
+        let name = if i == 0 {
+            host.to_string()
+        } else {
+            "impostor.example".to_string()
+        };
+        let cert = pki
+            .issue(
+                &format!("provider{i}"),
+                &format!("/CN={name}"),
+                &format!("DNS:{name}"),
+                "serverAuth",
+            )
+            .unwrap();
+        let www = dir.path().join(format!("www{i}"));
+        std::fs::create_dir_all(www.join("v1")).unwrap();
+        std::fs::write(www.join("v1/models"), format!("served for {host}")).unwrap();
+        let port = free_port();
+        servers.push(TlsFileServer::start(&www, &cert, port).unwrap());
+        upstreams.push((host.to_string(), port));
+    }
+    let (listen, admin) = (free_port(), free_port());
+    let shipped = std::fs::read_to_string(repo_root().join("envoy/egress.yaml")).unwrap();
+    let config = render(
+        &shipped,
+        &Local {
+            wasm: Some(wasm_path()),
+            system_ca: Some(pki.ca()),
+            listen_port: Some(listen),
+            admin_port: Some(admin),
+            upstreams,
+            access_log: Some(dir.path().join("access.log")),
+            ..Local::default()
+        },
+    );
+    let envoy = Envoy::start(&config, admin).unwrap();
+    let get = |path: &str| send(listen, &Request::get(path).header("connection", "close")).unwrap();
+    let resp = get("/openai/v1/models");
+    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), envoy.log());
+    assert_eq!(
+        resp.text(),
+        "served for api.openai.com",
+        "/openai/ is removed before it goes upstream"
+    );
+    assert!(envoy.stat("cluster.openai.ssl.handshake").unwrap_or(0) >= 1);
+    let resp = get("/anthropic/v1/models");
+    assert_eq!(resp.status, 503, "a certificate for another name: {}", resp.text());
+    assert!(envoy.stat("cluster.anthropic.ssl.fail_verify_san").unwrap_or(0) >= 1);
+    assert_eq!(get("/elsewhere").status, 404, "only the two prefixes are routed");
 }
