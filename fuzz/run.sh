@@ -5,7 +5,11 @@
 #   FUZZ_SMOKE=1 fuzz/run.sh         # each target for ~10 s (CI)
 #   FUZZ_SECONDS=600 fuzz/run.sh config_parse usage_readers   # some targets only
 #
-# Environment: FUZZ_SECONDS, FUZZ_SMOKE, FUZZ_TOOLCHAIN (default nightly),
+# Tools, installed by this script the first time, both pinned: the Rust toolchain FUZZ_TOOLCHAIN
+# (default the dated nightly below, with rustup) and cargo-fuzz CARGO_FUZZ_VERSION (with cargo
+# install --locked, into the repository's .tools/, which git ignores; nothing global).
+#
+# Environment: FUZZ_SECONDS, FUZZ_SMOKE, FUZZ_TOOLCHAIN,
 # FUZZ_SANITIZER (default none: the filter is safe Rust; use address to also check deps),
 # FUZZ_NICE (default 10), FUZZ_EXTRA_ARGS (more libFuzzer flags).
 # Seed corpora are generated from the repository's fixtures and scenarios into
@@ -17,7 +21,9 @@ FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$FUZZ_DIR/.." && pwd)"
 cd "$FUZZ_DIR"
 
-TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
+TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly-2026-05-19}"
+CARGO_FUZZ_VERSION=0.13.2
+TOOLS="$ROOT/.tools"
 SANITIZER="${FUZZ_SANITIZER:-none}"
 NICE="${FUZZ_NICE:-10}"
 if [[ "${FUZZ_SMOKE:-0}" == 1 ]]; then
@@ -47,9 +53,10 @@ fi
 if ! rustup toolchain list | grep -q "^$TOOLCHAIN"; then
     rustup toolchain install "$TOOLCHAIN" --profile minimal
 fi
-if ! cargo "+$TOOLCHAIN" fuzz --version >/dev/null 2>&1; then
-    cargo install cargo-fuzz --locked
+if [[ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$TOOLS"
 fi
+export PATH="$TOOLS/bin:$PATH"
 
 # ---- seed corpora (generated from the repository, never committed) ----------------------
 seed() { # seed TARGET NAME  (content on stdin)

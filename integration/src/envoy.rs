@@ -70,12 +70,12 @@ pub struct Validation {
     pub output: String,
 }
 
-/// Runs `envoy --mode validate -c <file>` from the repo root.
-pub fn validate_config(file: &Path) -> io::Result<Validation> {
+/// Runs `envoy --mode validate -c <file>` from the directory `cwd`.
+pub fn validate_config_in(file: &Path, cwd: &Path) -> io::Result<Validation> {
     let out = Command::new(envoy_bin())
         .args(["--mode", "validate", "--disable-hot-restart", "-l", "warn", "-c"])
         .arg(file)
-        .current_dir(repo_root())
+        .current_dir(cwd)
         .output()?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -99,7 +99,8 @@ impl Envoy {
             .arg(&config_path)
             .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info"])
             .args(["--file-flush-interval-msec", "20"])
-            .current_dir(repo_root())
+            // Not the repository: nothing may depend on the directory Envoy starts in.
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -144,7 +145,7 @@ impl Envoy {
             .arg("-c")
             .arg(&config_path)
             .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info"])
-            .current_dir(repo_root())
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

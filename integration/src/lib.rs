@@ -5,10 +5,13 @@
 #![allow(clippy::indexing_slicing)]
 
 pub mod bootstrap;
+pub mod demo;
 pub mod envoy;
 pub mod http;
 pub mod model_server;
 pub mod pki;
+pub mod readme;
+pub mod render;
 pub mod scenario;
 
 use bootstrap::Bootstrap;
@@ -16,7 +19,7 @@ use envoy::{Envoy, TempDir};
 use model_server::ModelServer;
 use serde_json::Value;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A model server with Envoy and the filter in front of it.
@@ -59,23 +62,35 @@ impl Stack {
 
     /// Every access-log line written so far, parsed.
     pub fn log_lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.access_log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        log_lines(&self.access_log)
     }
 
     /// Waits (up to 5 s) for the access-log line of the request with this `x-request-id`.
     pub fn log_for(&self, request_id: &str) -> Option<Value> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let found = self.log_lines().into_iter().find(|l| l["request_id"] == request_id);
-            if found.is_some() || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        log_for(&self.access_log, request_id)
+    }
+}
+
+/// Every JSON line of an access-log file written so far, parsed.
+pub fn log_lines(access_log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(access_log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits (up to 5 s) for the line of the request with this `x-request-id` in an access-log file.
+pub fn log_for(access_log: &Path, request_id: &str) -> Option<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = log_lines(access_log)
+            .into_iter()
+            .find(|l| l["request_id"] == request_id);
+        if found.is_some() || Instant::now() > deadline {
+            return found;
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

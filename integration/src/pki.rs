@@ -148,6 +148,47 @@ impl Pki {
     }
 }
 
+/// An HTTPS server for files: `openssl s_server -WWW` answering `GET /PATH` with the file
+/// `DIR/PATH`, on 127.0.0.1, with a given certificate. It stands in for an identity provider's
+/// JWKS endpoint or a model provider. Stopped when dropped.
+pub struct TlsFileServer(std::process::Child);
+
+impl TlsFileServer {
+    /// Starts serving `dir` on `port` and waits (up to 10 s) until it accepts connections.
+    pub fn start(dir: &Path, cert: &CertPair, port: u16) -> io::Result<TlsFileServer> {
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert.cert)
+            .arg("-key")
+            .arg(&cert.key)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = TlsFileServer(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "openssl s_server did not start on port {port}"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for TlsFileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An RSA key that signs RS256 JWTs, with its JWKS.
 pub struct JwtSigner {
     dir: PathBuf,

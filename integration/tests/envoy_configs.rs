@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use integration::bootstrap::{record_keys, Bootstrap};
-use integration::envoy::{free_port, repo_root, validate_config, Envoy, TempDir};
-use integration::pki::Pki;
+use integration::envoy::{free_port, repo_root, validate_config_in, wasm_path, Envoy, TempDir};
+use integration::http::{send, Request};
+use integration::pki::{Pki, TlsFileServer};
+use integration::render::{self, file_paths, render, Local};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,31 +24,91 @@ fn shipped_configs() -> Vec<PathBuf> {
     out
 }
 
-/// Where the shipped mTLS config expects its certificates.
-const TLS_DIR: &str = "/etc/ai-attribution/tls/";
-
+/// Every shipped config passes `envoy --mode validate` run from a directory that is not the
+/// repository, with its documented placeholders replaced: the wasm path by the built filter, the
+/// mTLS certificate directory by test certificates. The system CA bundle is used as it is.
 #[test]
-fn every_shipped_envoy_config_validates() {
+fn every_shipped_envoy_config_validates_from_any_directory() {
     let configs = shipped_configs();
-    assert!(configs.len() >= 3, "envoy.yaml, mtls.yaml and jwt.yaml");
+    assert!(configs.len() >= 4, "envoy.yaml, mtls.yaml, jwt.yaml and egress.yaml");
     let dir = TempDir::new("validate").unwrap();
-    let pki = Pki::new(dir.path()).unwrap();
+    let tls = dir.path().join("tls");
+    let pki = Pki::new(&tls).unwrap();
     // Written as server.crt and server.key, the names the config expects.
     pki.issue("server", "/CN=localhost", "DNS:localhost", "serverAuth")
         .unwrap();
+    let cwd = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let local = Local {
+        wasm: Some(wasm_path()),
+        tls_dir: Some(tls),
+        ..Local::default()
+    };
     for file in configs {
         let text = std::fs::read_to_string(&file).unwrap();
-        // Certificates are installed by the operator; point the config at test ones.
-        let path = if text.contains(TLS_DIR) {
-            let copy = dir.path().join(file.file_name().unwrap());
-            std::fs::write(&copy, text.replace(TLS_DIR, &format!("{}/", dir.path().display()))).unwrap();
-            copy
-        } else {
-            file.clone()
-        };
-        let v = validate_config(&path).unwrap();
+        let copy = dir.path().join(file.file_name().unwrap());
+        std::fs::write(&copy, render(&text, &local)).unwrap();
+        let v = validate_config_in(&copy, &cwd).unwrap();
         assert!(v.ok, "{} does not validate:\n{}", file.display(), v.output);
     }
+}
+
+/// No shipped config depends on the directory Envoy starts in: every file it names is absolute,
+/// and the filter comes from the documented placeholder.
+#[test]
+fn shipped_configs_name_only_absolute_paths() {
+    for file in shipped_configs() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let paths = file_paths(&text);
+        assert!(!paths.is_empty(), "{}: no paths found", file.display());
+        for path in &paths {
+            assert!(path.starts_with('/'), "{}: relative path {path}", file.display());
+        }
+        assert!(
+            paths.iter().any(|p| p == render::WASM),
+            "{}: the filter should be loaded from {}",
+            file.display(),
+            render::WASM
+        );
+    }
+}
+
+/// The JWKS and the providers are fetched over verified TLS: every upstream TLS context names
+/// its server (SNI) and checks its certificate against the system CA bundle and that name.
+#[test]
+fn upstream_tls_verifies_the_server() {
+    let mut checked = 0;
+    for file in shipped_configs() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        for cluster in doc["static_resources"]["clusters"].as_array().unwrap() {
+            let tls = &cluster["transport_socket"]["typed_config"];
+            if tls.is_null() {
+                continue;
+            }
+            let name = cluster["name"].as_str().unwrap();
+            let host = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["address"]
+                .as_str()
+                .unwrap();
+            assert_eq!(tls["sni"], host, "{}: cluster {name}: sni", file.display());
+            let v = &tls["common_tls_context"]["validation_context"];
+            assert_eq!(
+                v["trusted_ca"]["filename"],
+                render::SYSTEM_CA,
+                "{}: cluster {name}: trusted_ca",
+                file.display()
+            );
+            assert_eq!(
+                v["match_typed_subject_alt_names"],
+                serde_json::json!([{"san_type": "DNS", "matcher": {"exact": host}}]),
+                "{}: cluster {name}: the certificate must name {host}",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "jwt.yaml's IdP and egress.yaml's two providers");
 }
 
 #[test]
@@ -100,4 +162,66 @@ fn an_invalid_config_is_refused_and_the_log_names_the_field() {
         assert!(log.contains("invalid ai-attribution configuration"), "{config}: {log}");
         assert!(log.contains(want), "{config}: log does not say {want:?}:\n{log}");
     }
+}
+
+/// `envoy/egress.yaml` as shipped, with only the providers' addresses and the system CA bundle
+/// swapped for local HTTPS servers and their CA: each prefix reaches its provider over TLS, with
+/// the prefix removed, and a server whose certificate does not name the provider is refused.
+#[test]
+fn egress_originates_tls_to_each_provider() {
+    let dir = TempDir::new("egress").unwrap();
+    let pki = Pki::new(&dir.path().join("tls")).unwrap();
+    let providers = ["api.openai.com", "api.anthropic.com"];
+    let mut servers = Vec::new();
+    let mut upstreams = Vec::new();
+    for (i, host) in providers.iter().enumerate() {
+        // The anthropic stand-in presents a certificate for another name: Envoy must refuse it.
+        let name = if i == 0 {
+            host.to_string()
+        } else {
+            "impostor.example".to_string()
+        };
+        let cert = pki
+            .issue(
+                &format!("provider{i}"),
+                &format!("/CN={name}"),
+                &format!("DNS:{name}"),
+                "serverAuth",
+            )
+            .unwrap();
+        let www = dir.path().join(format!("www{i}"));
+        std::fs::create_dir_all(www.join("v1")).unwrap();
+        std::fs::write(www.join("v1/models"), format!("served for {host}")).unwrap();
+        let port = free_port();
+        servers.push(TlsFileServer::start(&www, &cert, port).unwrap());
+        upstreams.push((host.to_string(), port));
+    }
+    let (listen, admin) = (free_port(), free_port());
+    let shipped = std::fs::read_to_string(repo_root().join("envoy/egress.yaml")).unwrap();
+    let config = render(
+        &shipped,
+        &Local {
+            wasm: Some(wasm_path()),
+            system_ca: Some(pki.ca()),
+            listen_port: Some(listen),
+            admin_port: Some(admin),
+            upstreams,
+            access_log: Some(dir.path().join("access.log")),
+            ..Local::default()
+        },
+    );
+    let envoy = Envoy::start(&config, admin).unwrap();
+    let get = |path: &str| send(listen, &Request::get(path).header("connection", "close")).unwrap();
+    let resp = get("/openai/v1/models");
+    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), envoy.log());
+    assert_eq!(
+        resp.text(),
+        "served for api.openai.com",
+        "/openai/ is removed before it goes upstream"
+    );
+    assert!(envoy.stat("cluster.openai.ssl.handshake").unwrap_or(0) >= 1);
+    let resp = get("/anthropic/v1/models");
+    assert_eq!(resp.status, 503, "a certificate for another name: {}", resp.text());
+    assert!(envoy.stat("cluster.anthropic.ssl.fail_verify_san").unwrap_or(0) >= 1);
+    assert_eq!(get("/elsewhere").status, 404, "only the two prefixes are routed");
 }

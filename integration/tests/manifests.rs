@@ -1,7 +1,7 @@
 //! The shipped manifests and plugin configurations, checked without a cluster or an Envoy:
 //!
-//! - the Istio and Envoy Gateway manifests against the `openAPIV3Schema` of their CRDs, kept in
-//!   `shared/schemas/` (which CI copies beside the clone);
+//! - the Istio and Envoy Gateway manifests against the `openAPIV3Schema` of their CRDs, kept
+//!   unmodified in `integration/crds/` (see its README for where they come from);
 //! - every shipped plugin configuration (Istio, Envoy Gateway, `envoy/*.yaml`, the scenario
 //!   corpus, the README's examples) against `schema/ai-attribution.schema.json`, and the shipped
 //!   ones against the filter's own parser too;
@@ -31,17 +31,10 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `shared/` lies beside the repository, locally and in CI. Missing is a failure, not a skip:
-/// without it the manifests would go unchecked.
-fn shared_dir() -> PathBuf {
-    let dir = repo_root().join("../shared");
-    assert!(
-        dir.join("schemas").is_dir(),
-        "{} not found: the manifest tests need shared/schemas/ (the Istio and Envoy Gateway CRDs) \
-         beside the repository; CI copies shared/ next to the clone, do the same locally",
-        dir.join("schemas").display()
-    );
-    dir
+/// The CRDs the manifests are checked against, kept in the repository. A missing file is a
+/// failure (reading it panics), never a skip.
+fn crds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")
 }
 
 fn read(path: &Path) -> String {
@@ -189,11 +182,11 @@ fn check_manifest(manifest: &Path, crds: &Path) -> Value {
 }
 
 fn istio_crds() -> PathBuf {
-    shared_dir().join("schemas/istio/crds.yaml")
+    crds_dir().join("istio/crds.yaml")
 }
 
 fn envoy_gateway_crds() -> PathBuf {
-    shared_dir().join("schemas/envoy-gateway/envoyextensionpolicies.yaml")
+    crds_dir().join("envoy-gateway/envoyextensionpolicies.yaml")
 }
 
 fn wasmplugin_path() -> PathBuf {
@@ -402,6 +395,12 @@ fn shipped_configs() -> Vec<(String, Value)> {
         plugin["spec"]["pluginConfig"].clone(),
     ));
 
+    let egress = yaml_document(&repo_root().join("envoy/istio/egress/wasmplugin.yaml"));
+    configs.push((
+        "envoy/istio/egress/wasmplugin.yaml spec.pluginConfig".to_string(),
+        egress["spec"]["pluginConfig"].clone(),
+    ));
+
     let policy = yaml_document(&extension_policy_path());
     configs.push((
         "envoy/envoy-gateway/extension-policy.yaml spec.wasm[ai-attribution].config".to_string(),
@@ -502,9 +501,7 @@ fn markdown_config_blocks_are_the_json_configs() {
 
 #[test]
 fn readme_config_examples_match_the_schema() {
-    let readme = repo_root().join("README.md");
-    // The README is written separately; until it exists there is nothing to check.
-    let text = std::fs::read_to_string(&readme).unwrap_or_default();
+    let text = read(&repo_root().join("README.md"));
     let schema = Validator::plugin();
     let blocks = markdown_config_blocks(&text);
     for (line, config) in &blocks {
@@ -513,25 +510,29 @@ fn readme_config_examples_match_the_schema() {
     eprintln!("README.md: {} plugin configuration examples checked", blocks.len());
 }
 
+/// The README's full example (the first block of its configuration walk-through) shows every
+/// field, matches the schema and loads.
 #[test]
-fn spec_example_matches_the_schema() {
-    let spec = read(&shared_dir().join("SPEC.md"));
-    let section = spec.split("\n## 3.").nth(1).expect("SPEC.md has a section 3");
+fn readme_full_example_shows_every_field() {
+    let readme = read(&repo_root().join("README.md"));
+    let section = readme
+        .split("\n## Configuration walk-through")
+        .nth(1)
+        .expect("README.md has a configuration walk-through");
     let (_, example) = markdown_config_blocks(section)
         .into_iter()
         .next()
-        .expect("SPEC.md §3 has a configuration example");
-    Validator::plugin().assert_valid("the SPEC §3 example", &example);
+        .expect("the walk-through has a configuration example");
+    Validator::plugin().assert_valid("the README's full example", &example);
     let fields: BTreeSet<&str> = example
         .as_object()
         .expect("an object")
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(fields, RAW_CONFIG_FIELDS.into(), "the SPEC example shows every field");
-    // The filter loads the whole example.
+    assert_eq!(fields, RAW_CONFIG_FIELDS.into(), "the full example shows every field");
     if let Err(e) = parse_config(&example) {
-        panic!("the SPEC §3 example does not load: {e}");
+        panic!("the README's full example does not load: {e}");
     }
 }
 
@@ -963,4 +964,176 @@ fn schema_accepts_what_the_filter_accepts() {
             panic!("the schema refuses {case}:\n{errors}");
         }
     }
+}
+
+// ---- Istio egress and metrics ---------------------------------------------------------------
+
+fn egress_dir() -> PathBuf {
+    repo_root().join("envoy/istio/egress")
+}
+
+/// Every document of every YAML file in `envoy/istio/egress/`, with its file name.
+fn egress_documents() -> Vec<(String, Value)> {
+    let mut docs = Vec::new();
+    for file in yaml_files(&egress_dir()) {
+        let name = file.file_name().expect("a file name").to_string_lossy().into_owned();
+        for doc in yaml_documents(&file) {
+            docs.push((name.clone(), doc));
+        }
+    }
+    docs
+}
+
+fn egress_of_kind(kind: &str) -> Vec<Value> {
+    egress_documents()
+        .into_iter()
+        .filter(|(_, d)| d["kind"] == kind)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+const PROVIDER_HOSTS: [&str; 2] = ["api.openai.com", "api.anthropic.com"];
+const EGRESS_GATEWAY: &str = "istio-egressgateway.istio-system.svc.cluster.local";
+
+#[test]
+fn istio_egress_wasmplugin_matches_its_crd() {
+    let m = check_manifest(&egress_dir().join("wasmplugin.yaml"), &istio_crds());
+    let spec = &m["spec"];
+    assert_eq!(spec["pluginName"], "ai_attribution");
+    assert_eq!(spec["phase"], "AUTHZ");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    // WorkloadMode: "if the workload is a gateway", CLIENT selects it.
+    assert_eq!(spec["match"], json!([{"mode": "CLIENT"}]));
+    let gateway = &egress_of_kind("Gateway")[0];
+    assert_eq!(
+        spec["selector"]["matchLabels"], gateway["spec"]["selector"],
+        "the plugin runs on the gateway the Gateway resource configures"
+    );
+    assert_eq!(m["metadata"]["namespace"], gateway["metadata"]["namespace"]);
+    let sources = spec["pluginConfig"]["dimensions"]["service_account"].clone();
+    assert_eq!(sources, json!(["peer:spiffe_id"]), "the caller's mTLS identity");
+}
+
+/// The egress manifests are not checked against a CRD schema (the networking CRDs are not in
+/// integration/crds/): this checks their shape and what the deployment relies on, for each
+/// provider: a mesh-external ServiceEntry, the Gateway's Istio mTLS server, the two routing hops,
+/// and TLS origination with SNI and the provider's name checked.
+#[test]
+fn istio_egress_routes_each_provider_through_the_gateway_with_tls_origination() {
+    let docs = egress_documents();
+    assert!(docs.len() >= 9, "{} documents", docs.len());
+    for (file, d) in &docs {
+        let keys: BTreeSet<&str> = d.as_object().expect("a mapping").keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["apiVersion", "kind", "metadata", "spec"]),
+            "{file}"
+        );
+        let expected_api = match d["kind"].as_str() {
+            Some("WasmPlugin") => "extensions.istio.io/v1alpha1",
+            Some("ServiceEntry" | "Gateway" | "VirtualService" | "DestinationRule") => "networking.istio.io/v1",
+            other => panic!("{file}: unexpected kind {other:?}"),
+        };
+        assert_eq!(d["apiVersion"], expected_api, "{file}");
+        assert_eq!(d["metadata"]["namespace"], "istio-system", "{file}");
+    }
+    let gateway = &egress_of_kind("Gateway")[0];
+    let gateway_name = gateway["metadata"]["name"].as_str().expect("a name");
+    let server = &gateway["spec"]["servers"][0];
+    assert_eq!(
+        server["tls"]["mode"], "ISTIO_MUTUAL",
+        "callers reach the gateway over Istio mTLS"
+    );
+    let gateway_port = &server["port"]["number"];
+    for host in PROVIDER_HOSTS {
+        assert!(
+            server["hosts"].as_array().expect("hosts").contains(&json!(host)),
+            "Gateway: {host}"
+        );
+        let entries = egress_of_kind("ServiceEntry");
+        let entry = entries
+            .iter()
+            .find(|e| e["spec"]["hosts"] == json!([host]))
+            .unwrap_or_else(|| panic!("no ServiceEntry for {host}"));
+        assert_eq!(entry["spec"]["location"], "MESH_EXTERNAL");
+        assert_eq!(entry["spec"]["resolution"], "DNS");
+        let ports = &entry["spec"]["ports"];
+        assert!(ports
+            .as_array()
+            .expect("ports")
+            .contains(&json!({"number": 443, "name": "https", "protocol": "HTTPS"})));
+
+        let routes = egress_of_kind("VirtualService");
+        let vs = routes
+            .iter()
+            .find(|v| v["spec"]["hosts"] == json!([host]))
+            .unwrap_or_else(|| panic!("no VirtualService for {host}"));
+        assert_eq!(vs["spec"]["gateways"], json!(["mesh", gateway_name]));
+        let http = vs["spec"]["http"].as_array().expect("http routes");
+        let hop = |gw: &str| {
+            http.iter()
+                .find(|r| r["match"][0]["gateways"] == json!([gw]))
+                .unwrap_or_else(|| panic!("{host}: no route from {gw}"))["route"][0]["destination"]
+                .clone()
+        };
+        let first = hop("mesh");
+        assert_eq!(first["host"], EGRESS_GATEWAY);
+        assert_eq!(&first["port"]["number"], gateway_port);
+        let second = hop(gateway_name);
+        assert_eq!(second, json!({"host": host, "port": {"number": 443}}));
+
+        let rules = egress_of_kind("DestinationRule");
+        let to_gateway = rules
+            .iter()
+            .find(|r| r["spec"]["host"] == EGRESS_GATEWAY)
+            .expect("a DestinationRule for the egress gateway");
+        let subset = to_gateway["spec"]["subsets"]
+            .as_array()
+            .expect("subsets")
+            .iter()
+            .find(|s| s["name"] == first["subset"])
+            .unwrap_or_else(|| panic!("{host}: no subset {}", first["subset"]));
+        assert_eq!(
+            subset["trafficPolicy"]["portLevelSettings"][0]["tls"],
+            json!({"mode": "ISTIO_MUTUAL", "sni": host})
+        );
+        let origination = rules
+            .iter()
+            .find(|r| r["spec"]["host"] == host)
+            .unwrap_or_else(|| panic!("no DestinationRule for {host}"));
+        let setting = &origination["spec"]["trafficPolicy"]["portLevelSettings"][0];
+        assert_eq!(setting["port"]["number"], 443);
+        assert_eq!(
+            setting["tls"],
+            json!({"mode": "SIMPLE", "sni": host, "subjectAltNames": [host]}),
+            "TLS origination to {host}"
+        );
+    }
+}
+
+/// The stats tags Istio proxies get from stats-tags-bootstrap.yaml are those of envoy/envoy.yaml,
+/// whose Prometheus output the README shows.
+#[test]
+fn istio_stats_tags_bootstrap_matches_envoy_yaml() {
+    let root = repo_root();
+    let map = yaml_document(&root.join("envoy/istio/stats-tags-bootstrap.yaml"));
+    assert_eq!(map["apiVersion"], "v1");
+    assert_eq!(map["kind"], "ConfigMap");
+    let text = map["data"]["custom_bootstrap.json"]
+        .as_str()
+        .expect("data.custom_bootstrap.json");
+    let bootstrap: Value = serde_json::from_str(text).expect("custom_bootstrap.json is JSON");
+    let keys: Vec<&String> = bootstrap.as_object().expect("an object").keys().collect();
+    assert_eq!(keys, ["stats_config"], "only stats settings are overridden");
+    let envoy = yaml_document(&root.join("envoy/envoy.yaml"));
+    assert_eq!(
+        bootstrap["stats_config"]["stats_tags"],
+        envoy["stats_config"]["stats_tags"]
+    );
+    let name = map["metadata"]["name"].as_str().expect("a name");
+    let comment = read(&root.join("envoy/istio/stats-tags-bootstrap.yaml"));
+    assert!(
+        comment.contains(&format!("sidecar.istio.io/bootstrapOverride: {name}")),
+        "the annotation shown names this ConfigMap"
+    );
 }

@@ -4,42 +4,14 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use integration::envoy::{free_port, repo_root, Envoy, TempDir};
+use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
+use integration::log_for;
 use integration::model_server::ModelServer;
+use integration::readme::marked_blocks;
+use integration::render::{render, Local};
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// A fenced block that follows an HTML comment marker: (marker kind, marker argument, block text).
-fn marked_blocks(readme: &str) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    let mut lines = readme.lines().peekable();
-    while let Some(line) = lines.next() {
-        let Some(marker) = line.trim().strip_prefix("<!-- ").and_then(|m| m.strip_suffix(" -->")) else {
-            continue;
-        };
-        let Some((kind, arg)) = marker.split_once(": ") else {
-            continue;
-        };
-        if !kind.starts_with("readme-") {
-            continue;
-        }
-        let fence = lines.next().unwrap_or_default();
-        assert!(
-            fence.starts_with("```"),
-            "marker {marker} is not followed by a code block"
-        );
-        let mut block = Vec::new();
-        for l in lines.by_ref() {
-            if l.starts_with("```") {
-                break;
-            }
-            block.push(l);
-        }
-        out.push((kind.to_string(), arg.to_string(), block.join("\n")));
-    }
-    out
-}
+use std::time::Duration;
 
 fn run_shell(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
@@ -55,42 +27,36 @@ fn split_http(text: &str) -> (Vec<String>, String) {
 #[test]
 fn readme_examples_give_what_the_readme_shows() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let blocks = marked_blocks(&readme);
+    let blocks: Vec<(String, String, String)> = marked_blocks(&readme, "readme-")
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.kind, m.arg, m.text))
+        .collect();
     assert!(blocks.len() >= 6, "README examples not found");
 
     let server = ModelServer::start().unwrap();
     let dir = TempDir::new("readme").unwrap();
     let (port, admin) = (free_port(), free_port());
     let log_path = dir.path().join("access.log");
-    let config = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml"))
-        .unwrap()
-        .replace("port_value: 10000", &format!("port_value: {port}"))
-        .replace("port_value: 9901", &format!("port_value: {admin}"))
-        .replace("port_value: 18080", &format!("port_value: {}", server.port()))
-        .replace("path: /dev/stdout", &format!("path: {}", log_path.display()));
+    let shipped = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap();
+    let config = render(
+        &shipped,
+        &Local {
+            wasm: Some(wasm_path()),
+            listen_port: Some(port),
+            admin_port: Some(admin),
+            model_server_port: Some(server.port()),
+            access_log: Some(log_path.clone()),
+            ..Local::default()
+        },
+    );
     let envoy = Envoy::start(&config, admin).unwrap();
     let localize = |cmd: &str| {
         cmd.replace("localhost:10000", &format!("127.0.0.1:{port}"))
             .replace("localhost:9901", &format!("127.0.0.1:{admin}"))
     };
     let log_line = |id: &str| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if let Some(v) = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| v["request_id"] == id)
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no access-log line for {id}\n{}",
-                envoy.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        log_for(&log_path, id).unwrap_or_else(|| panic!("no access-log line for {id}\n{}", envoy.log()))
     };
 
     for (kind, arg, block) in blocks {

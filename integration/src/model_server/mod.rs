@@ -16,6 +16,9 @@
 //! (Bedrock), `/api/chat|generate|embed` (Ollama), `/v1|v2/chat|embed|rerank` (Cohere).
 //! The response `model` echoes the body's `model`, else the path's model/deployment, else
 //! `mock-model`. JSON object keys come out in alphabetical order (serde_json default).
+//! Response ids (`chatcmpl-mock…`, `msg_mock…`) are 12 hex digits of a SHA-256 of the request's
+//! method, path and body: the same request always gets the same id, whatever came before it.
+//! Responses carry no `x-request-id` of their own (Envoy's and the caller's stay unambiguous).
 //!
 //! `/mcp` and any path ending in `/mcp` (POST, GET, DELETE) are an MCP server (Streamable HTTP,
 //! session generation 2025-03-26 to 2025-11-25 and stateless 2026-07-28), with its own switches:
@@ -193,7 +196,6 @@ struct Shared {
     requests: Mutex<Vec<ReceivedRequest>>,
     arrived: Condvar,
     stopping: AtomicBool,
-    next_seq: AtomicU64,
     next_conn: AtomicU64,
     conns: Mutex<HashMap<u64, TcpStream>>,
     mcp: mcp::Sessions,
@@ -232,7 +234,6 @@ impl ModelServer {
             requests: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
             stopping: AtomicBool::new(false),
-            next_seq: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
             mcp: mcp::Sessions::new(),
@@ -400,11 +401,10 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         let body = http::read_body(&mut reader, framing, &mut sink);
         let req = received(&head, sink, body.is_ok());
         let answer = if body.is_ok() {
-            let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
             Some(if on_mcp {
                 mcp::respond(&req, &shared.mcp)
             } else {
-                apis::respond(&req, seq)
+                apis::respond(&req)
             })
         } else {
             None

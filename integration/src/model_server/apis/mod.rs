@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::codec::XorShift;
+use super::codec::{Sha256, XorShift};
 use super::encoding::{negotiate, Coding};
 use super::http::{Body, Pacing, Reply, BODY_KEEP, DEFAULT_PAUSE};
 use super::{ReceivedRequest, TEXT_DELTAS};
@@ -264,8 +264,28 @@ pub(super) fn split_target(target: &str) -> (&str, &str) {
     target.split_once('?').unwrap_or((target, ""))
 }
 
+/// A number that names a request by what it asks, not by when it came: the SHA-256 of its method,
+/// path and body. Response ids are made from it, so they do not depend on which requests came
+/// before (the same request gets the same id).
+fn request_key(req: &ReceivedRequest) -> u64 {
+    let mut sha = Sha256::default();
+    sha.update(req.method.as_bytes());
+    sha.update(b" ");
+    sha.update(req.path.as_bytes());
+    sha.update(b"\n");
+    match &req.body_sha256_prefix {
+        Some(body) => sha.update(body.as_bytes()),
+        None => sha.update(req.body_len.to_string().as_bytes()),
+    }
+    let digest = sha.finish();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+    u64::from_be_bytes(first)
+}
+
 /// Builds the answer for one fully received request.
-pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
+pub fn respond(req: &ReceivedRequest) -> Answer {
+    let key = request_key(req);
     let (path, query) = split_target(&req.path);
     let route = route(&req.method, path);
     let flavor = route.as_ref().map_or(Flavor::OpenAi, Route::flavor);
@@ -277,7 +297,7 @@ pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
         Ok(b) => b,
         Err(msg) => {
             return Answer {
-                reply: error_reply(flavor, 400, &msg, seq),
+                reply: error_reply(flavor, 400, &msg, key),
                 pacing: plain,
                 delay: None,
             }
@@ -301,7 +321,7 @@ pub fn respond(req: &ReceivedRequest, seq: u64) -> Answer {
     };
     // Tells a test which coding the request asked for once it had passed the proxy.
     let asked = req.header_all("accept-encoding").join(", ");
-    let reply = build(req, seq, route, flavor, query, &behavior).header("x-mock-accept-encoding", asked);
+    let reply = build(req, key, route, flavor, query, &behavior).header("x-mock-accept-encoding", asked);
     Answer {
         reply,
         pacing,
@@ -342,7 +362,8 @@ fn scan_model(prefix: &[u8]) -> Option<String> {
 
 /// Per-request context for the body builders.
 struct Ctx {
-    seq: u64,
+    /// The request's key ([`request_key`]), from which ids are made.
+    key: u64,
     model: String,
     no_usage: bool,
     include_usage: bool,
@@ -359,12 +380,13 @@ impl Ctx {
         (!self.no_usage).then(f)
     }
 
+    /// A response id: `prefix` + `mock` + 12 hex digits of the request's key.
     fn id(&self, prefix: &str) -> String {
-        format!("{prefix}mock{:06}", self.seq)
+        mock_id(prefix, self.key)
     }
 
     fn json(&self, v: &Value) -> Reply {
-        Reply::json(200, v).header("x-request-id", self.id("req_"))
+        Reply::json(200, v)
     }
 
     fn stream(&self, content_type: &str, events: Vec<Vec<u8>>) -> Reply {
@@ -373,7 +395,6 @@ impl Ctx {
             headers: vec![
                 ("content-type".into(), content_type.into()),
                 ("cache-control".into(), "no-cache".into()),
-                ("x-request-id".into(), self.id("req_")),
             ],
             body: Body::Stream(events),
         }
@@ -400,6 +421,10 @@ fn offered_tool(body: &Value) -> Option<String> {
 /// The tool-call arguments as a JSON object.
 fn tool_arguments() -> Value {
     serde_json::from_str(TOOL_ARGUMENTS).unwrap_or(Value::Null)
+}
+
+fn mock_id(prefix: &str, key: u64) -> String {
+    format!("{prefix}mock{:012x}", key >> 16)
 }
 
 /// Inserts `key: val` into object `v` when `val` is `Some`.
@@ -431,7 +456,7 @@ fn ndjson(v: &Value) -> Vec<u8> {
 
 fn build(
     req: &ReceivedRequest,
-    seq: u64,
+    key: u64,
     route: Option<Route>,
     flavor: Flavor,
     query: &str,
@@ -445,7 +470,7 @@ fn build(
         };
     }
     if behavior.garbage {
-        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ seq);
+        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15 ^ key);
         let events = (0..16).map(|_| rng.bytes(256)).collect();
         return Reply {
             status: 200,
@@ -454,14 +479,14 @@ fn build(
         };
     }
     if let Some(status) = behavior.status {
-        return error_reply(flavor, status, &format!("mock error (status {status})"), seq);
+        return error_reply(flavor, status, &format!("mock error (status {status})"), key);
     }
     let Some(route) = route else {
         return Reply::json(404, &json!({"error": {"message": "not found"}}));
     };
     let (body, body_model) = match parse_body(req) {
         Ok(parsed) => parsed,
-        Err(msg) => return error_reply(flavor, 400, &msg, seq),
+        Err(msg) => return error_reply(flavor, 400, &msg, key),
     };
     let wants_stream = body.get("stream").and_then(Value::as_bool);
     let (stream, path_model) = match &route {
@@ -486,7 +511,7 @@ fn build(
         deltas.insert(deltas.len().saturating_sub(1), big);
     }
     let ctx = Ctx {
-        seq,
+        key,
         model: body_model.or(path_model).unwrap_or_else(|| DEFAULT_MODEL.to_string()),
         no_usage: behavior.no_usage,
         include_usage: body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true),
@@ -511,7 +536,7 @@ fn build(
 
 // ---------------------------------------------------------------- errors
 
-fn error_reply(flavor: Flavor, status: u16, msg: &str, seq: u64) -> Reply {
+fn error_reply(flavor: Flavor, status: u16, msg: &str, key: u64) -> Reply {
     let server = status >= 500;
     match flavor {
         Flavor::OpenAi => {
@@ -543,7 +568,7 @@ fn error_reply(flavor: Flavor, status: u16, msg: &str, seq: u64) -> Reply {
                 status,
                 &json!({"type": "error", "error": {"type": kind, "message": msg}}),
             )
-            .header("request-id", format!("req_mock{seq:06}"))
+            .header("request-id", mock_id("req_", key))
         }
         Flavor::Gemini => {
             let kind = match status {
@@ -578,10 +603,10 @@ fn error_reply(flavor: Flavor, status: u16, msg: &str, seq: u64) -> Reply {
             };
             Reply::json(status, &json!({"message": msg}))
                 .header("x-amzn-errortype", kind)
-                .header("x-amzn-requestid", format!("mock-{seq:06}"))
+                .header("x-amzn-requestid", mock_id("", key))
         }
         Flavor::Ollama => Reply::json(status, &json!({"error": msg})),
-        Flavor::Cohere => Reply::json(status, &json!({"id": format!("mock-{seq:06}"), "message": msg})),
+        Flavor::Cohere => Reply::json(status, &json!({"id": mock_id("", key), "message": msg})),
     }
 }
 
