@@ -510,6 +510,8 @@ fn source_yield(cfg: &Config, ctx: &Context, s: &Source) -> Yield {
     match s {
         Source::Static(_) => Yield::Always,
         Source::Body(_) => Yield::BodyOnly,
+        // Only requests to an MCP endpoint inside a session carry one.
+        Source::McpSession => Yield::Sometimes,
         Source::Header(_) => match listener {
             Some(l) if !l.mtls && !cfg.trusted_peers.is_empty() => Yield::Never(format!(
                 "header_trust.peers is set but listener {} does not require client certificates, so no caller is ever trusted",

@@ -28,7 +28,7 @@ pub fn log_format(dims: &[&str]) -> Value {
     ] {
         f.insert(k.into(), json!(v));
     }
-    for key in integration::bootstrap::RECORD_KEYS.iter().chain(dims) {
+    for key in integration::bootstrap::record_keys().iter().chain(dims) {
         f.insert(
             key.to_string(),
             json!(format!("%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%")),
