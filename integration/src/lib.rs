@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod envoy;
+pub mod h2;
 pub mod http;
 pub mod model_server;
 pub mod pki;
@@ -42,7 +43,7 @@ impl Stack {
         let access_log = dir.path().join("access.log");
         let mut bootstrap = Bootstrap::new(server.port(), plugin_config, access_log.clone());
         adjust(&mut bootstrap);
-        let envoy = Envoy::start(&bootstrap.to_json(), bootstrap.admin_port)?;
+        let envoy = Envoy::start_with_concurrency(&bootstrap.to_json(), bootstrap.admin_port, bootstrap.concurrency)?;
         Ok(Stack {
             envoy,
             server,
@@ -57,13 +58,14 @@ impl Stack {
         http::send(self.port, req)
     }
 
+    /// Sends a request through Envoy over HTTP/2 (the listener must accept it, e.g. `codec_type: AUTO`).
+    pub fn send_h2(&self, req: &http::Request) -> io::Result<h2::H2Response> {
+        h2::send(self.port, req)
+    }
+
     /// Every access-log line written so far, parsed.
     pub fn log_lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.access_log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        read_access_log(&self.access_log)
     }
 
     /// Waits (up to 5 s) for the access-log line of the request with this `x-request-id`.
@@ -76,6 +78,27 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Every line of a JSON access log, parsed (lines that are not JSON are skipped).
+pub fn read_access_log(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits (up to `timeout`) until an access log holds at least `n` lines, and returns them all.
+pub fn wait_for_log_lines(path: &std::path::Path, n: usize, timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lines = read_access_log(path);
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
