@@ -14,7 +14,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
 
-.PHONY: help setup sdk-venv build run test test-sdk unit lint validate bench soak fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv build run test test-sdk unit lint validate bench soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -69,8 +69,12 @@ lint: setup ## rustfmt and clippy (native and wasm32), warnings are errors
 bench: build ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
 	bench/run.sh
 
-soak: build ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
+soak: build ## 100k mixed requests (fails if RSS grows over 5 % or on any 5xx), then soak-records
 	bench/soak.sh
+	$(MAKE) soak-records
+
+soak-records: build ## 10k model calls (streamed, aborted, reset too) and 2.5k other requests at --concurrency 2: one record per call, none for the rest
+	SOAK_RECORD_CALLS=$${SOAK_RECORD_CALLS:-10000} cargo test -p integration --test records -- --nocapture
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (cargo-fuzz, nightly)
 	fuzz/run.sh
