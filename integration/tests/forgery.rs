@@ -727,3 +727,35 @@ fn a_payload_header_is_not_forwarded_and_needs_trust() {
     assert_eq!(log["user"], Value::Null);
     assert_eq!(log["reason"], "untrusted:user");
 }
+
+/// A limit, not a bug: a SigV4 access key ID is no secret, and the filter cannot check the
+/// signature, so a call that names someone's access key ID is recorded under that ID's owner.
+/// Only the provider's own check stops it (the record's `status` shows Bedrock's 403); the
+/// model server here checks nothing and answers.
+#[test]
+fn a_sigv4_access_key_id_names_an_owner_but_proves_nothing() {
+    let access_key = "AKIAFORGERYEXAMPLE01";
+    let stack = Stack::start(&json!({
+        "dimensions": {"service_account": ["api_key:service_account"]},
+        "require": [["service_account"]],
+        "api_keys": {"owners": {owner_key(access_key): {"service_account": "bedrock-batch"}}}
+    }))
+    .unwrap();
+    let id = request_id("sigv4");
+    let forged = format!(
+        "AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+        "0".repeat(64)
+    );
+    let resp = stack
+        .send(
+            &Request::post("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse")
+                .json(&json!({"messages": []}))
+                .header("authorization", &forged)
+                .header("x-request-id", &id),
+        )
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let log = stack.log_for(&id).unwrap();
+    assert_eq!(log["service_account"], "bedrock-batch");
+    assert_eq!(log["sources"], "service_account=api_key:service_account");
+}
