@@ -183,7 +183,10 @@ fn status_of(block: &[u8]) -> Option<u16> {
     text.parse().ok()
 }
 
-fn read_frame(stream: &mut TcpStream) -> io::Result<Option<(u8, u8, u32, Vec<u8>)>> {
+/// A frame read: type, flags, stream ID, payload.
+type Frame = (u8, u8, u32, Vec<u8>);
+
+fn read_frame(stream: &mut TcpStream) -> io::Result<Option<Frame>> {
     let mut head = [0u8; 9];
     match stream.read_exact(&mut head) {
         Ok(()) => {}
