@@ -140,8 +140,15 @@ impl<'a> Run<'a> {
         let _ = self
             .stack
             .send(&Request::get("/healthz").header("x-request-id", &sentinel));
-        let _ = self.stack.log_for(&sentinel);
-        let lines = integration::read_access_log(&self.stack.access_log);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let lines = loop {
+            let lines = integration::read_access_log(&self.stack.access_log);
+            let done = lines.iter().any(|l| l["request_id"] == sentinel.as_str());
+            if done || std::time::Instant::now() > deadline {
+                break lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         eprintln!(
             "{}: {} requests in {:?}",
             self.name,
