@@ -810,3 +810,41 @@ fn conflicting_host_headers_do_not_hide_a_listed_host() {
         }
     }
 }
+
+/// BUG (filter, with a wildcard free endpoint): `model_calls.free` is consulted before the
+/// endpoint table, on every host, so a wildcard free entry shadows the model-running endpoints
+/// beneath it. With `{"path": "/v1/files/*"}` (file uploads run no model),
+/// `POST /v1/files/chat/completions` is not an event, on a dedicated model host or any other,
+/// though the filter recognises an OpenAI-shaped ending under any prefix and a server mounted
+/// that way (as this model server is) serves it. Expected: a path the endpoint table recognises
+/// stays an event; a free entry exempts only what the table does not recognise.
+#[test]
+fn a_wildcard_free_endpoint_does_not_shadow_a_model_endpoint() {
+    let model_calls = json!({"model_hosts": ["llm.internal"], "free": [{"path": "/v1/files/*"}]});
+    let mut violations = Vec::new();
+    for norm in [Normalisation::Off, Normalisation::On] {
+        let stack = stack(norm, model_calls.clone(), None);
+        let mut run = Run::new(&stack, &format!("free /v1/files/*, normalisation {norm:?}"));
+        for proto in [Proto::H1, Proto::H2] {
+            // What the free entry is for: passes.
+            run.send(
+                "free endpoint",
+                proto,
+                request("GET", b"/v1/files/file-1/content").host("llm.internal"),
+                Expect::Passes,
+                None,
+            );
+            for host in ["llm.internal", "localhost"] {
+                run.send(
+                    "model endpoint under a free prefix",
+                    proto,
+                    request("POST", b"/v1/files/chat/completions").host(host),
+                    Expect::Rejected,
+                    None,
+                );
+            }
+        }
+        violations.extend(run.check());
+    }
+    assert_none(violations);
+}

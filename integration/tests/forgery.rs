@@ -768,3 +768,44 @@ fn a_sigv4_access_key_id_names_an_owner_but_proves_nothing() {
     assert_eq!(log["service_account"], "bedrock-batch");
     assert_eq!(log["sources"], "service_account=api_key:service_account");
 }
+
+/// BUG (filter, low): characters that render as nothing but are not format characters (Cf) pass
+/// as valid identity values and are written raw: variation selectors (U+FE0F, U+E0100), the
+/// combining grapheme joiner (U+034F), Hangul fillers (U+115F, U+3164, U+FFA0) and the braille
+/// blank (U+2800). `alice` followed by one of them is a different identity that reads as `alice`
+/// in a log viewer. Expected: `invalid`, as for U+200B.
+#[test]
+fn invisible_characters_outside_the_format_category_are_invalid_too() {
+    let stack = Stack::start(&json!({
+        "dimensions": {"user": ["header:x-user-id"]},
+        "require": [["user"]]
+    }))
+    .unwrap();
+    let mut accepted = Vec::new();
+    for value in [
+        "alice\u{fe0f}",
+        "alice\u{e0100}",
+        "ali\u{034f}ce",
+        "\u{115f}alice",
+        "alice\u{3164}",
+        "alice\u{ffa0}",
+        "alice\u{2800}",
+    ] {
+        let id = request_id("invisible2");
+        let resp = stack
+            .send(
+                &chat("/v1/chat/completions")
+                    .header("x-user-id", value)
+                    .header("x-request-id", &id),
+            )
+            .unwrap();
+        let log = log_of(&stack, &id);
+        if resp.status != 403 || log["reason"] != "invalid:user" {
+            accepted.push(format!(
+                "{value:?}: status {}, user {}, reason {}",
+                resp.status, log["user"], log["reason"]
+            ));
+        }
+    }
+    assert!(accepted.is_empty(), "accepted as identities:\n{}", accepted.join("\n"));
+}
