@@ -809,3 +809,44 @@ fn invisible_characters_outside_the_format_category_are_invalid_too() {
     }
     assert!(accepted.is_empty(), "accepted as identities:\n{}", accepted.join("\n"));
 }
+
+/// What the caller picks in the TLS handshake, read through `property:connection.*`: the server
+/// name (SNI) is the client's word as much as a header is, and `header_trust` covers only
+/// `request.*` attributes. A guard: an untrusted client's SNI is never recorded as its identity
+/// (Envoy 1.40 gives the filter no value for it here, so the call is `missing:user`).
+#[test]
+fn a_client_chosen_tls_server_name_is_never_an_identity() {
+    let c = creds();
+    let stack = Stack::start_with(
+        json!({
+            "dimensions": {"user": ["property:connection.requested_server_name"]},
+            "require": [["user"]],
+            "header_trust": {"peers": [EDGE_ID]}
+        })
+        .to_string(),
+        |b: &mut Bootstrap| {
+            b.transport_socket = Some(json!({
+                "name": "envoy.transport_sockets.tls",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                    "require_client_certificate": true,
+                    "common_tls_context": {
+                        "tls_certificates": [{"certificate_chain": {"filename": c.gateway.cert}, "private_key": {"filename": c.gateway.key}}],
+                        "validation_context": {"trusted_ca": {"filename": c.pki.ca()}}
+                    }
+                }
+            }));
+        },
+    )
+    .unwrap();
+    let id = request_id("sni");
+    let req = chat("/v1/chat/completions").header("x-request-id", &id);
+    let resp = integration::pki::tls_send(stack.port, &c.pki.ca(), Some(&c.rogue), "ceo.corp.example", &req).unwrap();
+    let log = log_of(&stack, &id);
+    assert_ne!(
+        log["user"], "ceo.corp.example",
+        "the caller's SNI recorded as its identity (status {})",
+        resp.status
+    );
+    assert_eq!(log["reason"], "untrusted:user");
+}
