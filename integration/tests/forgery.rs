@@ -848,5 +848,6 @@ fn a_client_chosen_tls_server_name_is_never_an_identity() {
         "the caller's SNI recorded as its identity (status {})",
         resp.status
     );
-    assert_eq!(log["reason"], "untrusted:user");
+    assert_eq!(log["decision"], "rejected");
+    assert_eq!(resp.status, 403);
 }
