@@ -31,7 +31,7 @@ PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv cli-setup build cli run run-mtls run-jwt test test-sdk test-mcp unit lint validate bench bench-cli soak fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv cli-setup build cli run run-mtls run-jwt test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -116,8 +116,12 @@ bench: build $(ENVOY) ## Throughput, latency, instructions/request and RSS vs no
 bench-cli: ## ai-attribution report on 1 million log lines: lines/s and peak RSS (bench/cli_report.sh)
 	bench/cli_report.sh
 
-soak: build $(ENVOY) ## 100k mixed requests through Envoy with the filter; fails if RSS grows over 5 % or on any 5xx
+soak: build $(ENVOY) ## 100k mixed requests (fails if RSS grows over 5 % or on any 5xx), then soak-records
 	bench/soak.sh
+	$(MAKE) soak-records
+
+soak-records: build ## 10k model calls (streamed, aborted, reset too) and 2.5k other requests at --concurrency 2: one record per call, none for the rest
+	SOAK_RECORD_CALLS=$${SOAK_RECORD_CALLS:-10000} cargo test -p integration --test records -- --nocapture
 
 fuzz: ## Fuzz every target for FUZZ_SECONDS (default 60) each (pinned nightly and cargo-fuzz, see fuzz/run.sh)
 	@scripts/setup.sh --rust $(PACKAGES_FUZZ)

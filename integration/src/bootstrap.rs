@@ -35,6 +35,12 @@ pub struct Bootstrap {
     pub failure_policy: Option<String>,
     /// The listener's `per_connection_buffer_limit_bytes` (Envoy's default is 1 MiB).
     pub listener_buffer_limit: Option<u32>,
+    /// The virtual host's routes; one route of everything to the upstream when unset.
+    pub routes: Option<Value>,
+    /// A transport socket for the upstream cluster (mTLS to a next hop).
+    pub upstream_transport_socket: Option<Value>,
+    /// Envoy's worker threads (`--concurrency`).
+    pub concurrency: u32,
     pub wasm: PathBuf,
 }
 
@@ -54,6 +60,9 @@ impl Bootstrap {
             transport_socket: None,
             failure_policy: None,
             listener_buffer_limit: None,
+            routes: None,
+            upstream_transport_socket: None,
+            concurrency: 1,
             wasm: crate::envoy::wasm_path(),
         }
     }
@@ -111,6 +120,9 @@ impl Bootstrap {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
         }));
+        let routes = self.routes.clone().unwrap_or_else(|| {
+            json!([{"name": "models-route", "match": {"prefix": "/"}, "route": {"cluster": "model_server", "timeout": "60s"}}])
+        });
         let mut hcm = json!({
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": "ai_gateway",
@@ -126,7 +138,7 @@ impl Bootstrap {
                 "name": "models",
                 "virtual_hosts": [{
                     "name": "models", "domains": ["*"],
-                    "routes": [{"name": "models-route", "match": {"prefix": "/"}, "route": {"cluster": "model_server", "timeout": "60s"}}]
+                    "routes": routes
                 }]
             },
             "http_filters": filters
@@ -151,21 +163,25 @@ impl Bootstrap {
         if let (Some(limit), Some(obj)) = (self.listener_buffer_limit, listener.as_object_mut()) {
             obj.insert("per_connection_buffer_limit_bytes".into(), json!(limit));
         }
+        let mut cluster = json!({
+            "name": "model_server",
+            "type": "STATIC",
+            "connect_timeout": "2s",
+            "load_assignment": {
+                "cluster_name": "model_server",
+                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.upstream_port}}}}]}]
+            }
+        });
+        if let (Some(ts), Some(obj)) = (&self.upstream_transport_socket, cluster.as_object_mut()) {
+            obj.insert("transport_socket".into(), ts.clone());
+        }
         json!({
             "node": {"id": "test-node", "cluster": "test", "metadata": {"BUSINESS_UNIT": "node-bu", "NAMESPACE": "ml-team"}},
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}},
             "stats_config": {"stats_tags": stats_tags()},
             "static_resources": {
                 "listeners": [listener],
-                "clusters": [{
-                    "name": "model_server",
-                    "type": "STATIC",
-                    "connect_timeout": "2s",
-                    "load_assignment": {
-                        "cluster_name": "model_server",
-                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.upstream_port}}}}]}]
-                    }
-                }]
+                "clusters": [cluster]
             }
         })
         .to_string()

@@ -89,6 +89,11 @@ impl Envoy {
     /// Starts Envoy with a bootstrap (YAML or JSON text) and waits until the admin says LIVE.
     /// `admin_port` must be the admin port the bootstrap uses.
     pub fn start(bootstrap: &str, admin_port: u16) -> io::Result<Envoy> {
+        Self::start_with_concurrency(bootstrap, admin_port, 1)
+    }
+
+    /// Starts Envoy with `--concurrency` worker threads.
+    pub fn start_with_concurrency(bootstrap: &str, admin_port: u16, concurrency: u32) -> io::Result<Envoy> {
         let dir = TempDir::new("envoy")?;
         let config_path = dir.path().join("envoy.yaml");
         std::fs::write(&config_path, bootstrap)?;
@@ -97,7 +102,13 @@ impl Envoy {
         let child = Command::new(envoy_bin())
             .arg("-c")
             .arg(&config_path)
-            .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info"])
+            .args([
+                "--concurrency",
+                &concurrency.to_string(),
+                "--disable-hot-restart",
+                "-l",
+                "info",
+            ])
             .args(["--file-flush-interval-msec", "20"])
             // Not the repository: nothing may depend on the directory Envoy starts in.
             .current_dir(dir.path())

@@ -14,6 +14,10 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Send the body with `transfer-encoding: chunked` instead of `content-length`.
     pub chunked: bool,
+    /// The `host` header (HTTP/1.1) or `:authority` (HTTP/2); `localhost` when unset.
+    pub host: Option<String>,
+    /// The request target as raw bytes (e.g. not UTF-8), sent instead of `path`.
+    pub raw_target: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -30,6 +34,32 @@ impl Request {
             path: path.into(),
             ..Request::default()
         }
+    }
+    /// A request with any method.
+    pub fn new(method: &str, path: &str) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            ..Request::default()
+        }
+    }
+    /// Sends this `host` (HTTP/1.1) or `:authority` (HTTP/2) instead of `localhost`.
+    pub fn host(mut self, host: &str) -> Request {
+        self.host = Some(host.into());
+        self
+    }
+    /// Sends these bytes as the request target instead of `path`.
+    pub fn raw_target(mut self, target: &[u8]) -> Request {
+        self.raw_target = Some(target.to_vec());
+        self
+    }
+    /// The request target as it goes on the wire.
+    pub fn target_bytes(&self) -> Vec<u8> {
+        self.raw_target.clone().unwrap_or_else(|| self.path.as_bytes().to_vec())
+    }
+    /// The host it names.
+    pub fn host_or_default(&self) -> &str {
+        self.host.as_deref().unwrap_or("localhost")
     }
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.into(), value.into()));
@@ -52,10 +82,12 @@ impl Request {
     }
 
     fn write_head(&self, out: &mut impl Write) -> io::Result<()> {
+        write!(out, "{} ", self.method)?;
+        out.write_all(&self.target_bytes())?;
         write!(
             out,
-            "{} {} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n",
-            self.method, self.path
+            " HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.host_or_default()
         )?;
         for (k, v) in &self.headers {
             out.write_all(k.as_bytes())?;

@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod demo;
 pub mod envoy;
+pub mod h2;
 pub mod http;
 pub mod model_server;
 pub mod pki;
@@ -45,7 +46,7 @@ impl Stack {
         let access_log = dir.path().join("access.log");
         let mut bootstrap = Bootstrap::new(server.port(), plugin_config, access_log.clone());
         adjust(&mut bootstrap);
-        let envoy = Envoy::start(&bootstrap.to_json(), bootstrap.admin_port)?;
+        let envoy = Envoy::start_with_concurrency(&bootstrap.to_json(), bootstrap.admin_port, bootstrap.concurrency)?;
         Ok(Stack {
             envoy,
             server,
@@ -58,6 +59,11 @@ impl Stack {
     /// Sends a request through Envoy.
     pub fn send(&self, req: &http::Request) -> io::Result<http::Response> {
         http::send(self.port, req)
+    }
+
+    /// Sends a request through Envoy over HTTP/2 (the listener must accept it, e.g. `codec_type: AUTO`).
+    pub fn send_h2(&self, req: &http::Request) -> io::Result<h2::H2Response> {
+        h2::send(self.port, req)
     }
 
     /// Every access-log line written so far, parsed.
@@ -91,6 +97,18 @@ pub fn log_for(access_log: &Path, request_id: &str) -> Option<Value> {
             return found;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (up to `timeout`) until an access log holds at least `n` lines, and returns them all.
+pub fn wait_for_log_lines(path: &std::path::Path, n: usize, timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lines = log_lines(path);
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

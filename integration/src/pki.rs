@@ -280,13 +280,24 @@ pub fn mtls_send(
     client: Option<&CertPair>,
     req: &crate::http::Request,
 ) -> io::Result<crate::http::Response> {
+    tls_send(port, ca, client, "localhost", req)
+}
+
+/// [`mtls_send`] with a chosen TLS server name (SNI), which the client alone decides.
+pub fn tls_send(
+    port: u16,
+    ca: &Path,
+    client: Option<&CertPair>,
+    server_name: &str,
+    req: &crate::http::Request,
+) -> io::Result<crate::http::Response> {
     let mut cmd = Command::new("openssl");
     cmd.args([
         "s_client",
         "-quiet",
         "-no_ign_eof",
         "-servername",
-        "localhost",
+        server_name,
         "-connect",
     ])
     .arg(format!("127.0.0.1:{port}"))

@@ -123,6 +123,22 @@ fn every_shipped_access_log_carries_every_record_key() {
     }
 }
 
+#[test]
+fn every_shipped_config_normalises_paths_and_keeps_escaped_slashes() {
+    // A second layer under the filter's recognition (integration/BYPASS.md); escaped slashes stay
+    // as sent because Bedrock model IDs carry %2F and SigV4 signs the path as sent.
+    for file in shipped_configs() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for setting in [
+            "normalize_path: true",
+            "merge_slashes: true",
+            "path_with_escaped_slashes_action: KEEP_UNCHANGED",
+        ] {
+            assert!(text.contains(setting), "{} does not set {setting}", file.display());
+        }
+    }
+}
+
 fn refused(plugin_config: &str) -> String {
     let mut b = Bootstrap::new(
         free_port(),

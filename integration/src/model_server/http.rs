@@ -96,10 +96,9 @@ fn read_line<R: BufRead>(r: &mut R, budget: &mut usize) -> Result<Option<String>
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    match String::from_utf8(line) {
-        Ok(s) => Ok(Some(s)),
-        Err(_) => bad("request head is not valid UTF-8"),
-    }
+    // Bytes that are not UTF-8 (obs-text in a header, or in a target that a proxy passed on
+    // from HTTP/2) are read as U+FFFD, as lenient servers do, rather than refused.
+    Ok(Some(String::from_utf8_lossy(&line).into_owned()))
 }
 
 fn is_token(s: &str) -> bool {

@@ -7,6 +7,10 @@
 //! keep-alive, request bodies of any size (content-length or chunked) counted, hashed and
 //! truncated to the first 64 KiB.
 //!
+//! Routes are matched as common servers match them: on the path with every `%XX` decoded once
+//! (`%2F` included), `.`/`..` segments resolved and repeated or trailing slashes dropped, case
+//! sensitive, `;` and `\` ordinary characters (see `apis::routing_path`); so a spelling that
+//! slips past the filter but that a real server would serve is served here too.
 //! Routes (POST; query ignored except `alt=sse`; anything else → 404
 //! `{"error":{"message":"not found"}}`, `GET /healthz` → `ok`):
 //! `…/chat/completions` and `/llm/…` (OpenAI chat), `…/completions`, `…/embeddings`,

@@ -153,6 +153,8 @@ impl Route {
     }
 }
 
+/// Decodes every valid `%XX` escape once (`%2F` and `%3A` included); invalid escapes stay as
+/// written. Bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -161,6 +163,7 @@ fn percent_decode(s: &str) -> String {
         let hex = bytes
             .get(i + 1..i + 3)
             .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b, hex) {
             (b'%', Some(v)) => {
@@ -176,11 +179,39 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The path a typical HTTP server routes on, from the path part of a request target: every
+/// `%XX` decoded once, `%2F` included (as ASGI servers such as uvicorn and Go's gin do before
+/// routing), then `.` and `..` segments resolved and empty segments (repeated or trailing
+/// slashes) dropped, as Go's `path.Clean` and nginx's `merge_slashes` do. Matching stays case
+/// sensitive, and `;` and `\` are ordinary characters, as they are for those servers.
+pub(crate) fn routing_path(raw_path: &str) -> String {
+    let decoded = percent_decode(raw_path);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 /// `/openai/deployments/{d}/...` → `d`.
 fn azure_deployment(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/openai/deployments/")?;
     let d = rest.split('/').next()?;
-    (!d.is_empty()).then(|| percent_decode(d))
+    (!d.is_empty()).then(|| d.to_string())
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
@@ -217,14 +248,15 @@ fn route(method: &str, path: &str) -> Option<Route> {
             "invoke-with-response-stream" => BedrockOp::InvokeStream,
             _ => return None,
         };
-        return (!id.is_empty()).then(|| Route::Bedrock(percent_decode(id), op));
+        return (!id.is_empty()).then(|| Route::Bedrock(id.to_string(), op));
     }
     if let Some((prefix, last)) = path.rsplit_once('/') {
-        if let Some((model, verb)) = last.split_once(':') {
+        // A Google custom method follows the segment's last `:`.
+        if let Some((model, verb)) = last.rsplit_once(':') {
             if !prefix.ends_with("/models") || model.is_empty() {
                 return None;
             }
-            let model = percent_decode(model);
+            let model = model.to_string();
             return match verb {
                 "generateContent" => Some(Route::Gemini(model, false)),
                 "streamGenerateContent" => Some(Route::Gemini(model, true)),
@@ -252,7 +284,8 @@ fn route(method: &str, path: &str) -> Option<Route> {
     }
 }
 
-/// Splits a request target into (path, query), tolerating absolute-form targets.
+/// Splits a request target into (path, query), tolerating absolute-form targets; a fragment
+/// (which no client should send) is dropped.
 pub(super) fn split_target(target: &str) -> (&str, &str) {
     let target = match target
         .strip_prefix("http://")
@@ -261,6 +294,7 @@ pub(super) fn split_target(target: &str) -> (&str, &str) {
         Some(rest) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
         None => target,
     };
+    let target = target.split('#').next().unwrap_or(target);
     target.split_once('?').unwrap_or((target, ""))
 }
 
@@ -286,8 +320,8 @@ fn request_key(req: &ReceivedRequest) -> u64 {
 /// Builds the answer for one fully received request.
 pub fn respond(req: &ReceivedRequest) -> Answer {
     let key = request_key(req);
-    let (path, query) = split_target(&req.path);
-    let route = route(&req.method, path);
+    let (raw_path, query) = split_target(&req.path);
+    let route = route(&req.method, &routing_path(raw_path));
     let flavor = route.as_ref().map_or(Flavor::OpenAi, Route::flavor);
     let plain = Pacing {
         pause: DEFAULT_PAUSE,
@@ -616,7 +650,7 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = |p: &str| route("POST", p);
+        let r = |p: &str| route("POST", &routing_path(p));
         assert_eq!(r("/v1/chat/completions"), Some(Route::Chat(None)));
         assert_eq!(
             r("/openai/deployments/gpt4o/chat/completions"),
@@ -644,9 +678,54 @@ mod tests {
         assert_eq!(route("GET", "/v1/chat/completions"), None);
         assert_eq!(route("GET", "/healthz"), Some(Route::Healthz));
         assert_eq!(split_target("http://h:1/a?b=c"), ("/a", "b=c"));
+        assert_eq!(split_target("/a#f?b"), ("/a", ""));
         assert_eq!(
             scan_model(br#"{"model" : "gpt-x", "input": "..."#).as_deref(),
             Some("gpt-x")
         );
+    }
+
+    #[test]
+    fn routes_on_the_decoded_and_resolved_path() {
+        for p in [
+            "/v1/chat/completions",
+            "/v1/chat/completions/",
+            "//v1//chat///completions",
+            "/v1/./chat/completions",
+            "/v1/x/../chat/completions",
+            "/v1/x/%2e%2e/chat/completions",
+            "/v1/chat/%63ompletions",
+            "/v1/chat%2Fcompletions",
+            "/v1%2fchat%2fcompletions",
+            "/../v1/chat/completions",
+        ] {
+            assert_eq!(routing_path(p), "/v1/chat/completions", "{p}");
+        }
+        // Decoded once; `;`, `\` and case are the server's business, not a separator.
+        assert_eq!(routing_path("/a/%252F"), "/a/%2F");
+        assert_eq!(routing_path("/a;b/c\\d"), "/a;b/c\\d");
+        assert_eq!(routing_path("/V1/Chat"), "/V1/Chat");
+        assert_eq!(routing_path("/a%zz%+1"), "/a%zz%+1");
+        assert_eq!(routing_path(""), "/");
+        let r = |p: &str| route("POST", &routing_path(p));
+        assert_eq!(r("/V1/CHAT/COMPLETIONS"), None, "case sensitive");
+        assert_eq!(r("/v1/chat/completions;x=1"), None);
+        assert_eq!(
+            r("/v1beta/models/gemini-pro;x:generateContent"),
+            Some(Route::Gemini("gemini-pro;x".into(), false))
+        );
+        assert_eq!(
+            r("/v1beta/models/a:b:streamGenerateContent"),
+            Some(Route::Gemini("a:b".into(), true))
+        );
+        assert_eq!(
+            r("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.claude/converse"),
+            Some(Route::Bedrock(
+                "arn:aws:bedrock:us-east-1:1:inference-profile/us.claude".into(),
+                BedrockOp::Converse
+            ))
+        );
+        assert_eq!(r("/api/%63hat"), Some(Route::Ollama(OllamaKind::Chat)));
+        assert_eq!(r("/v2//chat/"), Some(Route::Cohere(true, CohereKind::Chat)));
     }
 }
