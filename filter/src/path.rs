@@ -1,9 +1,22 @@
 //! The request path as a model server routes it (RFC 3986 §5.2.4 dot segments, §2.1 percent
 //! encoding), so that a spelling a server accepts cannot slip past recognition: every `%XX` is
 //! decoded (`%2F` and `%3A` included, as ASGI servers and Go's gin do before routing), `.` and
-//! `..` segments are resolved, empty segments (repeated and trailing slashes) are dropped, `;`
-//! path parameters are cut off, and `\` separates segments as `/` does. Bytes that are not UTF-8
-//! become U+FFFD, never a reason to stop looking. Segment comparison is ASCII case-insensitive.
+//! `..` segments are resolved, and empty segments (repeated and trailing slashes) are dropped.
+//! Servers disagree on `;` and `\`: servlet containers cut `;` parameters off and some servers
+//! split at `\`, while ASGI servers and most routers keep both as ordinary characters, so a path
+//! holding either is read both ways ([`CanonicalPath::parse`], [`CanonicalPath::parse_literal`])
+//! and is an event when either reading is. Bytes that are not UTF-8 become U+FFFD, never a reason
+//! to stop looking. Segment comparison is ASCII case-insensitive.
+
+/// How a server splits a path into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// `/` and `\` separate segments; `;` starts parameters, cut off (servlet containers, Envoy's
+    /// own normalisation of `\`).
+    Separators,
+    /// Only `/` separates; `;` and `\` are ordinary characters (ASGI and most routers).
+    Literal,
+}
 
 /// A canonical path: decoded, normalised segments, and the raw query (not decoded).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,20 +58,36 @@ impl CanonicalPath {
     /// Canonicalises a request target (`:path`): the query (after the first raw `?`) and any
     /// fragment are split off first, then the path is decoded and normalised.
     pub fn parse(target: &[u8]) -> CanonicalPath {
-        let end = target
+        Self::parse_as(target, Reading::Separators)
+    }
+
+    /// Canonicalises a request target as servers that give `;` and `\` no meaning read it:
+    /// segments split at `/` only, parameters kept. `None` when that reading is the same as
+    /// [`CanonicalPath::parse`]'s (the path holds neither).
+    pub fn parse_literal(target: &[u8]) -> Option<CanonicalPath> {
+        let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
+        let decoded = percent_decode_bytes(path);
+        decoded
             .iter()
-            .position(|&b| b == b'?' || b == b'#')
-            .unwrap_or(target.len());
-        let (path, rest) = target.split_at(end);
-        let query = match rest.split_first() {
-            Some((b'?', q)) => q.split(|&b| b == b'#').next().unwrap_or(&[]).to_vec(),
-            _ => Vec::new(),
-        };
+            .any(|&b| b == b';' || b == b'\\')
+            .then(|| Self::parse_as(target, Reading::Literal))
+    }
+
+    fn parse_as(target: &[u8], reading: Reading) -> CanonicalPath {
+        let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
+        let query = raw_query(target).to_vec();
         let decoded = percent_decode_bytes(path);
         let text = String::from_utf8_lossy(&decoded);
         let mut segments: Vec<String> = Vec::new();
-        for raw in text.split(['/', '\\']) {
-            let segment = raw.split(';').next().unwrap_or("");
+        let separators: &[char] = match reading {
+            Reading::Separators => &['/', '\\'],
+            Reading::Literal => &['/'],
+        };
+        for raw in text.split(separators) {
+            let segment = match reading {
+                Reading::Separators => raw.split(';').next().unwrap_or(""),
+                Reading::Literal => raw,
+            };
             match segment {
                 "" | "." => {}
                 ".." => {
@@ -90,16 +119,35 @@ impl CanonicalPath {
 
     /// The decoded value of the first query parameter `name`, if present.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split(|&b| b == b'&').find_map(|pair| {
+        query_values(&self.query, name).into_iter().next()
+    }
+}
+
+/// Every decoded value of the query parameter `name` in a raw query (`+` is a space), in order.
+pub fn query_values(query: &[u8], name: &str) -> Vec<String> {
+    let plus_as_space = |b: &[u8]| -> Vec<u8> { b.iter().map(|&c| if c == b'+' { b' ' } else { c }).collect() };
+    query
+        .split(|&b| b == b'&')
+        .filter_map(|pair| {
             let (k, v) = match pair.iter().position(|&b| b == b'=') {
                 Some(at) => (pair.get(..at)?, pair.get(at + 1..)?),
                 None => (pair, &[][..]),
             };
-            let plus_as_space = |b: &[u8]| -> Vec<u8> { b.iter().map(|&c| if c == b'+' { b' ' } else { c }).collect() };
             let key = percent_decode_bytes(&plus_as_space(k));
             (key == name.as_bytes())
                 .then(|| String::from_utf8_lossy(&percent_decode_bytes(&plus_as_space(v))).into_owned())
         })
+        .collect()
+}
+
+/// The raw query of a request target: after the first `?`, before any `#`.
+pub fn raw_query(target: &[u8]) -> &[u8] {
+    let Some(at) = target.iter().position(|&b| b == b'?' || b == b'#') else {
+        return &[];
+    };
+    match target.get(at..).and_then(<[u8]>::split_first) {
+        Some((b'?', q)) => q.split(|&b| b == b'#').next().unwrap_or(&[]),
+        _ => &[],
     }
 }
 
@@ -162,6 +210,22 @@ mod tests {
         assert!(p.segments()[2].contains('\u{fffd}'));
         let p = CanonicalPath::parse(b"/v1/chat/%ff%fe/../completions");
         assert_eq!(p.to_path_string(), "/v1/chat/completions");
+    }
+
+    #[test]
+    fn the_literal_reading_keeps_parameters_and_backslashes() {
+        let literal = |p: &[u8]| CanonicalPath::parse_literal(p).map(|c| c.to_path_string());
+        assert_eq!(literal(b"/v1/chat/completions"), None, "nothing to read differently");
+        assert_eq!(literal(b"/a;b/c%5Cd/..;x/e?q=;").as_deref(), Some("/a;b/c\\d/..;x/e"));
+        assert_eq!(literal(b"/a/b/../c;x").as_deref(), Some("/a/c;x"));
+    }
+
+    #[test]
+    fn every_value_of_a_query_parameter() {
+        assert_eq!(query_values(b"key=a&x=1&key=b+c&key", "key"), vec!["a", "b c", ""]);
+        assert_eq!(raw_query(b"/p?key=a#f"), b"key=a");
+        assert_eq!(raw_query(b"/p#f?key=a"), b"");
+        assert_eq!(raw_query(b"/p"), b"");
     }
 
     #[test]

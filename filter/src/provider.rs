@@ -177,23 +177,28 @@ pub fn recognize_request(cfg: &Config, headers: &Headers) -> Option<ModelCall> {
     if is_preflight(method, headers) {
         return None;
     }
-    let path = CanonicalPath::parse(header_bytes(headers, ":path").unwrap_or(b"/"));
-    if cfg.free_endpoints.iter().any(|f| f.matches(method, &path)) {
-        return None;
-    }
+    let target = header_bytes(headers, ":path").unwrap_or(b"/");
+    let path = CanonicalPath::parse(target);
     let host = Host::parse(header_bytes(headers, ":authority"));
     let dedicated = host.is_in(&cfg.model_hosts);
-    if let Some(found) = recognize(&path, cfg.providers, &cfg.extra_routes) {
+    // Either reading of a path with `;` or `\` that names a model endpoint makes it an event.
+    let found = recognize(&path, cfg.providers, &cfg.extra_routes).or_else(|| {
+        CanonicalPath::parse_literal(target).and_then(|literal| recognize(&literal, cfg.providers, &cfg.extra_routes))
+    });
+    if let Some(found) = found {
         let restricted = !cfg.hosts.is_empty() && !host.is_in(&cfg.hosts);
         if !restricted || dedicated {
             return Some(found);
         }
         return None;
     }
-    dedicated.then(|| {
-        let provider = host.name().and_then(provider_of_host).unwrap_or(UNKNOWN_PROVIDER);
-        call(provider, "other", ApiFamily::OpenAiChat)
-    })
+    // The free endpoints are the exceptions to "every request to a dedicated host": a model
+    // endpoint stays an event whatever they say.
+    if !dedicated || cfg.free_endpoints.iter().any(|f| f.matches(method, &path)) {
+        return None;
+    }
+    let provider = host.name().and_then(provider_of_host).unwrap_or(UNKNOWN_PROVIDER);
+    Some(call(provider, "other", ApiFamily::OpenAiChat))
 }
 
 /// The provider whose public API a host name belongs to.

@@ -43,20 +43,32 @@ pub enum Checked {
     Invalid(InvalidValue),
 }
 
-/// Unicode format characters (general category Cf: zero-width, bidirectional controls, tags) and
-/// the line and paragraph separators (Zl, Zp): invisible in a log viewer, or able to reorder or
-/// break the line they sit in, so a value holding one could pass for another.
+/// Unicode format characters (general category Cf: zero-width, bidirectional controls, tags),
+/// the line and paragraph separators (Zl, Zp), and the characters outside Cf that render as
+/// nothing: variation selectors, the combining grapheme joiner, Mongolian free variation
+/// selectors, Khmer inherent vowels, the Hangul fillers and the Braille blank (Unicode's
+/// Default_Ignorable_Code_Point set and the blanks that look like a space). Each is invisible in
+/// a log viewer, or can reorder or break the line it sits in, so a value holding one could pass
+/// for another.
 fn is_invisible(c: char) -> bool {
     matches!(
         u32::from(c),
         0x00AD
+            | 0x034F
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x2800
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFFA0
+            | 0xE0100..=0xE01EF
             | 0x0600..=0x0605
             | 0x061C
             | 0x06DD
             | 0x070F
             | 0x0890..=0x0891
             | 0x08E2
-            | 0x180E
             | 0x200B..=0x200F
             | 0x2028..=0x202E
             | 0x2060..=0x2064
@@ -150,6 +162,14 @@ mod tests {
             "a\u{feff}",
             "a\u{2066}b",
             "a\u{e0041}",
+            "alice\u{fe0f}",
+            "alice\u{e0100}",
+            "ali\u{34f}ce",
+            "\u{115f}alice",
+            "alice\u{3164}",
+            "alice\u{ffa0}",
+            "alice\u{2800}",
+            "a\u{180b}b",
         ] {
             assert_eq!(
                 check_str(s, 256),

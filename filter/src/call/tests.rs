@@ -197,6 +197,14 @@ fn a_trusted_peer_keeps_its_headers_and_its_correlation_id() {
     assert_ne!(call.correlation_id(), "hop-1-id");
     assert_eq!(call.correlation_id().len(), 36);
     assert_eq!(call.decision(), Decision::Rejected);
+    // A trusted hop's x-request-id may be its caller's choice: without the correlation header,
+    // a new ID.
+    let h = request(
+        "/v1/chat/completions",
+        &[("x-ai-user", "alice"), ("x-request-id", "chosen")],
+    );
+    let (call, _) = Call::start(&c, &h, true, &mut host, &mut vm());
+    assert_ne!(call.unwrap().correlation_id(), "chosen");
 }
 
 #[test]

@@ -528,6 +528,10 @@ fn every_request_to_a_dedicated_model_host_is_an_event() {
         "a malformed host is an event"
     );
     assert!(event("GET", "/anything", "other.example").is_none());
+    // A free endpoint never shadows a model endpoint, on any host.
+    for host in ["api.openai.com", "other.example"] {
+        assert!(event("POST", "/v1/files/chat/completions", host).is_some(), "{host}");
+    }
     // A recognised path stays an event on a dedicated host even when `hosts` would not list it.
     let c = cfg(r#"{"model_calls":{"hosts":["a.example"],"model_hosts":["b.example"]}}"#);
     assert!(recognize_request(&c, &request("POST", b"/v1/chat/completions", "b.example", &[])).is_some());
@@ -547,4 +551,43 @@ fn public_provider_hosts_name_their_provider() {
         assert_eq!(provider_of_host(host), Some(provider), "{host}");
     }
     assert_eq!(provider_of_host("vllm.internal"), None);
+}
+
+#[test]
+fn paths_with_parameters_or_backslashes_are_read_both_ways() {
+    let c = cfg("{}");
+    let event = |path: &[u8]| recognize_request(&c, &request("POST", path, "x", &[]));
+    for (path, model) in [
+        (
+            &b"/v1beta/models/gemini-2.0-flash;x:generateContent"[..],
+            "gemini-2.0-flash;x",
+        ),
+        (
+            b"/v1beta/models/gemini-2.0-flash%3Bx:generateContent",
+            "gemini-2.0-flash;x",
+        ),
+        (b"/v1beta/models/gemini\\2.0-flash:generateContent", "gemini\\2.0-flash"),
+        (
+            b"/v1beta/models/gemini%5C2.0-flash:streamGenerateContent",
+            "gemini\\2.0-flash",
+        ),
+        (
+            b"/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash;x:streamGenerateContent",
+            "gemini-2.0-flash;x",
+        ),
+        (b"/model/;x/converse", ";x"),
+        (b"/model/.;x/converse", ".;x"),
+        (b"/model/anthropic.claude/..;x/converse", "anthropic.claude/..;x"),
+    ] {
+        let call = event(path).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(path)));
+        assert_eq!(
+            call.path_model.as_deref(),
+            Some(model),
+            "{}",
+            String::from_utf8_lossy(path)
+        );
+    }
+    // The usual reading still wins when it recognises the path.
+    let call = event(b"/v1;x/chat/completions").unwrap();
+    assert_eq!(call.operation, "chat");
 }

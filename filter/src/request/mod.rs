@@ -112,8 +112,9 @@ fn headers_repeat(headers: &Headers, name: &str) -> bool {
 }
 
 /// The correlation ID. From a trusted peer (an earlier hop in `header_trust.peers`), the one it
-/// sent in the correlation header, else its `x-request-id`, so that every hop records the same
-/// ID; from anyone else, always a new one: a caller never chooses its own correlation ID.
+/// sent in the correlation header, so that every hop records the same ID; otherwise, always a
+/// new one: a caller never chooses its own correlation ID. A trusted hop's `x-request-id` is not
+/// taken: an edge proxy may pass on the one its own caller chose.
 pub fn correlation_id(
     config: &Config,
     headers: &Headers,
@@ -121,12 +122,10 @@ pub fn correlation_id(
     new_id: &mut dyn FnMut() -> String,
 ) -> String {
     if trusted_peer {
-        for name in [config.correlation_header.as_str(), "x-request-id"] {
-            if let Ok(Some(id)) = header_value(headers, name) {
-                if let Ok(id) = std::str::from_utf8(id) {
-                    if usable_request_id(id) {
-                        return id.to_string();
-                    }
+        if let Ok(Some(id)) = header_value(headers, &config.correlation_header) {
+            if let Ok(id) = std::str::from_utf8(id) {
+                if usable_request_id(id) {
+                    return id.to_string();
                 }
             }
         }

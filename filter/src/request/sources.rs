@@ -5,13 +5,13 @@
 use super::Inbound;
 use crate::body::RequestBody;
 use crate::config::{Config, JwtFrom};
-use crate::host::{header_text, header_value, Attributes};
+use crate::host::{header_bytes, header_value, Attributes};
 use crate::identity::api_key::{display_fingerprint, key_from_header, sha256_hex};
 use crate::identity::jwt::{bearer_payload, claim_at, decode_payload_segment, ClaimValue};
 use crate::identity::metadata::filter_metadata;
 use crate::identity::peer::PeerCert;
 use crate::identity::spiffe::parse_spiffe_id;
-use crate::path::CanonicalPath;
+use crate::path::{query_values, raw_query};
 use crate::policy::{Lookup, SourceLookup};
 use crate::source::Source;
 use crate::value::InvalidValue;
@@ -166,10 +166,22 @@ impl<'a> RequestSources<'a> {
                     .and_then(|v| key_from_header(name, v))
                     .map(str::to_string))
             }
-            KeyPlace::Query => Ok(header_text(self.inbound.headers, ":path")
-                .and_then(|p| CanonicalPath::parse(p.as_bytes()).query_param("key"))
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())),
+            KeyPlace::Query => {
+                // Read from the bytes: a `:path` that is not UTF-8 must not hide its key.
+                let target = header_bytes(self.inbound.headers, ":path").unwrap_or_default();
+                let mut keys: Vec<String> = query_values(raw_query(target), "key")
+                    .into_iter()
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect();
+                keys.dedup();
+                match keys.len() {
+                    0 => Ok(None),
+                    1 => Ok(keys.pop()),
+                    // Which one the provider checks is the provider's choice: neither counts.
+                    _ => Err(InvalidValue::ConflictingKeys),
+                }
+            }
         }
     }
 
