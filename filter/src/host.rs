@@ -14,6 +14,11 @@ pub type HeaderList = Vec<(String, Vec<u8>)>;
 pub trait Attributes {
     /// The attribute's bytes; `None` when Envoy has no value for it (or the call failed).
     fn property(&mut self, path: &[&str]) -> Option<Vec<u8>>;
+
+    /// The host's clock, Unix seconds (`None` when it has none).
+    fn now_unix_seconds(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// Attributes from a map of dotted paths (`connection.uri_san_peer_certificate`,
@@ -29,9 +34,16 @@ impl MapAttributes {
     }
 }
 
+/// The key of [`MapAttributes`] that holds the clock (Unix seconds, as text).
+pub const NOW_KEY: &str = "now";
+
 impl Attributes for MapAttributes {
     fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
         self.0.get(&path.join(".")).cloned()
+    }
+
+    fn now_unix_seconds(&mut self) -> Option<u64> {
+        std::str::from_utf8(self.0.get(NOW_KEY)?).ok()?.trim().parse().ok()
     }
 }
 

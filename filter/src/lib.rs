@@ -1,4 +1,5 @@
-//! ai-attribution: a proxy-wasm filter that binds every AI model call to the identity it came from.
+//! ai-attribution: a proxy-wasm filter that binds every AI event (model calls, agent tool calls)
+//! to the identity it came from.
 //!
 //! Everything but `glue` is plain Rust that never touches the proxy-wasm ABI: the life of a
 //! request is the state machine in [`call`], fed with headers and body chunks as plain data and
@@ -20,6 +21,7 @@ pub mod path;
 pub mod policy;
 pub mod protobuf;
 pub mod provider;
+pub mod quota;
 pub mod record;
 pub mod reject;
 pub mod request;

@@ -23,6 +23,11 @@ pub enum Lookup {
 /// tests implement it over plain data.
 pub trait SourceLookup {
     fn lookup(&mut self, source: &Source) -> Lookup;
+
+    /// The host's clock, Unix seconds, for exceptions' `until` (`None`: no exception holds).
+    fn now(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// Why a dimension has no value.
@@ -72,6 +77,8 @@ pub struct Attribution {
     pub decision: Decision,
     /// Dimensions the closest unmet alternative still needs (empty when attributed).
     pub missing: Vec<usize>,
+    /// The exception (index into `exceptions`) whose `require` attributed the call.
+    pub exception: Option<usize>,
     /// Dimensions whose value was present but invalid, or untrusted.
     pub invalid: Vec<usize>,
     pub untrusted: Vec<usize>,
@@ -150,7 +157,13 @@ pub fn attribute_against(config: &Config, require: &[Vec<usize>], lookup: &mut d
         .map(|alt| alt.iter().copied().filter(|&i| !counts(i)).collect::<Vec<usize>>())
         .min_by_key(Vec::len)
         .unwrap_or_default();
-    let decision = if closest.is_empty() {
+    // Unmet: an exception in force for these callers may accept one of its own alternatives.
+    let exception = if closest.is_empty() {
+        None
+    } else {
+        exception_for(config, &dimensions, &counts, lookup)
+    };
+    let decision = if closest.is_empty() || exception.is_some() {
         Decision::Attributed
     } else if config.mode == Mode::Audit {
         Decision::WouldReject
@@ -160,11 +173,50 @@ pub fn attribute_against(config: &Config, require: &[Vec<usize>], lookup: &mut d
     Attribution {
         dimensions,
         decision,
-        missing: closest,
+        exception,
+        missing: if exception.is_some() { Vec::new() } else { closest },
         invalid,
         untrusted,
         unverified,
     }
+}
+
+/// The first exception in force that covers the call and whose `require` it meets.
+fn exception_for(
+    config: &Config,
+    dimensions: &[Resolution],
+    counts: &dyn Fn(usize) -> bool,
+    lookup: &mut dyn SourceLookup,
+) -> Option<usize> {
+    let candidates: Vec<usize> = config
+        .exceptions
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.require.iter().any(|alt| alt.iter().all(|&i| counts(i))))
+        .map(|(i, _)| i)
+        .collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let now = lookup.now()?;
+    let spiffe_id = match lookup.lookup(&Source::Peer(crate::source::PeerField::SpiffeId)) {
+        Lookup::Value(v) => String::from_utf8(v).ok(),
+        _ => None,
+    };
+    let value = |i: usize| match dimensions.get(i) {
+        Some(Resolution::Resolved {
+            value,
+            unverified: false,
+            ..
+        }) => Some(value.clone()),
+        _ => None,
+    };
+    candidates.into_iter().find(|&i| {
+        config
+            .exceptions
+            .get(i)
+            .is_some_and(|e| e.covers(&value, spiffe_id.as_deref(), now))
+    })
 }
 
 impl Attribution {

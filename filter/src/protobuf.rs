@@ -9,7 +9,7 @@ pub enum StructValue {
     Bool(bool),
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
+pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -17,7 +17,7 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
-fn length_delimited(field: u32, bytes: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn length_delimited(field: u32, bytes: &[u8], out: &mut Vec<u8>) {
     varint(u64::from(field << 3 | 2), out);
     varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);

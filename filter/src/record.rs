@@ -47,11 +47,16 @@ pub enum Field {
     RpcStatus,
     McpHeaderMismatch,
     McpSessionMismatch,
+    QuotaBudgets,
+    QuotaOutcome,
+    QuotaOver,
+    QuotaReported,
+    Exception,
 }
 
 impl Field {
     /// Every field, in the order records list them.
-    pub const ALL: [Field; 35] = [
+    pub const ALL: [Field; 40] = [
         Field::Event,
         Field::Decision,
         Field::Reason,
@@ -87,6 +92,11 @@ impl Field {
         Field::RpcStatus,
         Field::McpHeaderMismatch,
         Field::McpSessionMismatch,
+        Field::QuotaBudgets,
+        Field::QuotaOutcome,
+        Field::QuotaOver,
+        Field::QuotaReported,
+        Field::Exception,
     ];
 
     /// The scalar key, `wasm.ai_attribution.<this>`.
@@ -136,6 +146,11 @@ impl Field {
             Field::RpcStatus => ("rpc_status", "rpc.response.status_code"),
             Field::McpHeaderMismatch => ("mcp_header_mismatch", "ai_attribution.mcp_header_mismatch"),
             Field::McpSessionMismatch => ("mcp_session_mismatch", "ai_attribution.mcp_session_mismatch"),
+            Field::QuotaBudgets => ("quota_budgets", "ai_attribution.quota.budgets"),
+            Field::QuotaOutcome => ("quota_outcome", "ai_attribution.quota.outcome"),
+            Field::QuotaOver => ("quota_over", "ai_attribution.quota.over"),
+            Field::QuotaReported => ("quota_reported", "ai_attribution.quota.reported"),
+            Field::Exception => ("exception", "ai_attribution.exception"),
         }
     }
 
@@ -255,6 +270,22 @@ pub struct Record {
     /// The W3C trace ID of the inbound `traceparent`.
     pub trace_id: Option<String>,
     pub tool: Option<ToolRecord>,
+    pub quota: Option<QuotaRecord>,
+    /// The exceptions the call passed by, comma-joined.
+    pub exception: Option<String>,
+}
+
+/// What the quota step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuotaRecord {
+    /// The budgets checked, comma-joined.
+    pub budgets: String,
+    /// `ok`, `over_budget`, `unavailable` or `failed_open`; `None` before an answer came.
+    pub outcome: Option<&'static str>,
+    /// The budgets that were spent, comma-joined.
+    pub over: Option<String>,
+    /// What was reported after the call: `budget=hits,...`.
+    pub reported: Option<String>,
 }
 
 /// One value of the record, before it is written in either form.
@@ -440,6 +471,8 @@ mod tests {
             requested_tool_call_ids: None,
             trace_id: None,
             tool: None,
+            quota: None,
+            exception: None,
         }
     }
 

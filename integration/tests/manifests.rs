@@ -586,7 +586,7 @@ fn find_key<'a>(node: &'a Value, key: &str, found: &mut Vec<&'a Value>) {
 // ---- the schema against config/ --------------------------------------------------------------
 
 /// The fields of `RawConfig` in filter/src/config/raw.rs.
-const RAW_CONFIG_FIELDS: [&str; 16] = [
+const RAW_CONFIG_FIELDS: [&str; 18] = [
     "mode",
     "dimensions",
     "require",
@@ -596,6 +596,8 @@ const RAW_CONFIG_FIELDS: [&str; 16] = [
     "peer",
     "model_calls",
     "mcp",
+    "quota",
+    "exceptions",
     "reject",
     "correlation",
     "usage",
@@ -682,7 +684,8 @@ fn raw_structs(source: &str) -> BTreeMap<String, RawStruct> {
 
 #[test]
 fn schema_objects_match_every_raw_struct_in_config_rs() {
-    let source = read(&repo_root().join("filter/src/config/raw.rs"));
+    let source =
+        read(&repo_root().join("filter/src/config/raw.rs")) + &read(&repo_root().join("filter/src/config/quota.rs"));
     let structs = raw_structs(&source);
     let schema = plugin_schema();
     // Where each struct lives in the schema.
@@ -697,6 +700,11 @@ fn schema_objects_match_every_raw_struct_in_config_rs() {
         ("RawExtra", "/properties/model_calls/properties/extra/items"),
         ("RawMcp", "/properties/mcp"),
         ("RawMcpEndpoint", "/properties/mcp/properties/endpoints/items"),
+        ("RawQuota", "/properties/quota"),
+        ("RawBudget", "/properties/quota/properties/budgets/items"),
+        ("RawException", "/properties/exceptions/items"),
+        ("RawCovers", "/properties/exceptions/items/properties/covers"),
+        ("RawRelaxes", "/properties/exceptions/items/properties/relaxes"),
         ("RawReject", "/properties/reject"),
         ("RawCorrelation", "/properties/correlation"),
         ("RawUsage", "/properties/usage"),
@@ -900,6 +908,15 @@ fn invalid_configs() -> Vec<String> {
         r#"{"mcp":{"require":[]}}"#,
         r#"{"dimensions":{"tool":["static:x"]}}"#,
         r#"{"dimensions":{"session":["mcp:id"]}}"#,
+        r#"{"quota":{"budgets":[{"name":"b","descriptors":["user"],"hits":"tokens"}]}}"#,
+        r#"{"quota":{"cluster":"rl","budgets":[{"name":"b c","descriptors":["user"],"hits":"tokens"}]}}"#,
+        r#"{"quota":{"cluster":"rl","budgets":[{"name":"b","descriptors":[],"hits":"tokens"}]}}"#,
+        r#"{"quota":{"cluster":"rl","budgets":[{"name":"b","descriptors":["user"],"hits":"dollars"}]}}"#,
+        r#"{"quota":{"failure_mode":"maybe"}}"#,
+        r#"{"quota":{"timeout_ms":0}}"#,
+        r#"{"exceptions":[{"name":"x","covers":{"dimensions":{"user":["a"]}},"relaxes":{"require":[["user"]]},"until":"soon"}]}"#,
+        r#"{"exceptions":[{"name":"x","covers":{},"relaxes":{"require":[["user"]]},"until":"2026-12-31"}]}"#,
+        r#"{"exceptions":[{"name":"x","covers":{"spiffe_ids":["corp/ns/a"]},"relaxes":{"require":[["user"]]},"until":"2026-12-31"}]}"#,
         r#"{"correlation":{"header":"x corr"}}"#,
         r#"{"usage":{"enabled":"yes"}}"#,
         r#"{"pricing":{"gpt-*o":{"input":1,"output":2}}}"#,
@@ -947,6 +964,7 @@ fn schema_accepts_what_the_filter_accepts() {
         r#"{"reject":{"status":599},"limits":{"max_value_bytes":8192},"usage":{"enabled":false,"force_stream_usage":true}}"#,
         r#"{"header_trust":{"peers":["spiffe://corp.example/ns/edge/sa/gw"]},"jwt":{"from":"bearer_unverified","payload_key":"p","header":"x-payload"}}"#,
         r#"{"mode":"audit","record":{"scalar_keys":"all"},"model_calls":{"providers":"all"}}"#,
+        r#"{"dimensions":{"user":["header:x-user-id"],"business_unit":["header:x-bu"]},"require":[["user"]],"quota":{"cluster":"outbound|8081||ratelimit.ai.svc.cluster.local","domain":"d","timeout_ms":50,"failure_mode":"deny","filter_state":true,"budgets":[{"name":"tokens_per_bu","descriptors":["business_unit","model"],"hits":"tokens","require":[["business_unit"]]},{"name":"r","descriptors":["provider"],"hits":"requests","require":null}]},"exceptions":[{"name":"INC-1","covers":{"dimensions":{"user":["batch"]},"spiffe_ids":["spiffe://corp/ns/a/sa/b"]},"relaxes":{"require":[["user"]],"budgets":["r"]},"until":"2026-12-31T23:59:59Z"}]}"#,
         r#"{"dimensions":{"session":["mcp:session"],"service_account":["peer:spiffe_id"]},"require":[["service_account"]],"mcp":{"endpoints":[{"path_prefix":"/mcp","hosts":["tools.example.com"]}],"require":[["service_account","session"]],"methods":["tools/call"],"header_mismatch":"reject"}}"#,
     ]
     .map(String::from)

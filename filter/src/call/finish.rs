@@ -1,14 +1,15 @@
 //! The end of a call (`on_log`, which Envoy runs before the access log is written): the last
 //! decision if one was still pending, the record, and the metric increments.
 
-use super::{Call, Phase, SeriesId, VmState};
+use super::{Call, Phase, QuotaReport, SeriesId, VmState};
 use crate::config::MetricLabel;
 use crate::host::Attributes;
 use crate::host::Headers;
 use crate::mcp::{McpMessage, McpOutcome};
 use crate::metrics::{self, micro_usd, UNKNOWN};
 use crate::policy::Decision;
-use crate::record::{EventKind, Record, Tokens, ToolRecord, UsageStatus};
+use crate::quota::Used;
+use crate::record::{EventKind, QuotaRecord, Record, Tokens, ToolRecord, UsageStatus};
 use crate::request::{plan_request, RequestPlan};
 use crate::response::{cost_usd, tokens, ResponseUsage};
 
@@ -28,6 +29,8 @@ pub struct Finished {
     pub structured: Vec<u8>,
     /// Counters to add to.
     pub counts: Vec<(SeriesId, u64)>,
+    /// The report of what the call used, for the host to send to the rate-limit service.
+    pub quota_report: Option<QuotaReport>,
 }
 
 impl Call {
@@ -54,6 +57,16 @@ impl Call {
         if let Some(tool) = record.tool.as_mut() {
             tool.session_mismatch = self.bind_session(vm);
         }
+        let used = Used {
+            tokens: match (record.tokens.input, record.tokens.output) {
+                (None, None) => None,
+                (i, o) => Some(i.unwrap_or(0).saturating_add(o.unwrap_or(0))),
+            },
+            cost_microusd: record.cost_usd.map(micro_usd),
+        };
+        let quota_report = self.quota_report(&used);
+        record.quota = self.quota_record();
+        record.exception = self.exception_names();
         let counts = if self.cfg.metrics_enabled {
             self.counts(&record, vm)
         } else {
@@ -64,7 +77,40 @@ impl Call {
             structured: record.structured(),
             record,
             counts,
+            quota_report,
         }
+    }
+
+    fn quota_record(&self) -> Option<QuotaRecord> {
+        let applicable = self.quota.applicable.as_ref().filter(|a| !a.budgets.is_empty())?;
+        let name = |i: &usize| self.cfg.quota.budgets.get(*i).map(|b| b.name.as_str());
+        let verdict = self.quota.verdict.as_ref();
+        Some(QuotaRecord {
+            budgets: applicable
+                .budgets
+                .iter()
+                .filter_map(|(i, _)| name(i))
+                .collect::<Vec<_>>()
+                .join(","),
+            outcome: verdict.map(|v| v.outcome.as_str()),
+            over: verdict.and_then(|v| join(v.over.iter().filter_map(name))),
+            reported: self.quota.reported.clone(),
+        })
+    }
+
+    /// The exceptions the call passed by: one that met `require` for it, and those that
+    /// relaxed a budget it would otherwise have been checked against.
+    fn exception_names(&self) -> Option<String> {
+        let mut used: Vec<usize> = self.attribution.exception.into_iter().collect();
+        for &i in &self.quota.exceptions {
+            if !used.contains(&i) {
+                used.push(i);
+            }
+        }
+        join(
+            used.iter()
+                .filter_map(|&i| self.cfg.exceptions.get(i).map(|e| e.name.as_str())),
+        )
     }
 
     /// Plans again on the given request headers and the body read so far.
@@ -220,6 +266,8 @@ impl Call {
             requested_tool_call_ids: join(usage.tool_calls.iter().filter_map(|t| t.id.as_deref())),
             trace_id: self.trace_id.clone(),
             tool,
+            quota: None,
+            exception: None,
         }
     }
 

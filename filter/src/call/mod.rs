@@ -11,6 +11,7 @@
 //!   forwarded, so that header is removed at the headers phase.
 
 mod finish;
+mod quota;
 mod start;
 mod tool;
 mod vm;
@@ -19,6 +20,7 @@ mod vm;
 mod tests;
 
 pub use finish::Finished;
+pub use quota::QuotaReport;
 pub use vm::{SeriesId, VmState};
 
 use crate::body::RequestBody;
@@ -53,6 +55,15 @@ pub enum Effect {
     },
     /// Answer the client instead of forwarding.
     LocalReply(LocalReply),
+    /// Ask the rate-limit service (`ShouldRateLimit` on `cluster`) about the call's budgets; the
+    /// call is paused until [`Call::on_quota_answer`].
+    CheckQuota {
+        cluster: String,
+        message: Vec<u8>,
+        timeout_ms: u64,
+    },
+    /// Write a filter-state key (without the `wasm.` prefix), for Envoy's own filters to read.
+    SetFilterState(String, String),
 }
 
 /// The answer to one callback.
@@ -131,6 +142,11 @@ pub struct Call {
     has_body: bool,
     /// The W3C trace ID of the inbound `traceparent`.
     trace_id: Option<String>,
+    /// The downstream mTLS peer's SPIFFE ID (for exceptions that name it).
+    peer_spiffe_id: Option<String>,
+    /// When the request arrived, Unix seconds (for exceptions' `until`); 0 if the host did not say.
+    now: u64,
+    quota: quota::QuotaStep,
     correlation_id: String,
     /// The downstream peer is in `header_trust.peers`.
     trusted_peer: bool,
@@ -223,11 +239,15 @@ impl Call {
         // attribute it; a tool call's also for its JSON-RPC method, which says whether it must be
         // attributed, unless the headers attribute it already (and the mirrored headers need not
         // be checked against the body before it goes on).
+        // A budget that counts per model waits for the model the body names.
         let attributed = self.attribution.decision == Decision::Attributed;
         let waits = !end_of_stream
             && match &self.tool {
                 Some(tool) => !attributed || (cfg.mcp.reject_header_mismatch && tool.mirrors_headers()),
-                None => cfg.needs_body && waits_for_body(&cfg, self.require(), &self.attribution),
+                None => {
+                    (cfg.needs_body && waits_for_body(&cfg, self.require(), &self.attribution))
+                        || (attributed && self.quota_needs_model())
+                }
             };
         if !waits {
             self.settle();
@@ -242,6 +262,17 @@ impl Call {
                 "identity".to_string(),
             ));
         }
+        if cfg.force_stream_usage
+            && !end_of_stream
+            && self.tool.is_none()
+            && self.model.family == ApiFamily::OpenAiChat
+            && matches!(self.model.operation.as_str(), "chat" | "text_completion")
+            && (waits || self.attribution.decision != Decision::Rejected)
+        {
+            // The body may grow: drop content-length before any body byte is forwarded.
+            effects.push(Effect::RemoveRequestHeader("content-length".to_string()));
+            self.usage_hold = Some(Vec::new());
+        }
         if waits {
             self.phase = Phase::Deciding {
                 held: headers.to_vec(),
@@ -253,17 +284,12 @@ impl Call {
             self.phase = Phase::Rejected;
             return Step::reject(reply);
         }
-        if cfg.force_stream_usage
-            && !end_of_stream
-            && self.tool.is_none()
-            && self.model.family == ApiFamily::OpenAiChat
-            && matches!(self.model.operation.as_str(), "chat" | "text_completion")
-        {
-            // The body may grow: drop content-length before any body byte is forwarded.
-            effects.push(Effect::RemoveRequestHeader("content-length".to_string()));
-            self.usage_hold = Some(Vec::new());
+        effects.extend(self.quota_key_effects());
+        if self.usage_hold.is_some() {
+            // The budgets are checked when the held body is released.
+            return Step::with(effects);
         }
-        Step::with(effects)
+        self.quota_gate(effects)
     }
 
     /// Whether the core reads request body bytes (the glue skips the host call otherwise).
@@ -287,10 +313,15 @@ impl Call {
         if let Some(tool) = self.tool.as_mut() {
             tool.feed_request(chunk);
         }
+        if let Some(held) = self.usage_hold.as_mut() {
+            held.extend_from_slice(chunk);
+        }
         self.body_fed = self.body_fed.saturating_add(chunk.len());
         match &self.phase {
             Phase::Rejected => Step::pause(),
-            Phase::Forwarded => self.usage_hold_step(chunk, end_of_stream),
+            // Envoy keeps buffering while the rate-limit service has not answered.
+            Phase::Forwarded if self.quota.checking => Step::pause(),
+            Phase::Forwarded => self.usage_hold_step(end_of_stream),
             Phase::Deciding { .. } => self.deciding_step(end_of_stream, host),
         }
     }
@@ -307,6 +338,10 @@ impl Call {
         let body_read = self.body.as_ref().is_none_or(RequestBody::finished);
         let out_of_body = end_of_stream || self.body_fed >= self.cfg.body_decision_bytes;
         let complete = match &self.tool {
+            None if !out_of_body && !body_read && self.quota_needs_model() => {
+                // A budget counts per model: the decision waits for the body's model.
+                return Step::pause();
+            }
             None => out_of_body || body_read,
             Some(tool) => {
                 let required = tool.required(&self.cfg, self.has_body);
@@ -317,7 +352,8 @@ impl Call {
                 out_of_body || body_read || required == Some(false)
             }
         };
-        if !complete && self.tool.is_none() && found == *sources_seen {
+        let decided_on_headers = self.tool.is_none() && self.attribution.decision == Decision::Attributed;
+        if !complete && self.tool.is_none() && found == *sources_seen && !decided_on_headers {
             return Step::pause();
         }
         let plan = plan_request(
@@ -336,40 +372,50 @@ impl Call {
         self.attribution = plan.attribution;
         self.settle();
         self.decided_on_body = true;
-        match self.refusal() {
-            Some(reply) => {
-                self.phase = Phase::Rejected;
-                Step::reject(reply)
-            }
-            None => {
-                self.phase = Phase::Forwarded;
-                Step::proceed()
-            }
+        if let Some(reply) = self.refusal() {
+            self.phase = Phase::Rejected;
+            return Step::reject(reply);
         }
+        self.phase = Phase::Forwarded;
+        let effects = self.quota_key_effects();
+        if self.usage_hold.is_some() {
+            let mut step = self.usage_hold_step(end_of_stream);
+            step.effects.splice(0..0, effects);
+            return step;
+        }
+        self.quota_gate(effects)
     }
 
-    /// `force_stream_usage`: holds the body until it is complete, then gives a streaming request
-    /// `stream_options.include_usage: true` and lets it go. A body that outgrows
-    /// `limits.body_decision_bytes` goes on as it is.
-    fn usage_hold_step(&mut self, chunk: &[u8], end_of_stream: bool) -> Step {
-        let Some(held) = self.usage_hold.as_mut() else {
+    /// `force_stream_usage`: holds the body (every byte fed so far) until it is complete, then
+    /// gives a streaming request `stream_options.include_usage: true` and lets it go, through the
+    /// quota check. A body that outgrows `limits.body_decision_bytes` goes on as it is.
+    fn usage_hold_step(&mut self, end_of_stream: bool) -> Step {
+        let Some(held) = self.usage_hold.as_ref() else {
             return Step::proceed();
         };
-        held.extend_from_slice(chunk);
         let complete = end_of_stream || self.body.as_ref().is_none_or(RequestBody::finished);
         if !complete {
             if held.len() >= self.cfg.body_decision_bytes {
                 self.usage_hold = None;
-                return Step::proceed();
+                return self.quota_gate(Vec::new());
             }
             return Step::pause();
         }
         let held = self.usage_hold.take().unwrap_or_default();
         let streams = self.body.as_ref().is_some_and(|b| b.stream() == Some(true));
-        match streams.then(|| with_include_usage(&held)).flatten() {
-            Some(with) => Step::with(vec![Effect::ReplaceRequestBody { len: held.len(), with }]),
-            None => Step::proceed(),
-        }
+        let effects = match streams.then(|| with_include_usage(&held)).flatten() {
+            Some(with) => vec![Effect::ReplaceRequestBody { len: held.len(), with }],
+            None => Vec::new(),
+        };
+        self.quota_gate(effects)
+    }
+
+    /// The request's model: from the path, else from the body read so far.
+    fn request_model(&self) -> Option<String> {
+        self.model
+            .path_model
+            .clone()
+            .or_else(|| self.body.as_ref().and_then(RequestBody::model))
     }
 
     /// The response headers (of the upstream's answer, or of a local reply).
@@ -400,6 +446,9 @@ impl Call {
         }
         if let Some(tool) = self.tool.as_mut() {
             tool.feed_response(chunk, end_of_stream);
+        }
+        if end_of_stream || !self.wants_response_body() {
+            return Step::with(self.quota_usage_effects());
         }
         Step::proceed()
     }

@@ -58,6 +58,13 @@ impl Call {
             request_id: header_text(headers, "x-request-id").map(str::to_string),
             method: header_text(headers, ":method").unwrap_or("POST").to_string(),
             trace_id: header_text(headers, "traceparent").and_then(trace_id),
+            peer_spiffe_id: if cfg.exceptions.is_empty() {
+                None
+            } else {
+                crate::request::peer_spiffe_id(host)
+            },
+            now: host.now_unix_seconds().unwrap_or(0),
+            quota: Default::default(),
             attribution: plan.attribution,
             phase: Phase::Forwarded,
             decided_on_body: false,

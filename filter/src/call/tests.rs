@@ -743,3 +743,321 @@ fn a_tool_call_is_decided_once_its_method_is_read() {
     let f = call.finish(&mut host, &mut vm);
     assert_eq!(scalar(&f, "tool"), Some("get_weather"));
 }
+
+// ---------------------------------------------------------------- budgets (quota)
+
+const QUOTA_CONFIG: &str = r#"{"dimensions":{"user":["header:x-user-id"],"business_unit":["header:x-bu"],
+    "service_account":["peer:spiffe_id"]},
+    "require":[["user","business_unit"]],
+    "pricing":{"gpt-4o*":{"input":2.5,"output":10},"o3-mini*":{"input":1.1,"output":4.4}},
+    "quota":{"cluster":"ratelimit","budgets":[
+        {"name":"tokens_per_bu","descriptors":["business_unit"],"hits":"tokens"},
+        {"name":"cost_per_bu_model","descriptors":["business_unit","model"],"hits":"cost_microusd"},
+        {"name":"requests_per_user","descriptors":["user"],"hits":"requests"}]}}"#;
+
+fn check_of(step: &Step) -> Option<&Vec<u8>> {
+    step.effects.iter().find_map(|e| match e {
+        Effect::CheckQuota { message, .. } => Some(message),
+        _ => None,
+    })
+}
+
+/// A RateLimitResponse: overall code and one status per descriptor (code, reset seconds).
+fn answer(overall: u64, statuses: &[(u64, Option<u64>)]) -> crate::quota::CheckAnswer {
+    use crate::protobuf::length_delimited;
+    let mut out = vec![0x08, overall as u8];
+    for (code, reset) in statuses {
+        let mut status = vec![0x08, *code as u8];
+        if let Some(r) = reset {
+            let mut duration = vec![0x08];
+            crate::protobuf::varint(*r, &mut duration);
+            length_delimited(4, &duration, &mut status);
+        }
+        length_delimited(2, &status, &mut out);
+    }
+    crate::quota::CheckAnswer::Answer(out)
+}
+
+fn decoded_entries(message: &[u8]) -> Vec<String> {
+    // The descriptors' entries as key=value text, for assertions.
+    let text = String::from_utf8_lossy(message).into_owned();
+    text.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .collect::<String>()
+        .split(' ')
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn budgets_are_checked_before_and_charged_after_the_call() {
+    let c = cfg(QUOTA_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice"), ("x-bu", "finance")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert_eq!(
+        step.flow,
+        Flow::Continue,
+        "the model is in the body: the headers go on, the body is held"
+    );
+    assert!(check_of(&step).is_none());
+    let step = call.on_request_body(br#"{"model":"gpt-4o","messages":[]}"#, true, &mut host);
+    assert_eq!(step.flow, Flow::Pause, "held until the service answers");
+    let check = check_of(&step).expect("a check").clone();
+    assert_eq!(
+        check,
+        crate::quota::wire::encode_request(
+            "ai-attribution",
+            &[
+                crate::quota::wire::Descriptor {
+                    entries: vec![
+                        ("budget".into(), "tokens_per_bu".into()),
+                        ("business_unit".into(), "finance".into())
+                    ],
+                    hits: 0
+                },
+                crate::quota::wire::Descriptor {
+                    entries: vec![
+                        ("budget".into(), "cost_per_bu_model".into()),
+                        ("business_unit".into(), "finance".into()),
+                        ("model".into(), "gpt-4o".into())
+                    ],
+                    hits: 0
+                },
+                crate::quota::wire::Descriptor {
+                    entries: vec![
+                        ("budget".into(), "requests_per_user".into()),
+                        ("user".into(), "alice".into())
+                    ],
+                    hits: 0
+                },
+            ]
+        )
+    );
+    assert!(call.awaits_quota());
+    assert_eq!(
+        call.on_quota_answer(&answer(1, &[(1, None), (1, None), (1, None)])),
+        Step::proceed()
+    );
+    let _ = call.on_response_headers(
+        &headers(&[(":status", "200"), ("content-type", "application/json")]),
+        false,
+    );
+    let _ = call.on_response_body(OPENAI_JSON, true);
+    let f = call.finish(&mut host, &mut vm);
+    let q = f.record.quota.clone().unwrap();
+    assert_eq!(q.budgets, "tokens_per_bu,cost_per_bu_model,requests_per_user");
+    assert_eq!(q.outcome, Some("ok"));
+    let tokens = f.record.tokens.input.unwrap() + f.record.tokens.output.unwrap();
+    let cost = crate::metrics::micro_usd(f.record.cost_usd.unwrap());
+    assert_eq!(
+        q.reported.as_deref(),
+        Some(format!("tokens_per_bu={tokens},cost_per_bu_model={cost},requests_per_user=1").as_str())
+    );
+    let report = f.quota_report.expect("one report");
+    assert_eq!(report.cluster, "ratelimit");
+    let charge = |name: &str, key: &str, value: &str, hits: u64| crate::quota::wire::Descriptor {
+        entries: vec![("budget".into(), name.into()), (key.into(), value.into())],
+        hits,
+    };
+    let mut cost_descriptor = charge("cost_per_bu_model", "business_unit", "finance", cost);
+    cost_descriptor.entries.push(("model".into(), "gpt-4o".into()));
+    assert_eq!(
+        report.message,
+        crate::quota::wire::encode_request(
+            "ai-attribution",
+            &[
+                charge("tokens_per_bu", "business_unit", "finance", tokens),
+                cost_descriptor,
+                charge("requests_per_user", "user", "alice", 1),
+            ]
+        )
+    );
+}
+
+#[test]
+fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
+    let c = cfg(QUOTA_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request(
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            &[("x-user-id", "alice"), ("x-bu", "finance")],
+        ),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert!(
+        check_of(&step).is_some(),
+        "the path names the model: checked at the headers"
+    );
+    assert_eq!(step.flow, Flow::Pause);
+    let step = call.on_quota_answer(&answer(2, &[(2, Some(3600)), (1, None), (1, None)]));
+    let reply = reply_of(&step).expect("refused");
+    assert_eq!(reply.status, 429);
+    assert!(reply.headers.contains(&("retry-after".to_string(), "3600".to_string())));
+    assert!(reply
+        .headers
+        .contains(&("x-should-retry".to_string(), "false".to_string())));
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tokens_per_bu (tokens) for business_unit=finance"),
+        "{message}"
+    );
+    assert!(message.contains("resets in 3600 s"), "{message}");
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(f.record.decision, Decision::Attributed, "attributed, then over budget");
+    let q = f.record.quota.clone().unwrap();
+    assert_eq!(
+        (q.outcome, q.over.as_deref()),
+        (Some("over_budget"), Some("tokens_per_bu"))
+    );
+    assert!(f.quota_report.is_none(), "no report for a refused call");
+}
+
+#[test]
+fn a_silent_service_fails_open_or_closed_as_configured() {
+    for (mode, status, outcome) in [("allow", None, "failed_open"), ("deny", Some(503), "unavailable")] {
+        let c = cfg(&QUOTA_CONFIG.replace(
+            r#""cluster":"ratelimit","#,
+            &format!(r#""cluster":"ratelimit","failure_mode":"{mode}","#),
+        ));
+        let mut host = MapAttributes::default();
+        let mut vm = vm();
+        let (call, _) = Call::start(
+            &c,
+            &request(
+                "/v1beta/models/gemini-2.0-flash:generateContent",
+                &[("x-user-id", "a"), ("x-bu", "b")],
+            ),
+            true,
+            &mut host,
+            &mut vm,
+        );
+        let mut call = call.unwrap();
+        let step = call.on_quota_answer(&crate::quota::CheckAnswer::Failed);
+        assert_eq!(reply_of(&step).map(|r| r.status), status, "{mode}");
+        let f = call.finish(&mut host, &mut vm);
+        assert_eq!(f.record.quota.unwrap().outcome, Some(outcome));
+        // A call that failed open is still charged: requests_per_user, at least.
+        assert_eq!(f.quota_report.is_some(), mode == "allow");
+    }
+}
+
+#[test]
+fn a_budget_without_a_value_for_its_descriptor_does_not_apply() {
+    let c = cfg(&QUOTA_CONFIG.replace(r#""require":[["user","business_unit"]]"#, r#""require":[["user"]]"#));
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request("/v1beta/models/g:generateContent", &[("x-user-id", "alice")]),
+        true,
+        &mut host,
+        &mut vm,
+    );
+    let check = check_of(&step).expect("requests_per_user applies");
+    assert!(!decoded_entries(check).concat().contains("tokens_per_bu"));
+    let mut call = call.unwrap();
+    let _ = call.on_quota_answer(&answer(1, &[(1, None)]));
+    assert_eq!(
+        call.finish(&mut host, &mut vm).record.quota.unwrap().budgets,
+        "requests_per_user"
+    );
+}
+
+#[test]
+fn exceptions_relax_require_and_budgets_for_the_callers_they_cover_until_they_expire() {
+    let config = QUOTA_CONFIG.replace(
+        r#""quota":"#,
+        r#""exceptions":[
+            {"name":"INC-4711","covers":{"spiffe_ids":["spiffe://corp/ns/batch/sa/reindex"]},
+             "relaxes":{"require":[["service_account"]],"budgets":["tokens_per_bu"]},"until":"2026-12-31T23:59:59Z"}],
+           "quota":"#,
+    );
+    let c = cfg(&config);
+    let mut vm = vm();
+    let run = |now: &str, vm: &mut VmState| {
+        let mut host = MapAttributes::default();
+        host.set(
+            "connection.uri_san_peer_certificate",
+            "spiffe://corp/ns/batch/sa/reindex",
+        );
+        host.set(crate::host::NOW_KEY, now);
+        let (call, step) = Call::start(
+            &c,
+            &request("/v1beta/models/g:generateContent", &[("x-bu", "finance")]),
+            true,
+            &mut host,
+            vm,
+        );
+        let mut call = call.unwrap();
+        if check_of(&step).is_some() {
+            let _ = call.on_quota_answer(&answer(1, &[(1, None), (1, None)]));
+        }
+        (step, call.finish(&mut host, vm))
+    };
+    // In force: no user, yet attributed by the exception; tokens_per_bu is not checked.
+    let (step, f) = run("1798000000", &mut vm);
+    assert!(reply_of(&step).is_none());
+    assert_eq!(f.record.decision, Decision::Attributed);
+    assert_eq!(f.record.exception.as_deref(), Some("INC-4711"));
+    assert_eq!(f.record.quota.unwrap().budgets, "cost_per_bu_model");
+    // Expired: refused as before.
+    let (step, f) = run("1798761600", &mut vm);
+    assert!(reply_of(&step).is_some());
+    assert_eq!(f.record.exception, None);
+}
+
+#[test]
+fn filter_state_for_envoys_rate_limit_filter() {
+    let c = cfg(
+        r#"{"dimensions":{"user":["header:x-user-id"],"business_unit":["header:x-bu"]},"require":[["user"]],
+        "quota":{"filter_state":true}}"#,
+    );
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request(
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            &[("x-user-id", "alice"), ("x-bu", "finance")],
+        ),
+        true,
+        &mut host,
+        &mut vm,
+    );
+    let state: Vec<(String, String)> = step
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SetFilterState(k, v) => Some((k.clone(), v.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(state.contains(&("ai_attribution.quota_key.business_unit".into(), "finance".into())));
+    assert!(state.contains(&("ai_attribution.quota_key.model".into(), "gemini-2.0-flash".into())));
+    let mut call = call.unwrap();
+    let _ = call.on_response_headers(
+        &headers(&[(":status", "200"), ("content-type", "application/json")]),
+        false,
+    );
+    let gemini = include_bytes!("../../../tests/fixtures/usage/gemini.json");
+    let step = call.on_response_body(gemini, true);
+    assert!(step
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::SetFilterState(k, _) if k == "ai_attribution.quota_tokens")));
+}

@@ -38,6 +38,14 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let peer_trust_domains = trust_domains(&raw.peer.trust_domains)?;
     let model_calls = model_calls(&raw.model_calls)?;
     let mcp = mcp(&raw.mcp, &require, &index_of)?;
+    let require_at = |alternatives: &[Vec<String>], at: &str| {
+        self::require(alternatives, &index_of).map_err(|e| ConfigError {
+            path: format!("{at}{}", e.path.strip_prefix("require").unwrap_or(&e.path)),
+            message: e.message,
+        })
+    };
+    let quota = super::quota::quota(&raw.quota, &dimensions, &require_at)?;
+    let exceptions = super::quota::exceptions(&raw.exceptions, &dimensions, &quota.budgets, &require_at)?;
     if !(400..=599).contains(&raw.reject.status) {
         return Err(err("reject.status", "must be an HTTP error status between 400 and 599"));
     }
@@ -84,6 +92,8 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         max_value_bytes,
         body_decision_bytes: raw.limits.body_decision_bytes,
         needs_body,
+        quota,
+        exceptions,
     })
 }
 

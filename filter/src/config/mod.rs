@@ -5,7 +5,10 @@
 
 mod compile;
 mod locate;
+mod quota;
 mod raw;
+
+pub use quota::{parse_until, Budget, BudgetKey, Exception, Hits, KeySource, QuotaConfig};
 
 use crate::authority::HostPattern;
 use crate::json_scan::JsonPaths;
@@ -191,6 +194,10 @@ pub struct Config {
     /// What request bodies are scanned for (see `body::body_paths`), compiled once.
     pub body_paths: Rc<JsonPaths>,
     pub body_sources: Rc<Vec<Vec<String>>>,
+    /// Budgets counted by a rate-limit service.
+    pub quota: QuotaConfig,
+    /// Named, dated exceptions to `require` and to budgets.
+    pub exceptions: Vec<Exception>,
 }
 
 impl Config {

@@ -1,6 +1,7 @@
 //! The configuration's JSON shape, as serde reads it: unknown fields are errors, and every field
 //! has its default here. `compile.rs` turns it into the checked [`super::Config`].
 
+use super::quota::{RawException, RawQuota};
 use super::{JwtFrom, Mode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -26,6 +27,10 @@ pub(super) struct RawConfig {
     pub model_calls: RawModelCalls,
     #[serde(default)]
     pub mcp: RawMcp,
+    #[serde(default)]
+    pub quota: RawQuota,
+    #[serde(default)]
+    pub exceptions: Vec<RawException>,
     #[serde(default)]
     pub reject: RawReject,
     #[serde(default)]

@@ -53,6 +53,22 @@ extern "C" {
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_log(level: u32, message: *const u8, message_size: usize) -> u32;
+    fn proxy_grpc_call(
+        upstream: *const u8,
+        upstream_size: usize,
+        service: *const u8,
+        service_size: usize,
+        method: *const u8,
+        method_size: usize,
+        metadata: *const u8,
+        metadata_size: usize,
+        message: *const u8,
+        message_size: usize,
+        timeout_ms: u32,
+        token: *mut u32,
+    ) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -341,5 +357,64 @@ static LOGGER: HostLogger = HostLogger;
 pub fn install_logger() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
+/// A gRPC call that nobody waits for: made on behalf of `owner` (the root context, which outlives
+/// the stream), then the effective context is set back to `current`. Its answer goes to a context
+/// that does not expect it and is dropped.
+pub fn fire_grpc_call(
+    owner: u32,
+    current: u32,
+    cluster: &str,
+    service: &str,
+    method: &str,
+    message: &[u8],
+    timeout_ms: u32,
+) -> Result<(), HostError> {
+    // SAFETY: plain value.
+    let rc = unsafe { proxy_set_effective_context(owner) };
+    if rc != OK {
+        return Err(HostError(rc));
+    }
+    let mut token = 0u32;
+    // An empty header map, as the ABI encodes it: a zero count.
+    let metadata = [0u8; 4];
+    // SAFETY: pointers and lengths describe live slices; `token` is a valid out-pointer.
+    let rc = unsafe {
+        proxy_grpc_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            service.as_ptr(),
+            service.len(),
+            method.as_ptr(),
+            method.len(),
+            metadata.as_ptr(),
+            metadata.len(),
+            message.as_ptr(),
+            message.len(),
+            timeout_ms,
+            &mut token,
+        )
+    };
+    // SAFETY: plain value.
+    let back = unsafe { proxy_set_effective_context(current) };
+    if rc != OK {
+        return Err(HostError(rc));
+    }
+    if back != OK {
+        return Err(HostError(back));
+    }
+    Ok(())
+}
+
+/// Resumes the request after the filter paused it (`proxy_continue_stream`, HTTP request).
+pub fn resume_request() -> Result<(), HostError> {
+    // SAFETY: plain value; 0 is the HTTP request stream.
+    let rc = unsafe { proxy_continue_stream(0) };
+    if rc == OK {
+        Ok(())
+    } else {
+        Err(HostError(rc))
     }
 }

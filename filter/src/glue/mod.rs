@@ -7,6 +7,7 @@ use crate::call::{Call, Effect, Flow, SeriesId, Step, VmState};
 use crate::config::Config;
 use crate::correlation::fallback_seed;
 use crate::host::Attributes;
+use crate::quota::{CheckAnswer, METHOD as QUOTA_METHOD, SERVICE as QUOTA_SERVICE};
 use crate::record::STRUCT_PROPERTY;
 use crate::reject::RESPONSE_CODE_DETAILS;
 use log::{error, warn};
@@ -14,6 +15,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 proxy_wasm::main! {{
     host::install_logger();
@@ -64,12 +66,15 @@ impl RootContext for Root {
         true
     }
 
-    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
+            id,
+            root_id: self.id,
             config: self.config.clone()?,
             vm: self.vm.clone()?,
             call: None,
             held_request_bytes: None,
+            quota_token: None,
         }))
     }
 
@@ -85,23 +90,95 @@ impl Attributes for HostAttributes {
     fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
         host::property(path)
     }
+
+    fn now_unix_seconds(&mut self) -> Option<u64> {
+        Some(host::clock_nanos() / 1_000_000_000).filter(|&s| s > 0)
+    }
 }
 
 /// One HTTP stream; `call` stays `None` for requests that are not AI events.
 struct Stream {
+    id: u32,
+    root_id: u32,
     config: Rc<Config>,
     vm: Rc<RefCell<Shared>>,
     call: Option<Call>,
     /// While the request body is held, how much of Envoy's buffer the core has already seen.
     held_request_bytes: Option<usize>,
+    /// The quota check in flight.
+    quota_token: Option<u32>,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
+        if self.quota_token != Some(token) {
+            return;
+        }
+        self.quota_token = None;
+        let answer = match (status, host::buffer(BufferType::GrpcReceiveBuffer, 0, size)) {
+            (0, Ok(bytes)) => CheckAnswer::Answer(bytes),
+            _ => CheckAnswer::Failed,
+        };
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let step = call.on_quota_answer(&answer);
+        if self.carry_out(step) == Action::Continue {
+            if let Err(e) = host::resume_request() {
+                warn!("cannot resume the request after the quota check: {e}");
+            }
+        }
+    }
+}
 
-/// Carries out a step's effects; the flow becomes the callback's action.
-fn carry_out(step: Step) -> Action {
-    for effect in step.effects {
-        let result = match &effect {
+impl Stream {
+    /// Carries out a step's effects; the flow becomes the callback's action. A quota check that
+    /// cannot be sent is answered at once as failed.
+    fn carry_out(&mut self, step: Step) -> Action {
+        let mut flow = step.flow;
+        for effect in step.effects {
+            if let Effect::CheckQuota {
+                cluster,
+                message,
+                timeout_ms,
+            } = &effect
+            {
+                let sent = self.dispatch_grpc_call(
+                    cluster,
+                    QUOTA_SERVICE,
+                    QUOTA_METHOD,
+                    Vec::new(),
+                    Some(message),
+                    Duration::from_millis(*timeout_ms),
+                );
+                match sent {
+                    Ok(token) => self.quota_token = Some(token),
+                    Err(e) => {
+                        warn!("cannot call the rate-limit service on cluster {cluster}: {e:?}");
+                        if let Some(call) = self.call.as_mut() {
+                            let next = call.on_quota_answer(&CheckAnswer::Failed);
+                            flow = match self.carry_out(next) {
+                                Action::Continue => Flow::Continue,
+                                _ => Flow::Pause,
+                            };
+                        }
+                    }
+                }
+                continue;
+            }
+            carry_out_effect(&effect);
+        }
+        match flow {
+            Flow::Continue => Action::Continue,
+            Flow::Pause => Action::Pause,
+        }
+    }
+}
+
+/// Carries out one effect (all but the quota check, which needs the stream).
+fn carry_out_effect(effect: &Effect) {
+    {
+        let result = match effect {
             Effect::RemoveRequestHeader(name) => host::remove_request_header(name),
             Effect::SetRequestHeader(name, value) => host::set_request_header(name, value),
             Effect::SetResponseHeader(name, value) => host::set_response_header(name, value),
@@ -110,15 +187,13 @@ fn carry_out(step: Step) -> Action {
                 let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers)
             }
+            Effect::SetFilterState(key, value) => host::set_property(key, value.as_bytes()),
+            Effect::CheckQuota { .. } => Ok(()),
         };
         if let Err(e) = result {
             // A failed local reply still pauses the stream: an unattributed call never goes on.
-            warn!("cannot carry out {}: {e}", effect_name(&effect));
+            warn!("cannot carry out {}: {e}", effect_name(effect));
         }
-    }
-    match step.flow {
-        Flow::Continue => Action::Continue,
-        Flow::Pause => Action::Pause,
     }
 }
 
@@ -129,6 +204,8 @@ fn effect_name(effect: &Effect) -> &'static str {
         Effect::SetResponseHeader(..) => "a response header",
         Effect::ReplaceRequestBody { .. } => "a request body rewrite",
         Effect::LocalReply(_) => "the local reply",
+        Effect::SetFilterState(..) => "a filter-state key",
+        Effect::CheckQuota { .. } => "the quota check",
     }
 }
 
@@ -142,16 +219,18 @@ impl HttpContext for Stream {
                 return Action::Pause;
             }
         };
-        let mut vm = self.vm.borrow_mut();
-        let (call, step) = Call::start(
-            &self.config,
-            &headers,
-            end_of_stream,
-            &mut HostAttributes,
-            &mut vm.state,
-        );
+        let (call, step) = {
+            let mut vm = self.vm.borrow_mut();
+            Call::start(
+                &self.config,
+                &headers,
+                end_of_stream,
+                &mut HostAttributes,
+                &mut vm.state,
+            )
+        };
         self.call = call;
-        carry_out(step)
+        self.carry_out(step)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -167,7 +246,7 @@ impl HttpContext for Stream {
             host::buffer(BufferType::HttpRequestBody, start, body_size.saturating_sub(start)).unwrap_or_default();
         let step = call.on_request_body(&chunk, end_of_stream, &mut HostAttributes);
         self.held_request_bytes = (step.flow == Flow::Pause).then_some(body_size);
-        carry_out(step)
+        self.carry_out(step)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -175,7 +254,8 @@ impl HttpContext for Stream {
             return Action::Continue;
         };
         let headers = host::response_headers().unwrap_or_default();
-        carry_out(call.on_response_headers(&headers, end_of_stream))
+        let step = call.on_response_headers(&headers, end_of_stream);
+        self.carry_out(step)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -187,7 +267,8 @@ impl HttpContext for Stream {
         } else {
             Vec::new()
         };
-        carry_out(call.on_response_body(&chunk, end_of_stream))
+        let step = call.on_response_body(&chunk, end_of_stream);
+        self.carry_out(step)
     }
 
     fn on_log(&mut self) {
@@ -206,6 +287,26 @@ impl HttpContext for Stream {
         }
         for (series, by) in finished.counts {
             vm.count(series, by);
+        }
+        if let Some(report) = finished.quota_report {
+            // On behalf of the root context: the stream ends now, and the report must not be
+            // cancelled with it.
+            let timeout = u32::try_from(report.timeout_ms).unwrap_or(u32::MAX);
+            let sent = host::fire_grpc_call(
+                self.root_id,
+                self.id,
+                &report.cluster,
+                QUOTA_SERVICE,
+                QUOTA_METHOD,
+                &report.message,
+                timeout,
+            );
+            if let Err(e) = sent {
+                warn!(
+                    "cannot report usage to the rate-limit service on cluster {}: {e}",
+                    report.cluster
+                );
+            }
         }
     }
 }

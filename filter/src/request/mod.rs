@@ -42,7 +42,7 @@ fn text(bytes: Option<Vec<u8>>) -> Option<String> {
 }
 
 /// The downstream mTLS peer's SPIFFE ID from the connection (never from a header), if valid.
-fn peer_spiffe_id(props: &mut dyn Attributes) -> Option<String> {
+pub fn peer_spiffe_id(props: &mut dyn Attributes) -> Option<String> {
     let uri = text(props.property(&["connection", "uri_san_peer_certificate"]))?;
     parse_spiffe_id(&uri).is_some().then_some(uri)
 }

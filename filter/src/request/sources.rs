@@ -225,6 +225,10 @@ impl<'a> RequestSources<'a> {
 }
 
 impl SourceLookup for RequestSources<'_> {
+    fn now(&mut self) -> Option<u64> {
+        self.props.now_unix_seconds()
+    }
+
     fn lookup(&mut self, source: &Source) -> Lookup {
         match source {
             Source::Header(name) => match header_value(self.inbound.headers, name) {
