@@ -9,6 +9,9 @@ use ratelimit_server::translate;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// How long a Redis command may take before the call fails UNAVAILABLE (clients give up sooner).
 const REDIS_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -25,10 +28,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // This server's own events at the chosen level; the libraries' (h2 frames, ...) at info at most.
+    let targets = Targets::new()
+        .with_target("ratelimit_server", opts.log_level)
+        .with_default(opts.log_level.min(tracing::Level::INFO));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(opts.log_level)
         .with_ansi(false)
+        .finish()
+        .with(targets)
         .init();
     let limits = match cli::load_limits(&opts) {
         Ok(l) => l,
