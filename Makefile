@@ -13,16 +13,26 @@ WASM := target/wasm32-wasip1/release/ai_attribution.wasm
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 LISTEN_PORT ?= 10000
 MODEL_SERVER_PORT ?= 18080
+# make run-quota: the rate-limit service (the port envoy/ratelimit/*.yaml and envoy/quota*.yaml
+# call) and the Redis it counts in, and the Envoy config it runs.
+RATELIMIT_PORT ?= 8081
+REDIS_PORT ?= 16379
+QUOTA_ENVOY ?= envoy/ratelimit/quota-wasm.yaml
+QUOTA_LIMITS ?= envoy/ratelimit/config.yaml
+# apt-get needs root: sudo when make runs as another user.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup sdk-venv build run test test-sdk unit lint validate bench soak fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv build run run-quota test test-sdk unit lint validate bench soak fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, wasm-opt, and openssl/curl for the tests (idempotent)
+setup: $(ENVOY) ## Install the wasm target, the pinned Envoy, wasm-opt, openssl/curl and redis-server for the tests (idempotent)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v wasm-opt >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq openssl curl binaryen; }
+	@command -v redis-server >/dev/null || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
 
 $(ENVOY):
 	python3 -m venv $(VENV)
@@ -47,6 +57,19 @@ run: build ## Start the model server and Envoy with the filter on :10000 (Ctrl-C
 	@trap 'kill 0' EXIT INT TERM; \
 	target/release/model-server --port $(MODEL_SERVER_PORT) & \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 1 --disable-hot-restart --log-level warn
+
+run-quota: build ## Start Redis, the rate-limit server, the model server and Envoy with budgets (see integration/QUOTA.md; Ctrl-C stops all)
+	cargo build --release -p ratelimit-server
+	@echo "redis on 127.0.0.1:$(REDIS_PORT), rate-limit server on 127.0.0.1:$(RATELIMIT_PORT) ($(QUOTA_LIMITS))"
+	@echo "model server on 127.0.0.1:$(MODEL_SERVER_PORT), Envoy on 127.0.0.1:$(LISTEN_PORT) ($(QUOTA_ENVOY)), admin on 127.0.0.1:9901"
+	@trap 'kill 0' EXIT INT TERM; \
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & \
+	until redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; do sleep 0.1; done; \
+	target/release/ratelimit-server --port $(RATELIMIT_PORT) --redis redis://127.0.0.1:$(REDIS_PORT) \
+		--config $(QUOTA_LIMITS) --log-level $${RATELIMIT_LOG:-info} & \
+	target/release/model-server --port $(MODEL_SERVER_PORT) --quiet & \
+	$(ENVOY) -c $(QUOTA_ENVOY) --concurrency 1 --disable-hot-restart --log-level warn || \
+		{ echo "Envoy refused $(QUOTA_ENVOY); envoy/ratelimit/quota-wasm.yaml needs a filter with the quota section" >&2; exit 1; }
 
 test: build sdk-venv ## Run every test: unit tests, the integration tests through real Envoy, the SDK suite
 	cargo test --workspace

@@ -242,9 +242,13 @@ impl RateLimitServer {
         let task = tokio::spawn(async move { evaluate(&counting, &domain, &entries, hits, now).await });
         match task.await {
             Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(e)) => {
+            Ok(Err(e @ CountersError::Storage(_))) => {
                 tracing::error!("{e}");
                 Err(tonic::Status::unavailable(e.to_string()))
+            }
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                Err(tonic::Status::internal(e.to_string()))
             }
             Err(e) => {
                 tracing::error!("evaluating a descriptor failed: {e}");
