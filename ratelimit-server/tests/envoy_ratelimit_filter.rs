@@ -2,8 +2,10 @@
 //! filter, reading the filter state the wasm filter is to write, calls this server. Two Envoys,
 //! each with its own server, share budgets through one Redis.
 //!
-//! Until the wasm filter writes `wasm.ai_attribution.quota_*`, a stand-in writes them: Envoy's
-//! `set_filter_state` filter, from `x-test-*` request headers, placed after the wasm filter.
+//! Until the wasm filter writes `wasm.ai_attribution.quota_*`, stand-ins write them: Envoy's
+//! `set_filter_state` filter, from `x-test-*` request headers, placed after the wasm filter; and
+//! a tiny proxy-wasm module in the wasm filter's place, which writes them as the filter will
+//! (`set_property`, the tokens at the response).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -278,4 +280,95 @@ fn a_slow_service_fails_open_or_closed_as_configured() {
     let closed = Gateway::start(&model, server.port(), true);
     let r = closed.call("u1", "finance", &[]);
     assert_eq!(r.status, 500, "failure_mode_deny: true refuses it: {}", r.text());
+}
+
+/// A proxy-wasm module in the wasm filter's place that writes its quota state as the filter
+/// will: `quota_key.business_unit` from `x-business-unit` at the request headers, and
+/// `quota_tokens` = 42 at the response headers (usage is known only then).
+const QUOTA_STATE_MODULE: &str = r#"
+(module
+  (import "env" "proxy_get_header_map_value" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_property" (func $set_property (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 1024) "x-business-unit")
+  (data (i32.const 1056) "ai_attribution.quota_key.business_unit")
+  (data (i32.const 1120) "ai_attribution.quota_tokens")
+  (data (i32.const 1152) "42")
+  (global $next (mut i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+    (local $at i32)
+    (local.set $at (global.get $next))
+    (global.set $next (i32.add (global.get $next) (i32.and (i32.add (local.get $size) (i32.const 15)) (i32.const -16))))
+    (local.get $at))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    ;; map 0 = request headers; the value's address and size land at 2048 and 2052.
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 1024) (i32.const 15) (i32.const 2048) (i32.const 2052)))
+      (then (drop (call $set_property (i32.const 1056) (i32.const 38) (i32.load (i32.const 2048)) (i32.load (i32.const 2052))))))
+    (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $set_property (i32.const 1120) (i32.const 27) (i32.const 1152) (i32.const 2)))
+    (i32.const 0))
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_delete") (param i32)))
+"#;
+
+#[test]
+fn wasm_filter_state_written_at_the_response_is_charged_at_stream_end() {
+    let dir = TempDir::new("quota-wasm-state").unwrap();
+    let config = write(&dir, "limits.yaml", LIMITS);
+    let module = dir.path().join("quota-state.wasm");
+    std::fs::write(&module, wat::parse_str(QUOTA_STATE_MODULE).unwrap()).unwrap();
+    let model = ModelServer::start().unwrap();
+    let server = Server::start(&["--config", &config]);
+    // The shipped config, with the stand-in module in the wasm filter's place and no other.
+    let log = dir.path().join("access.log").display().to_string();
+    let mut b = shipped();
+    let (port, admin) = (free_port(), free_port());
+    b["admin"]["address"]["socket_address"]["port_value"] = json!(admin);
+    let listener = &mut b["static_resources"]["listeners"][0];
+    listener["address"]["socket_address"]["port_value"] = json!(port);
+    let hcm = &mut listener["filter_chains"][0]["filters"][0]["typed_config"];
+    hcm["access_log"][0]["typed_config"]["path"] = json!(log);
+    hcm["http_filters"][0]["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] =
+        json!(module.display().to_string());
+    for cluster in b["static_resources"]["clusters"].as_array_mut().unwrap() {
+        let p = if cluster["name"] == "ratelimit" {
+            server.port()
+        } else {
+            model.port()
+        };
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+            ["port_value"] = json!(p);
+    }
+    let envoy = Envoy::start(&b.to_string(), admin).unwrap();
+    let r = http::send(
+        port,
+        &Request::post("/v1/chat/completions")
+            .header("x-business-unit", "wasm-bu")
+            .json(&json!({"model": "gpt-4o", "messages": []})),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut client = Client::connect(&server.addr);
+    eventually("the 42 tokens written at the response", || {
+        (tokens_left(&mut client, "wasm-bu") == 58).then_some(())
+    });
+    let log = server.log();
+    assert!(
+        log.contains("(budget=tokens_per_bu, business_unit=wasm-bu) hits=0"),
+        "{log}"
+    );
+    assert!(
+        log.contains("(budget=tokens_per_bu, business_unit=wasm-bu) hits=42"),
+        "{log}"
+    );
+    // No user or model state: those budgets' descriptors were dropped, not sent half empty.
+    assert!(!log.contains("requests_per_user"), "{log}");
+    assert!(!log.contains("cost_per_bu_model"), "{log}");
+    drop(envoy);
 }
