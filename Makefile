@@ -20,18 +20,22 @@ LISTEN_PORT ?= 10000
 ADMIN_PORT ?= 9901
 MODEL_SERVER_PORT ?= 18080
 IDP_PORT ?= 18443
-export LISTEN_PORT ADMIN_PORT MODEL_SERVER_PORT IDP_PORT ENVOY
+# make run-quota: the rate-limit service and the Redis it counts in, and the budgets it holds.
+RATELIMIT_PORT ?= 8081
+REDIS_PORT ?= 16379
+QUOTA_LIMITS ?= envoy/ratelimit/config.yaml
+export LISTEN_PORT ADMIN_PORT MODEL_SERVER_PORT IDP_PORT ENVOY RATELIMIT_PORT REDIS_PORT QUOTA_LIMITS
 
 # Debian/Ubuntu packages each kind of target needs; scripts/setup.sh installs the missing ones.
 # A C toolchain: the linker Rust uses, and g++ for the fuzzers' libFuzzer.
 PACKAGES_RUST := build-essential
 PACKAGES_BUILD := $(PACKAGES_RUST) binaryen
 PACKAGES_ENVOY := python3 python3-venv ca-certificates
-PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl
+PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv cli-setup build cli run run-mtls run-jwt test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv cli-setup build cli run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -85,6 +89,11 @@ run-mtls: build $(ENVOY) ## Like run, with envoy/mtls.yaml: a throwaway CA and S
 run-jwt: build $(ENVOY) ## Like run, with envoy/jwt.yaml: a local IdP, its JWKS and a signed token in .run/jwt/
 	@scripts/setup.sh openssl ca-certificates
 	@scripts/run.sh jwt
+
+run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, the rate-limit server on it, and Envoy calling it (integration/QUOTA.md)
+	@scripts/setup.sh redis-server
+	cargo build --release -p ratelimit-server
+	@scripts/run.sh quota
 
 test: build $(ENVOY) sdk-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then a summary
 	@scripts/setup.sh $(PACKAGES_TEST)

@@ -22,6 +22,9 @@ curl               command -v curl
 ca-certificates    test -s /etc/ssl/certs/ca-certificates.crt
 binaryen           command -v wasm-opt
 git                command -v git
+redis-server       command -v redis-server && command -v redis-cli
+chromium           command -v chromium
+gzip               command -v gzip
 '
 
 say() { echo "setup: $*" >&2; }
