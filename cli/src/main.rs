@@ -2,6 +2,7 @@
 //! across hops, and find spikes.
 
 mod check;
+mod explain;
 mod fields;
 mod html;
 mod input;
@@ -23,7 +24,7 @@ use std::process::ExitCode;
     name = "ai-attribution",
     version,
     about = "Check ai-attribution configurations and read the access-log records the filter writes",
-    after_help = "Examples:\n  ai-attribution check envoy/envoy.yaml\n  ai-attribution report --by business_unit,user --period day access.log\n  ai-attribution trace 7f3c2a1e-... sidecar.log egress.log\n  ai-attribution spikes --by business_unit --window 1h access.log.gz\n\nExit status: 0 ok, 1 errors (or nothing found), 2 bad usage or an unreadable file."
+    after_help = "Examples:\n  ai-attribution check envoy/envoy.yaml\n  ai-attribution explain envoy/envoy.yaml --path /v1/chat/completions -H x-user-id:alice --body request.json\n  ai-attribution report --by business_unit,user --period day access.log\n  ai-attribution trace 7f3c2a1e-... sidecar.log egress.log\n  ai-attribution spikes --by business_unit --window 1h access.log.gz\n\nExit status: 0 ok, 1 errors (or nothing found), 2 bad usage or an unreadable file."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -83,6 +84,63 @@ enum TextOrJson {
     Json,
 }
 
+/// What `explain` is given.
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The configuration: plugin config, Envoy bootstrap, WasmPlugin or EnvoyExtensionPolicy
+    config: String,
+    /// Which plugin configuration of CONFIG, when it holds several (1 = the first, in check's order)
+    #[arg(long, value_name = "N")]
+    plugin: Option<usize>,
+    /// The request method
+    #[arg(long, short = 'X', default_value = "POST")]
+    method: String,
+    /// The request path, with its query (e.g. /v1/chat/completions)
+    #[arg(long)]
+    path: String,
+    /// The :authority (default: a host header given with --header, else localhost)
+    #[arg(long)]
+    authority: Option<String>,
+    /// A request header; repeat for more
+    #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
+    headers: Vec<String>,
+    /// The request body, from FILE or - (standard input); without it the request ends with its headers
+    #[arg(long, value_name = "FILE")]
+    body: Option<String>,
+    /// The client certificate's URI SAN (connection.uri_san_peer_certificate), e.g. spiffe://corp/ns/apps/sa/bot
+    #[arg(long, value_name = "ID")]
+    peer_spiffe_id: Option<String>,
+    /// The client certificate's subject (connection.subject_peer_certificate), e.g. CN=bot,OU=Team A
+    #[arg(long, value_name = "DN")]
+    peer_subject: Option<String>,
+    /// The client certificate's DNS SAN (connection.dns_san_peer_certificate)
+    #[arg(long, value_name = "NAME")]
+    peer_dns_san: Option<String>,
+    /// Envoy's own certificate URI SAN (its trust domain is the one peer:spiffe_* sources accept without peer.trust_domains)
+    #[arg(long, value_name = "ID")]
+    local_spiffe_id: Option<String>,
+    /// An entry of the node's metadata (xds.node.metadata.KEY); a bootstrap's node.metadata is used as well
+    #[arg(long = "node-metadata", value_name = "KEY=VALUE")]
+    node_metadata: Vec<String>,
+    /// Any other Envoy attribute by dotted path, for property: sources (e.g. request.host=x)
+    #[arg(long = "property", value_name = "PATH=VALUE")]
+    properties: Vec<String>,
+    /// The verified JWT payload (a JSON object of claims) as jwt_authn stores it in the stream's metadata
+    #[arg(long, value_name = "FILE")]
+    jwt_payload: Option<String>,
+    /// Simulate the upstream's answer with this status (default 200 when another --response-* is given)
+    #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(100..=599))]
+    response_status: Option<u16>,
+    /// A header of the simulated answer (content-type defaults to application/json); repeat for more
+    #[arg(long = "response-header", value_name = "NAME:VALUE")]
+    response_headers: Vec<String>,
+    /// The body of the simulated answer, from FILE or -
+    #[arg(long, value_name = "FILE")]
+    response_body: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: TextOrJson,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Validate a plugin configuration, an Envoy bootstrap, an Istio WasmPlugin or an EnvoyExtensionPolicy
@@ -94,6 +152,12 @@ enum Command {
         /// The file to check
         file: String,
     },
+    /// Run one request through the filter against a configuration and say what it decides and why
+    #[command(
+        long_about = "Run one request, described on the command line, through the filter's own lifecycle (request headers, body, the answer when one is given, the record) against a plugin configuration, and say: whether it is an AI event (a model call, a tool call to an MCP endpoint, or neither), the decision, where each dimension's value came from or why it has none (absent, invalid, untrusted, unverified), the header edits the filter makes, the exact status, headers and body a refused client gets, the record and the metric series.\n\nCONFIG is any file check accepts: a plugin config (JSON), an Envoy bootstrap (its node.metadata feeds node: sources), an Istio WasmPlugin or an Envoy Gateway EnvoyExtensionPolicy. Trust comes from the configuration: header sources are believed only from a peer in header_trust.peers, compared with --peer-spiffe-id as the filter compares the client certificate's URI SAN.",
+        after_help = "Examples:\n  ai-attribution explain envoy/envoy.yaml --path /v1/chat/completions -H x-user-id:alice --body request.json\n  ai-attribution explain envoy/envoy.yaml --path /mcp -H x-service-account:agent-7 --body - <<< '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"search\"}}'\n  ai-attribution explain envoy/mtls.yaml --path /v1/messages --peer-spiffe-id spiffe://cluster.local/ns/apps/sa/chat --body req.json\n  ai-attribution explain envoy/jwt.yaml --path /v1/chat/completions --jwt-payload claims.json --body req.json --format json\n\nExit status: 0 explained (whatever the decision), 1 the configuration has errors, 2 bad usage or an unreadable file."
+    )]
+    Explain(Box<ExplainArgs>),
     /// Chargeback, gaps and rejections from access logs
     #[command(
         long_about = "Read access logs (files, .gz files, or - for standard input) in one streaming pass and report, per group and period: calls, input, cached, output and reasoning tokens, and cost; the gaps (calls with tokens but no price, usage missing or partial); and the rejections and would_reject decisions by reason. Lines that are not records (not JSON, other JSON, requests that were no model call, lines over 1 MiB) are counted on standard error and in the JSON output, never fatal.",
@@ -224,8 +288,133 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads FILE, or standard input for `-` (once), up to `explain::MAX_BODY_BYTES`.
+fn read_input(flag: &str, path: &str, stdin_used: &mut bool) -> Result<Vec<u8>, Fail> {
+    use std::io::Read;
+    let limit = explain::MAX_BODY_BYTES as u64;
+    let mut out = Vec::new();
+    let result = if path == "-" {
+        if *stdin_used {
+            return Err(usage(format!(
+                "{flag} -: standard input is already read by another flag"
+            )));
+        }
+        *stdin_used = true;
+        std::io::stdin().lock().take(limit + 1).read_to_end(&mut out)
+    } else {
+        if std::path::Path::new(path).is_dir() {
+            return Err(usage(format!("{flag} {path}: is a directory")));
+        }
+        std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut out))
+    };
+    result.map_err(|e| usage(format!("{flag} {path}: cannot read: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(usage(format!("{flag} {path}: over {} MiB", limit >> 20)));
+    }
+    Ok(out)
+}
+
+fn explain_inputs(args: ExplainArgs) -> Result<explain::Inputs, Fail> {
+    let ExplainArgs {
+        config,
+        plugin,
+        method,
+        path,
+        authority,
+        headers,
+        body,
+        peer_spiffe_id,
+        peer_subject,
+        peer_dns_san,
+        local_spiffe_id,
+        node_metadata,
+        properties,
+        jwt_payload,
+        response_status,
+        response_headers,
+        response_body,
+        format: _,
+    } = args;
+    let headers = headers
+        .iter()
+        .map(|h| explain::parse_header("--header", h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let authority = authority
+        .or_else(|| headers.iter().find(|(n, _)| n == "host").map(|(_, v)| v.clone()))
+        .unwrap_or_else(|| "localhost".to_string());
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(usage(format!(
+            "--method \"{method}\": expected a method name such as POST"
+        )));
+    }
+    let mut stdin_used = false;
+    let body = body.map(|b| read_input("--body", &b, &mut stdin_used)).transpose()?;
+    let mut host = explain::HostFacts {
+        peer_spiffe_id,
+        peer_subject,
+        peer_dns_san,
+        local_spiffe_id,
+        ..explain::HostFacts::default()
+    };
+    host.node_metadata = node_metadata
+        .iter()
+        .map(|p| explain::parse_pair("--node-metadata", p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    host.properties = properties
+        .iter()
+        .map(|p| explain::parse_pair("--property", p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    if let Some(file) = jwt_payload {
+        let bytes = read_input("--jwt-payload", &file, &mut stdin_used)?;
+        host.jwt_payload = Some(explain::parse_jwt_payload(&file, &bytes).map_err(usage)?);
+    }
+    let status = response_status;
+    let response = if status.is_some() || !response_headers.is_empty() || response_body.is_some() {
+        Some(explain::Response {
+            status: status.unwrap_or(200),
+            headers: response_headers
+                .iter()
+                .map(|h| explain::parse_header("--response-header", h))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(usage)?,
+            body: response_body
+                .map(|b| read_input("--response-body", &b, &mut stdin_used))
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    } else {
+        None
+    };
+    Ok(explain::Inputs {
+        config: explain::ConfigChoice { file: config, plugin },
+        request: explain::Request {
+            method: method.to_ascii_uppercase(),
+            path,
+            authority,
+            headers,
+            body,
+        },
+        host,
+        response,
+    })
+}
+
 fn run(command: Command) -> Result<u8, Fail> {
     match command {
+        Command::Explain(args) => {
+            let format = args.format;
+            let inputs = explain_inputs(*args)?;
+            let x = explain::run(&inputs).map_err(|f| Fail(f.status, f.message))?;
+            let text = match format {
+                TextOrJson::Text => explain::render_text(&x),
+                TextOrJson::Json => serde_json::to_string_pretty(&explain::render_json(&x)).unwrap_or_default() + "\n",
+            };
+            emit(&text).map_err(|e| Fail(2, e))?;
+            Ok(0)
+        }
         Command::Check { file } => {
             let outcome = check::run(&file);
             if outcome.status == 2 {
