@@ -15,7 +15,7 @@ mod trace;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use fields::{Field, Money};
-use input::TimeRange;
+use input::Selection;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -40,10 +40,47 @@ struct Range {
     /// Keep records whose start_time is before this (RFC 3339, or a date YYYY-MM-DD)
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
+    /// Keep only model calls, or only tool calls (agents' calls to MCP servers)
+    #[arg(long, value_enum)]
+    event: Option<EventArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MeasureArg {
+    Calls,
+    Tokens,
+    Cost,
+}
+
+impl MeasureArg {
+    fn measure(self) -> spikes::Measure {
+        match self {
+            MeasureArg::Calls => spikes::Measure::Calls,
+            MeasureArg::Tokens => spikes::Measure::Tokens,
+            MeasureArg::Cost => spikes::Measure::Cost,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EventArg {
+    #[value(name = "model_call")]
+    ModelCall,
+    #[value(name = "tool_call")]
+    ToolCall,
+}
+
+impl EventArg {
+    fn event(self) -> record::Event {
+        match self {
+            EventArg::ModelCall => record::Event::ModelCall,
+            EventArg::ToolCall => record::Event::ToolCall,
+        }
+    }
 }
 
 impl Range {
-    fn parse(&self) -> Result<TimeRange, String> {
+    fn parse(&self) -> Result<Selection, String> {
         let bound = |flag: &str, v: &Option<String>| -> Result<Option<i64>, String> {
             v.as_deref()
                 .map(|t| {
@@ -53,9 +90,10 @@ impl Range {
                 })
                 .transpose()
         };
-        let r = TimeRange {
+        let r = Selection {
             since: bound("--since", &self.since)?,
             until: bound("--until", &self.until)?,
+            event: self.event.map(EventArg::event),
         };
         if let (Some(s), Some(u)) = (r.since, r.until) {
             if s >= u {
@@ -160,8 +198,8 @@ enum Command {
     Explain(Box<ExplainArgs>),
     /// Chargeback, gaps and rejections from access logs
     #[command(
-        long_about = "Read access logs (files, .gz files, or - for standard input) in one streaming pass and report, per group and period: calls, input, cached, output and reasoning tokens, and cost; the gaps (calls with tokens but no price, usage missing or partial); and the rejections and would_reject decisions by reason. Lines that are not records (not JSON, other JSON, requests that were no model call, lines over 1 MiB) are counted on standard error and in the JSON output, never fatal.",
-        after_help = "Examples:\n  ai-attribution report access.log\n  ai-attribution report --by business_unit,user --period month --since 2026-11-01 --until 2026-12-01 access.log*.gz\n  ai-attribution report --format focus --by business_unit,app access.log > focus.csv\n  kubectl logs deploy/ai-gateway -c istio-proxy | ai-attribution report --html report.html -\n\n--by takes dimension names (user, session, business_unit, service_account, ...) and model, provider, operation, tool, decision, event. --format focus always groups by provider, model and business_unit as well (ResourceId, ServiceName, SubAccountId); the other --by fields go to Tags."
+        long_about = "Read access logs (files, .gz files, or - for standard input) in one streaming pass and report, per group and period: calls (model calls and agents' tool calls to MCP servers), input, cached, output and reasoning tokens, and cost; for tool calls, the exempt ones and those that ended in an error; the gaps (calls with tokens but no price, usage missing or partial); and the rejections and would_reject decisions by reason. Lines that are not records (not JSON, other JSON, requests that were no AI event, lines over 1 MiB) are counted on standard error and in the JSON output, never fatal.",
+        after_help = "Examples:\n  ai-attribution report access.log\n  ai-attribution report --by business_unit,user --period month --since 2026-11-01 --until 2026-12-01 access.log*.gz\n  ai-attribution report --format focus --by business_unit,app access.log > focus.csv\n  kubectl logs deploy/ai-gateway -c istio-proxy | ai-attribution report --html report.html -\n  ai-attribution report --event tool_call --by tool,service_account,session access.log\n\n--by takes dimension names (user, session, business_unit, service_account, ...) and record fields: model (the response's, else the request's), provider, operation, event, decision, reason, sources, request_model, response_model, stream, usage_status, usage_reason, response_end, requested_tools, trace_id, correlation_id, method, status, and for tool calls tool, mcp_method, mcp_session, mcp_protocol_version, jsonrpc_id, prompt, resource_uri, error_type, rpc_status, mcp_header_mismatch, mcp_session_mismatch. --format focus always groups by provider, model and business_unit as well (ResourceId, ServiceName, SubAccountId); the other --by fields go to Tags."
     )]
     Report {
         /// Log files (.gz read transparently); - reads standard input
@@ -199,16 +237,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: TextOrJson,
     },
-    /// Owners whose tokens or cost in a window jump above their own baseline
+    /// Owners whose calls, tokens or cost in a window jump above their own baseline
     #[command(
-        long_about = "Find owners (--by, default business_unit) whose tokens or cost in a window jump above their own baseline, and list each spike with its service accounts, users, sessions, models and tools.\n\nMethod: each owner's windows run from its first record to the end of the data, windows without calls counting as 0. A window is compared with the owner's previous --baseline windows through their median and MAD (median absolute deviation): score = (value - median) / max(1.4826 x MAD, 5% of the median, 1 token or $0.0001). A window is a spike when the score exceeds --threshold and the window reaches --min-tokens (or --min-cost, for cost). Median and MAD are robust: one earlier spike in the baseline does not raise it the way a mean and standard deviation would. An owner's first --min-history windows are never flagged.",
-        after_help = "Examples:\n  ai-attribution spikes access.log\n  ai-attribution spikes --by service_account --window 15m --baseline 96 --threshold 5 access.log.gz\n  ai-attribution spikes --format json --since 2026-11-01 access.log"
+        long_about = "Find owners (--by, default business_unit) whose calls, tokens or cost (--measure, default tokens,cost) in a window jump above their own baseline, and list each spike with its service accounts, users, sessions, models and tools (the tools of tool calls; the tools models asked for are listed apart). Tool calls have no tokens or cost: measure them in calls.\n\nMethod: each owner's windows run from its first record to the end of the data, windows without calls counting as 0. A window is compared with the owner's previous --baseline windows through their median and MAD (median absolute deviation): score = (value - median) / max(1.4826 x MAD, 5% of the median, 1 call, 1 token or $0.0001). A window is a spike when the score exceeds --threshold and the window reaches --min-calls, --min-tokens or --min-cost for its measure. Median and MAD are robust: one earlier spike in the baseline does not raise it the way a mean and standard deviation would. An owner's first --min-history windows are never flagged.",
+        after_help = "Examples:\n  ai-attribution spikes access.log\n  ai-attribution spikes --by service_account --window 15m --baseline 96 --threshold 5 access.log.gz\n  ai-attribution spikes --format json --since 2026-11-01 access.log\n  ai-attribution spikes --event tool_call --measure calls --by tool access.log"
     )]
     Spikes {
         /// Log files (.gz read transparently); - reads standard input
         #[arg(required = true, value_name = "LOG")]
         logs: Vec<String>,
-        /// The owner: a dimension name, or model, provider, operation, tool
+        /// The owner: a dimension name, or a record field (model, provider, operation, tool, mcp_method, ... as report's --by)
         #[arg(long, default_value = "business_unit", value_name = "FIELD")]
         by: String,
         /// Window length: 30s, 15m, 1h, 1d
@@ -229,6 +267,18 @@ enum Command {
         /// Ignore cost spikes below this many USD in the window
         #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
         min_cost: f64,
+        /// What a spike is measured in: calls (model calls or tool calls; tool calls have no tokens or cost), tokens, cost; comma-separated
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "tokens,cost",
+            value_name = "MEASURE[,MEASURE...]"
+        )]
+        measure: Vec<MeasureArg>,
+        /// Ignore call spikes below this many calls in the window
+        #[arg(long, default_value_t = 10)]
+        min_calls: u64,
         #[arg(long, value_enum, default_value = "text")]
         format: TextOrJson,
         #[command(flatten)]
@@ -474,7 +524,7 @@ fn run(command: Command) -> Result<u8, Fail> {
             let inputs = input::open_all(&logs).map_err(usage)?;
             let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
             let mut hops = Vec::new();
-            let scan = input::scan(inputs, TimeRange::default(), |r, origin| {
+            let scan = input::scan(inputs, Selection::default(), |r, origin| {
                 if r.correlation_id.as_deref() == Some(id.as_str()) {
                     let name = names.get(origin.input).map_or("?", String::as_str);
                     hops.push(trace::Hop::from_record(r, origin, name));
@@ -510,9 +560,17 @@ fn run(command: Command) -> Result<u8, Fail> {
             min_history,
             min_tokens,
             min_cost,
+            measure,
+            min_calls,
             format,
             range,
         } => {
+            let mut measures: Vec<spikes::Measure> = Vec::new();
+            for m in measure.iter().map(|m| m.measure()) {
+                if !measures.contains(&m) {
+                    measures.push(m);
+                }
+            }
             let by_field = Field::parse(&by).map_err(usage)?;
             let window_ms = time::parse_duration(&window).map_err(|e| usage(format!("--window {e}")))?;
             if !threshold.is_finite() || threshold <= 0.0 {
@@ -531,6 +589,8 @@ fn run(command: Command) -> Result<u8, Fail> {
                 min_history: min_history as usize,
                 min_tokens,
                 min_cost: Money::from_usd(min_cost),
+                min_calls,
+                measures,
             };
             let mut builder = spikes::Builder::new(params.clone());
             let scan = input::scan(inputs, range, |r, _| builder.add(r));
