@@ -903,9 +903,18 @@ fn text(x: &Explanation) -> String {
     render_edits(x, &mut out);
     if let Some(reply) = reply_of(x) {
         out.push('\n');
+        let refused_at_headers = x
+            .effects
+            .iter()
+            .any(|(phase, e)| *phase == Phase::RequestHeaders && matches!(e, Effect::LocalReply(_)));
         let _ = writeln!(
             out,
-            "answer to the client (the filter replies itself; nothing reaches the upstream):"
+            "answer to the client (the filter answers itself; {}):",
+            if refused_at_headers {
+                "nothing is forwarded"
+            } else {
+                "the request body is not forwarded"
+            }
         );
         let _ = writeln!(out, "  status {}", reply.status);
         for (n, v) in &reply.headers {
