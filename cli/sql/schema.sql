@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS ai_attribution_log
                 AND position(substring(kv.1, 16), '.') = 0
                 AND substring(kv.1, 16) NOT IN ('event', 'decision', 'reason', 'correlation_id', 'request_id', 'sources',
                     'trace_id', 'version', 'stream', 'usage_status', 'usage_reason', 'response_end', 'cost_usd',
-                    'requested_tools', 'requested_tool_call_ids', 'mcp_header_mismatch', 'mcp_session_mismatch'))),
+                    'requested_tools', 'requested_tool_call_ids', 'mcp_header_mismatch', 'mcp_session_mismatch',
+                    'exception'))),
                 JSONExtractKeysAndValues(record, 'String'))),
         arrayFilter(kv -> kv.2 != '' AND kv.1 NOT IN ('record', 'start_time', 'method', 'path', 'status', 'details',
                 'request_id', 'duration_ms', 'flags', 'response_code', 'response_code_details', 'response_flags',
@@ -106,7 +107,8 @@ CREATE TABLE IF NOT EXISTS ai_attribution_log
                 'output_tokens', 'cached_input_tokens', 'reasoning_tokens', 'usage_status', 'cost_usd',
                 'event', 'trace_id', 'usage_reason', 'response_end', 'requested_tools', 'requested_tool_call_ids',
                 'tool', 'mcp_method', 'mcp_session', 'mcp_protocol_version', 'jsonrpc_id', 'prompt', 'resource_uri',
-                'error_type', 'rpc_status', 'mcp_header_mismatch', 'mcp_session_mismatch'),
+                'error_type', 'rpc_status', 'mcp_header_mismatch', 'mcp_session_mismatch', 'quota_budgets',
+                'quota_outcome', 'quota_over', 'quota_reported', 'exception'),
             JSONExtractKeysAndValues(line, 'String'))), 'Map(LowCardinality(String), String)')
 )
 ENGINE = MergeTree

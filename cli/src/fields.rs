@@ -38,6 +38,10 @@ pub enum Field {
     RpcStatus,
     McpHeaderMismatch,
     McpSessionMismatch,
+    /// What the budget check said (`quota.outcome`).
+    QuotaOutcome,
+    /// The dated exception that let the call through.
+    Exception,
 }
 
 /// Record fields that are measures, summed rather than grouped by.
@@ -52,7 +56,7 @@ const MEASURES: [&str; 6] = [
 
 impl Field {
     /// The record fields `--by` can name (scalar names, as in the access log's flat keys).
-    pub const FIXED: [(&'static str, Field); 29] = [
+    pub const FIXED: [(&'static str, Field); 31] = [
         ("model", Field::Model),
         ("provider", Field::Provider),
         ("operation", Field::Operation),
@@ -82,6 +86,8 @@ impl Field {
         ("rpc_status", Field::RpcStatus),
         ("mcp_header_mismatch", Field::McpHeaderMismatch),
         ("mcp_session_mismatch", Field::McpSessionMismatch),
+        ("quota_outcome", Field::QuotaOutcome),
+        ("exception", Field::Exception),
     ];
 
     pub fn parse(name: &str) -> Result<Field, String> {
@@ -163,6 +169,8 @@ impl Field {
             Field::RpcStatus => r.rpc_status.as_deref(),
             Field::McpHeaderMismatch => flag(r.mcp_header_mismatch),
             Field::McpSessionMismatch => flag(r.mcp_session_mismatch),
+            Field::QuotaOutcome => r.quota_outcome.as_deref(),
+            Field::Exception => r.exception.as_deref(),
         };
         v.filter(|s| !s.is_empty())
     }

@@ -31,6 +31,10 @@ pub mod keys {
     pub const MCP_SESSION_MISMATCH: &str = "ai_attribution.mcp_session_mismatch";
     pub const QUOTA_OUTCOME: &str = "ai_attribution.quota.outcome";
     pub const QUOTA_BUDGETS: &str = "ai_attribution.quota.budgets";
+    pub const QUOTA_OVER: &str = "ai_attribution.quota.over";
+    pub const QUOTA_REPORTED: &str = "ai_attribution.quota.reported";
+    /// The dated exception to `require` or a budget that let the call through.
+    pub const EXCEPTION: &str = "ai_attribution.exception";
     /// The prefix of every other dimension: `ai_attribution.<dim>`.
     pub const DIMENSION_PREFIX: &str = "ai_attribution.";
     /// The `user` dimension.
@@ -58,7 +62,7 @@ pub mod keys {
     pub const RPC_STATUS: &str = "rpc.response.status_code";
 
     /// `ai_attribution.*` keys that are not dimensions.
-    pub const NOT_DIMENSIONS: [&str; 19] = [
+    pub const NOT_DIMENSIONS: [&str; 22] = [
         EVENT,
         DECISION,
         REASON,
@@ -78,6 +82,9 @@ pub mod keys {
         MCP_SESSION_MISMATCH,
         QUOTA_OUTCOME,
         QUOTA_BUDGETS,
+        QUOTA_OVER,
+        QUOTA_REPORTED,
+        EXCEPTION,
     ];
 }
 
@@ -123,6 +130,8 @@ pub mod flat {
     pub const RPC_STATUS: &str = "rpc_status";
     pub const MCP_HEADER_MISMATCH: &str = "mcp_header_mismatch";
     pub const MCP_SESSION_MISMATCH: &str = "mcp_session_mismatch";
+    pub const QUOTA_OUTCOME: &str = "quota_outcome";
+    pub const EXCEPTION: &str = "exception";
     /// Top-level keys that are request fields, never dimensions (with the names other common
     /// Envoy and Istio JSON formats use for them).
     pub const NOT_DIMENSIONS: [&str; 21] = [
@@ -202,6 +211,7 @@ pub struct Record<'a> {
     pub mcp_method: Option<Cow<'a, str>>,
     pub requested_tools: Option<Cow<'a, str>>,
     pub quota_outcome: Option<Cow<'a, str>>,
+    pub exception: Option<Cow<'a, str>>,
     pub http_method: Option<Cow<'a, str>>,
     pub mcp_session: Option<Cow<'a, str>>,
     pub mcp_protocol_version: Option<Cow<'a, str>>,
@@ -275,6 +285,7 @@ impl<'a> Record<'a> {
             keys::COST_USD => self.cost_usd = value.number(),
             keys::REQUESTED_TOOLS => self.requested_tools = value.text(),
             keys::QUOTA_OUTCOME => self.quota_outcome = value.text(),
+            keys::EXCEPTION => self.exception = value.text(),
             keys::PROVIDER => self.provider = value.text(),
             keys::OPERATION => self.operation = value.text(),
             keys::REQUEST_MODEL => self.request_model = value.text(),
@@ -328,6 +339,8 @@ impl<'a> Record<'a> {
             flat::USAGE_STATUS => self.usage_status = value.text(),
             flat::COST_USD => self.cost_usd = value.number(),
             flat::EVENT => self.event = value.text(),
+            flat::QUOTA_OUTCOME => self.quota_outcome = value.text(),
+            flat::EXCEPTION => self.exception = value.text(),
             flat::TRACE_ID => self.trace_id = value.text(),
             flat::USAGE_REASON => self.usage_reason = value.text(),
             flat::RESPONSE_END => self.response_end = value.text(),
@@ -1061,6 +1074,8 @@ mod tests {
             (keys::REQUESTED_TOOL_CALL_IDS, Field::RequestedToolCallIds),
             (keys::TRACE_ID, Field::TraceId),
             (keys::USAGE_REASON, Field::UsageReason),
+            (keys::QUOTA_OUTCOME, Field::QuotaOutcome),
+            (keys::EXCEPTION, Field::Exception),
         ] {
             assert_eq!(ours, field.otel_name());
         }
@@ -1077,6 +1092,8 @@ mod tests {
             (flat::RPC_STATUS, Field::RpcStatus),
             (flat::MCP_HEADER_MISMATCH, Field::McpHeaderMismatch),
             (flat::MCP_SESSION_MISMATCH, Field::McpSessionMismatch),
+            (flat::QUOTA_OUTCOME, Field::QuotaOutcome),
+            (flat::EXCEPTION, Field::Exception),
         ] {
             assert_eq!(ours, field.scalar_name());
         }

@@ -258,8 +258,6 @@ fn header_trust_follows_the_peer_certificate() {
         "/v1/messages",
         "--peer-spiffe-id",
         "spiffe://corp.example/ns/apps/sa/chat-bot",
-        "--local-spiffe-id",
-        "spiffe://corp.example/ns/ai/sa/gateway",
         "-H",
         "x-user-id:mallory",
         "-H",
@@ -285,15 +283,21 @@ fn header_trust_follows_the_peer_certificate() {
         "{t}"
     );
 
-    // Without Envoy's own certificate, the namespace of a SPIFFE ID cannot be vouched for.
-    let no_local: Vec<&str> = untrusted
+    // A SPIFFE ID of another trust domain than peer.trust_domains: its namespace and service
+    // account are not vouched for.
+    let foreign: Vec<&str> = untrusted
         .iter()
-        .copied()
-        .filter(|a| !a.contains("ns/ai/sa/gateway") && *a != "--local-spiffe-id")
+        .map(|a| {
+            if a.contains("ns/apps/sa/chat-bot") {
+                "spiffe://elsewhere.example/ns/apps/sa/chat-bot"
+            } else {
+                a
+            }
+        })
         .collect();
-    let t = text(&no_local, Some(body));
+    let t = text(&foreign, Some(body));
     assert!(t.contains("namespace        none: invalid"), "{t}");
-    assert!(t.contains("--local-spiffe-id"), "{t}");
+    assert!(t.contains("a SPIFFE ID of a foreign trust domain"), "{t}");
 
     // The trusted gateway's headers are believed.
     let j = json(
