@@ -10,7 +10,7 @@
 --
 -- Load:   INSERT INTO ai_attribution_log (line) SELECT line FROM file('access.log', 'LineAsString');
 --   or:   clickhouse-client -q "INSERT INTO ai_attribution_log (line) FORMAT LineAsString" < access.log
--- Lines that are not records (not JSON, other JSON, requests that were no model call) load too,
+-- Lines that are not records (not JSON, other JSON, requests that were no AI event) load too,
 -- with is_record = 0, so they can be counted as the CLI counts them.
 
 CREATE TABLE IF NOT EXISTS ai_attribution_log
@@ -30,8 +30,11 @@ CREATE TABLE IF NOT EXISTS ai_attribution_log
     request_id String MATERIALIZED JSONExtractString(line, 'request_id'),
     status String MATERIALIZED toString(JSONExtractRaw(line, 'status')),
 
-    event LowCardinality(String) MATERIALIZED if(has_record AND JSONExtractString(record, 'ai_attribution.event') != '',
-        JSONExtractString(record, 'ai_attribution.event'), 'model_call'),
+    -- model_call or tool_call (an agent's call to an MCP server); a record without one is a model call.
+    event LowCardinality(String) MATERIALIZED multiIf(
+        has_record AND JSONExtractString(record, 'ai_attribution.event') != '', JSONExtractString(record, 'ai_attribution.event'),
+        NOT has_record AND JSONExtractString(line, 'event') != '', JSONExtractString(line, 'event'),
+        'model_call'),
     decision LowCardinality(String) MATERIALIZED if(has_record,
         JSONExtractString(record, 'ai_attribution.decision'), JSONExtractString(line, 'decision')),
     reason String MATERIALIZED if(has_record,
@@ -53,8 +56,18 @@ CREATE TABLE IF NOT EXISTS ai_attribution_log
         JSONExtractString(record, 'gen_ai.response.model'), JSONExtractString(line, 'response_model')),
     -- The model that was priced: the response's, else the request's.
     model LowCardinality(String) MATERIALIZED if(response_model != '', response_model, request_model),
-    tool LowCardinality(String) MATERIALIZED JSONExtractString(record, 'gen_ai.tool.name'),
-    requested_tools String MATERIALIZED JSONExtractString(record, 'ai_attribution.requested_tools'),
+    requested_tools String MATERIALIZED if(has_record,
+        JSONExtractString(record, 'ai_attribution.requested_tools'), JSONExtractString(line, 'requested_tools')),
+
+    -- Tool calls: the MCP method, the tool, the client's MCP session, and the error the answer carried.
+    tool LowCardinality(String) MATERIALIZED if(has_record,
+        JSONExtractString(record, 'gen_ai.tool.name'), JSONExtractString(line, 'tool')),
+    mcp_method LowCardinality(String) MATERIALIZED if(has_record,
+        JSONExtractString(record, 'mcp.method.name'), JSONExtractString(line, 'mcp_method')),
+    mcp_session String MATERIALIZED if(has_record,
+        JSONExtractString(record, 'mcp.session.id'), JSONExtractString(line, 'mcp_session')),
+    error_type LowCardinality(String) MATERIALIZED if(has_record,
+        JSONExtractString(record, 'error.type'), JSONExtractString(line, 'error_type')),
 
     input_tokens Nullable(UInt64) MATERIALIZED if(has_record,
         JSONExtract(record, 'gen_ai.usage.input_tokens', 'Nullable(UInt64)'),
@@ -83,14 +96,19 @@ CREATE TABLE IF NOT EXISTS ai_attribution_log
                 AND position(substring(kv.1, 16), '.') = 0
                 AND substring(kv.1, 16) NOT IN ('event', 'decision', 'reason', 'correlation_id', 'request_id', 'sources',
                     'trace_id', 'version', 'stream', 'usage_status', 'usage_reason', 'response_end', 'cost_usd',
-                    'requested_tools'))),
+                    'requested_tools', 'requested_tool_call_ids', 'mcp_header_mismatch', 'mcp_session_mismatch',
+                    'exception'))),
                 JSONExtractKeysAndValues(record, 'String'))),
         arrayFilter(kv -> kv.2 != '' AND kv.1 NOT IN ('record', 'start_time', 'method', 'path', 'status', 'details',
                 'request_id', 'duration_ms', 'flags', 'response_code', 'response_code_details', 'response_flags',
                 'duration', 'authority', 'protocol', 'upstream_host', 'upstream_cluster', 'user_agent',
                 'x_forwarded_for', 'bytes_received', 'bytes_sent', 'decision', 'reason', 'correlation_id', 'sources',
                 'provider', 'operation', 'request_model', 'response_model', 'response_id', 'stream', 'input_tokens',
-                'output_tokens', 'cached_input_tokens', 'reasoning_tokens', 'usage_status', 'cost_usd'),
+                'output_tokens', 'cached_input_tokens', 'reasoning_tokens', 'usage_status', 'cost_usd',
+                'event', 'trace_id', 'usage_reason', 'response_end', 'requested_tools', 'requested_tool_call_ids',
+                'tool', 'mcp_method', 'mcp_session', 'mcp_protocol_version', 'jsonrpc_id', 'prompt', 'resource_uri',
+                'error_type', 'rpc_status', 'mcp_header_mismatch', 'mcp_session_mismatch', 'quota_budgets',
+                'quota_outcome', 'quota_over', 'quota_reported', 'exception'),
             JSONExtractKeysAndValues(line, 'String'))), 'Map(LowCardinality(String), String)')
 )
 ENGINE = MergeTree

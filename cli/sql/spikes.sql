@@ -1,6 +1,7 @@
 -- Spikes by business unit in 1-hour windows: the spikes of
 --   ai-attribution spikes --by business_unit --window 1h
--- with its defaults (--baseline 24 --threshold 3.5 --min-history 6 --min-tokens 1000 --min-cost 0.01).
+-- with its defaults (--baseline 24 --threshold 3.5 --min-history 6 --min-tokens 1000 --min-cost 0.01);
+-- tool_call_spikes.sql measures tool calls, which have no tokens or cost, in calls.
 -- Each owner's windows run from its first record to the last window of the data, empty windows
 -- counting as 0. A window's score is (value - median) / max(1.4826 * MAD, 5 % of the median, 1
 -- token or $0.0001) over the owner's previous 24 windows; a spike is a score over the threshold

@@ -180,6 +180,44 @@ pub fn check_bytes(path: &str, bytes: &[u8]) -> Outcome {
 
 // ---- finding the plugin configurations --------------------------------------------------
 
+/// A plugin configuration found in a file, with what the file shows around it: what `explain`
+/// runs a request against.
+pub struct Found {
+    /// Where in the file, as `check` names it (`listener "ai_gateway" filter_chains[0]...`).
+    pub location: String,
+    /// The plugin configuration, as the filter would read it.
+    pub bytes: Vec<u8>,
+    /// The bootstrap's `node.metadata`, for a bootstrap.
+    pub node_metadata: Option<Map<String, Value>>,
+    /// For a bootstrap listener: whether its filter chain requires client certificates.
+    pub listener_mtls: Option<bool>,
+    /// For a bootstrap listener: whether a `jwt_authn` filter runs before this one.
+    pub jwt_authn_before: Option<bool>,
+    /// Errors found around the configuration (e.g. a `configuration` that is no StringValue).
+    pub errors: Vec<String>,
+}
+
+/// Every plugin configuration in a file's bytes, found as `check` finds them: a plugin config
+/// (JSON), an Envoy bootstrap, an Istio WasmPlugin or an Envoy Gateway EnvoyExtensionPolicy.
+pub fn find_configs(bytes: &[u8]) -> Result<Vec<Found>, String> {
+    Ok(find_targets(bytes)?
+        .into_iter()
+        .map(|t| Found {
+            location: t.location,
+            bytes: t.bytes,
+            node_metadata: t.context.listener.as_ref().and_then(|l| l.node_metadata.clone()),
+            listener_mtls: t.context.listener.as_ref().map(|l| l.mtls),
+            jwt_authn_before: t.context.listener.as_ref().map(|l| l.jwt_authn_before),
+            errors: t
+                .findings
+                .into_iter()
+                .filter(|f| f.level == Level::Error)
+                .map(|f| f.message)
+                .collect(),
+        })
+        .collect())
+}
+
 fn find_targets(bytes: &[u8]) -> Result<Vec<Target>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the file is not UTF-8".to_string())?;
     let trimmed = text.trim_start();

@@ -2,26 +2,92 @@
 
 use crate::record::Record;
 
-/// A grouping field: a dimension, or one of the call's own fields.
+/// A grouping field: a dimension, or one of the record's own fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Field {
     Dim(String),
+    /// The model that was priced: the response's, else the request's.
     Model,
     Provider,
     Operation,
     Tool,
     Decision,
     Event,
+    Reason,
+    Sources,
+    RequestModel,
+    ResponseModel,
+    Stream,
+    UsageStatus,
+    UsageReason,
+    ResponseEnd,
+    RequestedTools,
+    TraceId,
+    CorrelationId,
+    /// The HTTP method (`http.request.method`).
+    Method,
+    /// The HTTP status Envoy logged (`status`, not a record field).
+    Status,
+    McpMethod,
+    McpSession,
+    McpProtocolVersion,
+    JsonRpcId,
+    Prompt,
+    ResourceUri,
+    ErrorType,
+    RpcStatus,
+    McpHeaderMismatch,
+    McpSessionMismatch,
+    /// What the budget check said (`quota.outcome`).
+    QuotaOutcome,
+    /// The dated exception that let the call through.
+    Exception,
 }
 
+/// Record fields that are measures, summed rather than grouped by.
+const MEASURES: [&str; 6] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "calls",
+];
+
 impl Field {
-    pub const FIXED: [(&'static str, Field); 6] = [
+    /// The record fields `--by` can name (scalar names, as in the access log's flat keys).
+    pub const FIXED: [(&'static str, Field); 31] = [
         ("model", Field::Model),
         ("provider", Field::Provider),
         ("operation", Field::Operation),
         ("tool", Field::Tool),
         ("decision", Field::Decision),
         ("event", Field::Event),
+        ("reason", Field::Reason),
+        ("sources", Field::Sources),
+        ("request_model", Field::RequestModel),
+        ("response_model", Field::ResponseModel),
+        ("stream", Field::Stream),
+        ("usage_status", Field::UsageStatus),
+        ("usage_reason", Field::UsageReason),
+        ("response_end", Field::ResponseEnd),
+        ("requested_tools", Field::RequestedTools),
+        ("trace_id", Field::TraceId),
+        ("correlation_id", Field::CorrelationId),
+        ("method", Field::Method),
+        ("status", Field::Status),
+        ("mcp_method", Field::McpMethod),
+        ("mcp_session", Field::McpSession),
+        ("mcp_protocol_version", Field::McpProtocolVersion),
+        ("jsonrpc_id", Field::JsonRpcId),
+        ("prompt", Field::Prompt),
+        ("resource_uri", Field::ResourceUri),
+        ("error_type", Field::ErrorType),
+        ("rpc_status", Field::RpcStatus),
+        ("mcp_header_mismatch", Field::McpHeaderMismatch),
+        ("mcp_session_mismatch", Field::McpSessionMismatch),
+        ("quota_outcome", Field::QuotaOutcome),
+        ("exception", Field::Exception),
     ];
 
     pub fn parse(name: &str) -> Result<Field, String> {
@@ -29,13 +95,19 @@ impl Field {
         if let Some((_, f)) = Self::FIXED.iter().find(|(n, _)| *n == name) {
             return Ok(f.clone());
         }
+        if MEASURES.contains(&name) {
+            return Err(format!(
+                "\"{name}\" is a measure (summed in every row), not a field to group by"
+            ));
+        }
         let mut bytes = name.bytes();
         let valid = matches!(bytes.next(), Some(b'a'..=b'z'))
             && name.len() <= 64
             && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !valid {
             return Err(format!(
-                "\"{name}\" is not a dimension name ([a-z][a-z0-9_]*) nor one of model, provider, operation, tool, decision, event"
+                "\"{name}\" is not a dimension name ([a-z][a-z0-9_]*) nor a record field ({})",
+                Self::FIXED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             ));
         }
         Ok(Field::Dim(name.to_string()))
@@ -60,16 +132,12 @@ impl Field {
     pub fn name(&self) -> &str {
         match self {
             Field::Dim(d) => d,
-            Field::Model => "model",
-            Field::Provider => "provider",
-            Field::Operation => "operation",
-            Field::Tool => "tool",
-            Field::Decision => "decision",
-            Field::Event => "event",
+            other => Self::FIXED.iter().find(|(_, f)| f == other).map_or("?", |(n, _)| *n),
         }
     }
 
     pub fn get<'r>(&self, r: &'r Record<'_>) -> Option<&'r str> {
+        let flag = |b: Option<bool>| b.map(|b| if b { "true" } else { "false" });
         let v = match self {
             Field::Dim(d) => r.dim(d),
             Field::Model => r.model(),
@@ -78,6 +146,31 @@ impl Field {
             Field::Tool => r.tool(),
             Field::Decision => r.decision(),
             Field::Event => Some(r.event().as_str()),
+            Field::Reason => r.reason.as_deref(),
+            Field::Sources => r.sources.as_deref(),
+            Field::RequestModel => r.request_model.as_deref(),
+            Field::ResponseModel => r.response_model.as_deref(),
+            Field::Stream => flag(r.stream),
+            Field::UsageStatus => r.usage_status.as_deref(),
+            Field::UsageReason => r.usage_reason.as_deref(),
+            Field::ResponseEnd => r.response_end.as_deref(),
+            Field::RequestedTools => r.requested_tools.as_deref(),
+            Field::TraceId => r.trace_id.as_deref(),
+            Field::CorrelationId => r.correlation_id.as_deref(),
+            Field::Method => r.http_method.as_deref(),
+            Field::Status => r.status.as_deref(),
+            Field::McpMethod => r.mcp_method.as_deref(),
+            Field::McpSession => r.mcp_session.as_deref(),
+            Field::McpProtocolVersion => r.mcp_protocol_version.as_deref(),
+            Field::JsonRpcId => r.jsonrpc_id.as_deref(),
+            Field::Prompt => r.prompt.as_deref(),
+            Field::ResourceUri => r.resource_uri.as_deref(),
+            Field::ErrorType => r.error_type.as_deref(),
+            Field::RpcStatus => r.rpc_status.as_deref(),
+            Field::McpHeaderMismatch => flag(r.mcp_header_mismatch),
+            Field::McpSessionMismatch => flag(r.mcp_session_mismatch),
+            Field::QuotaOutcome => r.quota_outcome.as_deref(),
+            Field::Exception => r.exception.as_deref(),
         };
         v.filter(|s| !s.is_empty())
     }
@@ -171,5 +264,32 @@ mod tests {
         assert!(Field::parse_list("user,").is_err());
         assert!(Field::parse_list("User").is_err());
         assert!(Field::parse_list("a.b").is_err());
+        let f = Field::parse_list("tool,service_account,session,event,mcp_method").unwrap();
+        assert_eq!(
+            f.iter().map(Field::name).collect::<Vec<_>>(),
+            ["tool", "service_account", "session", "event", "mcp_method"]
+        );
+        assert!(Field::parse("input_tokens").unwrap_err().contains("measure"));
+        // Every fixed field is named back as it was parsed.
+        for (n, f) in Field::FIXED {
+            assert_eq!(Field::parse(n).unwrap(), f);
+            assert_eq!(f.name(), n);
+        }
+    }
+
+    #[test]
+    fn fields_read_tool_call_records() {
+        let r = crate::record::parse_line(br#"{"status":403,"record":{"value":{"ai_attribution.event":"tool_call","ai_attribution.decision":"rejected","gen_ai.tool.name":"fetch_url","mcp.method.name":"tools/call","mcp.session.id":"s-9","error.type":"-32001","ai_attribution.mcp_session_mismatch":true,"ai_attribution.service_account":"agent-r","session.id":"s-9"}}}"#).unwrap();
+        let get = |n: &str| Field::parse(n).unwrap().get(&r).map(str::to_string);
+        assert_eq!(get("event").as_deref(), Some("tool_call"));
+        assert_eq!(get("tool").as_deref(), Some("fetch_url"));
+        assert_eq!(get("mcp_method").as_deref(), Some("tools/call"));
+        assert_eq!(get("mcp_session").as_deref(), Some("s-9"));
+        assert_eq!(get("session").as_deref(), Some("s-9"));
+        assert_eq!(get("service_account").as_deref(), Some("agent-r"));
+        assert_eq!(get("error_type").as_deref(), Some("-32001"));
+        assert_eq!(get("mcp_session_mismatch").as_deref(), Some("true"));
+        assert_eq!(get("status").as_deref(), Some("403"));
+        assert_eq!(get("model"), None);
     }
 }

@@ -29,11 +29,13 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// Which number the charts show: cost when anything was priced, else tokens.
+/// Which number the charts show: cost when anything was priced, else tokens, else calls (a log
+/// of tool calls, which have neither).
 #[derive(Clone, Copy, PartialEq)]
 enum Measure {
     Cost,
     Tokens,
+    Calls,
 }
 
 impl Measure {
@@ -41,31 +43,35 @@ impl Measure {
         match self {
             Measure::Cost => t.cost.as_f64(),
             Measure::Tokens => t.tokens() as f64,
+            Measure::Calls => t.calls as f64,
         }
     }
     fn text(self, t: &Totals) -> String {
         match self {
             Measure::Cost => format!("${}", t.cost.fixed(4)),
             Measure::Tokens => format!("{} tokens", t.tokens()),
+            Measure::Calls => format!("{} calls", t.calls),
         }
     }
     fn exact(self, t: &Totals) -> String {
         match self {
             Measure::Cost => t.cost.exact(),
             Measure::Tokens => t.tokens().to_string(),
+            Measure::Calls => t.calls.to_string(),
         }
     }
     fn axis(self, v: f64) -> String {
         match self {
             Measure::Cost if v < 1.0 => format!("${v:.4}"),
             Measure::Cost => format!("${v:.2}"),
-            Measure::Tokens => format!("{v:.0}"),
+            Measure::Tokens | Measure::Calls => format!("{v:.0}"),
         }
     }
     fn name(self) -> &'static str {
         match self {
             Measure::Cost => "cost (USD)",
             Measure::Tokens => "tokens (no call was priced)",
+            Measure::Calls => "calls (no call had tokens)",
         }
     }
 }
@@ -328,8 +334,10 @@ const SCRIPT: &str = "document.querySelectorAll('#chargeback th').forEach(functi
 pub fn render(r: &Report) -> String {
     let m = if r.totals.cost > Money(0) {
         Measure::Cost
-    } else {
+    } else if r.totals.tokens() > 0 {
         Measure::Tokens
+    } else {
+        Measure::Calls
     };
     let t = &r.totals;
     let range = match (r.first_ms, r.last_ms) {
@@ -416,7 +424,22 @@ pub fn render(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::{esc, render};
+    use crate::fields::Field;
+    use crate::input::Scan;
+    use crate::record::parse_line;
+    use crate::report::Builder;
+    use crate::time::Period;
+
+    #[test]
+    fn a_page_of_tool_calls_charts_calls() {
+        let mut b = Builder::new(Field::parse_list("service_account").unwrap(), Period::Hour);
+        let line = r#"{"start_time":"2026-11-01T10:00:00Z","record":{"value":{"ai_attribution.event":"tool_call","ai_attribution.decision":"attributed","gen_ai.tool.name":"search_docs","ai_attribution.service_account":"agent-a"}}}"#;
+        b.add(&parse_line(line.as_bytes()).unwrap());
+        let page = render(&b.finish(Scan::default()));
+        assert!(page.contains("Calls (no call had tokens)"), "{page}");
+        assert!(page.contains("1 calls"), "{page}");
+    }
 
     #[test]
     fn escapes() {

@@ -2,7 +2,7 @@
 //! magic bytes), and standard input (`-`). A line longer than [`MAX_LINE_BYTES`] is skipped without
 //! being held in memory and counted as oversized.
 
-use crate::record::{parse_line, NotRecord, Record};
+use crate::record::{parse_line, Event, NotRecord, Record};
 use flate2::bufread::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -72,6 +72,8 @@ pub struct Scan {
     pub not_records: [u64; 5],
     /// Records outside `--since`/`--until`, or without a time when a bound was given.
     pub outside_range: u64,
+    /// Records of another event than `--event` asked for.
+    pub other_event: u64,
     /// Inputs that failed part-way (e.g. a cut-short .gz): `name: error after N lines`.
     pub read_errors: Vec<String>,
     pub input_names: Vec<String>,
@@ -124,6 +126,12 @@ impl Scan {
                 self.outside_range
             ));
         }
+        if self.other_event > 0 {
+            out.push(format!(
+                "note: {} records of another event than --event were left out",
+                self.other_event
+            ));
+        }
         for e in &self.read_errors {
             out.push(format!("warning: {e}"));
         }
@@ -141,20 +149,23 @@ impl Scan {
             "records": self.records,
             "not_records": not,
             "outside_range": self.outside_range,
+            "other_event": self.other_event,
             "read_errors": self.read_errors,
         })
     }
 }
 
-/// Which records to keep, by `start_time`: `since <= t < until`.
+/// Which records to keep: by `start_time` (`since <= t < until`), and by event.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TimeRange {
+pub struct Selection {
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Only records of this event (`--event`).
+    pub event: Option<Event>,
 }
 
-impl TimeRange {
-    fn keeps(&self, t: Option<i64>) -> bool {
+impl Selection {
+    fn keeps_time(&self, t: Option<i64>) -> bool {
         if self.since.is_none() && self.until.is_none() {
             return true;
         }
@@ -166,7 +177,7 @@ impl TimeRange {
 }
 
 /// Reads every line of every input, calling `f` with each record in range.
-pub fn scan(inputs: Vec<Input>, range: TimeRange, mut f: impl FnMut(&Record<'_>, Origin)) -> Scan {
+pub fn scan(inputs: Vec<Input>, range: Selection, mut f: impl FnMut(&Record<'_>, Origin)) -> Scan {
     let mut scan = Scan {
         input_names: inputs.iter().map(|i| i.name.clone()).collect(),
         ..Scan::default()
@@ -182,7 +193,11 @@ pub fn scan(inputs: Vec<Input>, range: TimeRange, mut f: impl FnMut(&Record<'_>,
             };
             match parse_line(line) {
                 Ok(rec) => {
-                    if range.keeps(rec.time_ms) {
+                    if !range.keeps_time(rec.time_ms) {
+                        scan.outside_range += 1;
+                    } else if range.event.is_some_and(|e| e != rec.event()) {
+                        scan.other_event += 1;
+                    } else {
                         scan.records += 1;
                         f(
                             &rec,
@@ -191,8 +206,6 @@ pub fn scan(inputs: Vec<Input>, range: TimeRange, mut f: impl FnMut(&Record<'_>,
                                 line: line_no,
                             },
                         );
-                    } else {
-                        scan.outside_range += 1;
                     }
                 }
                 Err(kind) => scan.add(kind),

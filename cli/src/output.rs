@@ -62,34 +62,61 @@ fn table(
     Ok(())
 }
 
-const METRIC_HEADERS: [&str; 11] = [
-    "calls",
-    "rejected",
-    "would_reject",
-    "input",
-    "cached",
-    "output",
-    "reasoning",
-    "cost_usd",
-    "unpriced",
-    "usage_missing",
-    "usage_partial",
-];
+/// Which columns the table shows: the tool-call ones when there are tool calls, the token and
+/// cost ones when there are model calls (or no calls at all).
+#[derive(Clone, Copy)]
+struct Columns {
+    tool: bool,
+    model: bool,
+}
 
-fn metric_cells(t: &Totals) -> Vec<String> {
-    vec![
-        t.calls.to_string(),
-        t.rejected.to_string(),
-        t.would_reject.to_string(),
-        t.input_tokens.to_string(),
-        t.cached_input_tokens.to_string(),
-        t.output_tokens.to_string(),
-        t.reasoning_tokens.to_string(),
-        t.cost.fixed(6),
-        t.unpriced_calls.to_string(),
-        t.usage_missing.to_string(),
-        t.usage_partial.to_string(),
-    ]
+impl Columns {
+    fn of(r: &Report) -> Columns {
+        Columns {
+            tool: r.totals.tool_calls > 0,
+            model: r.totals.model_calls() > 0 || r.totals.calls == 0,
+        }
+    }
+
+    fn headers(self) -> Vec<&'static str> {
+        let mut h = vec!["calls", "rejected", "would_reject"];
+        if self.tool {
+            h.extend(["exempt", "tool_errors"]);
+        }
+        if self.model {
+            h.extend([
+                "input",
+                "cached",
+                "output",
+                "reasoning",
+                "cost_usd",
+                "unpriced",
+                "usage_missing",
+                "usage_partial",
+            ]);
+        }
+        h
+    }
+
+    fn cells(self, t: &Totals) -> Vec<String> {
+        let mut c = vec![t.calls.to_string(), t.rejected.to_string(), t.would_reject.to_string()];
+        if self.tool {
+            c.extend([t.exempt.to_string(), t.tool_errors.to_string()]);
+        }
+        if self.model {
+            c.extend([
+                t.input_tokens.to_string(),
+                t.cached_input_tokens.to_string(),
+                t.output_tokens.to_string(),
+                t.reasoning_tokens.to_string(),
+                t.cost.fixed(6),
+                t.unpriced_calls.to_string(),
+                t.usage_missing.to_string(),
+                t.usage_partial.to_string(),
+            ]);
+        }
+        c
+    }
 }
 
 /// The terminal table: chargeback, then gaps, then rejections.
@@ -97,19 +124,20 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut header = vec!["period".to_string()];
     header.extend(r.by.iter().map(|f| f.name().to_string()));
     let fixed = header.len();
-    header.extend(METRIC_HEADERS.iter().map(|h| h.to_string()));
+    let columns = Columns::of(r);
+    header.extend(columns.headers().iter().map(|h| h.to_string()));
     let cells = |i: usize| -> Vec<String> {
         match r.rows.get(i) {
             Some(row) => {
                 let mut cells = vec![period_label(r.period, row.period_start)];
                 cells.extend(row.key.iter().map(|k| k.clone().unwrap_or_else(|| NONE.to_string())));
-                cells.extend(metric_cells(&row.totals));
+                cells.extend(columns.cells(&row.totals));
                 cells
             }
             None => {
                 let mut total = vec!["TOTAL".to_string()];
                 total.extend(r.by.iter().map(|_| String::new()));
-                total.extend(metric_cells(&r.totals));
+                total.extend(columns.cells(&r.totals));
                 total
             }
         }
@@ -117,8 +145,10 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "Chargeback by {} and {}\n", by_names(&r.by), r.period.as_str())?;
     table(out, &header, r.rows.len() + 1, &cells, fixed)?;
     writeln!(out)?;
-    out.write_all(gaps_text(r).as_bytes())?;
-    writeln!(out)?;
+    if columns.model {
+        out.write_all(gaps_text(r).as_bytes())?;
+        writeln!(out)?;
+    }
     writeln!(out, "Rejections by reason")?;
     if r.rejections.is_empty() {
         writeln!(out, "  none")?;
@@ -185,7 +215,7 @@ fn csv_line(cells: &[String]) -> String {
     s
 }
 
-const CSV_METRICS: [&str; 13] = [
+const CSV_METRICS: [&str; 16] = [
     "calls",
     "attributed",
     "rejected",
@@ -199,6 +229,9 @@ const CSV_METRICS: [&str; 13] = [
     "usage_missing",
     "usage_partial",
     "upstream_calls",
+    "tool_calls",
+    "exempt",
+    "tool_errors",
 ];
 
 fn csv_metrics(t: &Totals) -> Vec<String> {
@@ -216,6 +249,9 @@ fn csv_metrics(t: &Totals) -> Vec<String> {
         t.usage_missing.to_string(),
         t.usage_partial.to_string(),
         t.upstream_calls().to_string(),
+        t.tool_calls.to_string(),
+        t.exempt.to_string(),
+        t.tool_errors.to_string(),
     ]
 }
 
@@ -249,6 +285,9 @@ pub fn totals_json(t: &Totals) -> Value {
         "unpriced_calls": t.unpriced_calls,
         "usage_missing": t.usage_missing,
         "usage_partial": t.usage_partial,
+        "tool_calls": t.tool_calls,
+        "exempt": t.exempt,
+        "tool_errors": t.tool_errors,
     })
 }
 
@@ -416,7 +455,8 @@ pub fn write_focus(r: &Report, billing_account: Option<&str>, out: &mut dyn Writ
     let (provider_i, model_i, bu_i) = (pos("provider"), pos("model"), pos("business_unit"));
     for row in &r.rows {
         let t = &row.totals;
-        if t.upstream_calls() == 0 {
+        // Tool calls have no tokens and no price: they are no line of a bill.
+        if t.upstream_calls() == 0 || t.tool_calls == t.calls {
             continue;
         }
         let Some(start) = row.period_start else {
@@ -526,5 +566,34 @@ mod tests {
         let mut csv = Vec::new();
         write_csv(&r, &mut csv).unwrap();
         assert!(String::from_utf8(csv).unwrap().contains('\u{1b}'));
+    }
+
+    fn table_of(lines: &[&str], by: &str) -> String {
+        let mut b = Builder::new(Field::parse_list(by).unwrap(), Period::Day);
+        for l in lines {
+            b.add(&parse_line(l.as_bytes()).unwrap());
+        }
+        let mut out = Vec::new();
+        write_table(&b.finish(Scan::default()), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_table_shows_the_columns_the_calls_have() {
+        let tool = r#"{"start_time":"2026-11-01T10:00:00Z","record":{"value":{"ai_attribution.event":"tool_call","ai_attribution.decision":"exempt","mcp.method.name":"initialize","ai_attribution.service_account":"agent-a"}}}"#;
+        let model = r#"{"start_time":"2026-11-01T10:00:00Z","record":{"value":{"ai_attribution.decision":"attributed","gen_ai.usage.input_tokens":3,"ai_attribution.service_account":"agent-a"}}}"#;
+        let only_tools = table_of(&[tool], "service_account");
+        assert!(only_tools.contains("exempt  tool_errors"), "{only_tools}");
+        assert!(
+            !only_tools.contains("input") && !only_tools.contains("Gaps"),
+            "{only_tools}"
+        );
+        let only_models = table_of(&[model], "service_account");
+        assert!(
+            !only_models.contains("exempt") && only_models.contains("Gaps"),
+            "{only_models}"
+        );
+        let both = table_of(&[tool, model], "event");
+        assert!(both.contains("tool_errors") && both.contains("cost_usd"), "{both}");
     }
 }

@@ -26,8 +26,15 @@ pub mod keys {
     pub const RESPONSE_END: &str = "ai_attribution.response_end";
     pub const COST_USD: &str = "ai_attribution.cost_usd";
     pub const REQUESTED_TOOLS: &str = "ai_attribution.requested_tools";
+    pub const REQUESTED_TOOL_CALL_IDS: &str = "ai_attribution.requested_tool_call_ids";
+    pub const MCP_HEADER_MISMATCH: &str = "ai_attribution.mcp_header_mismatch";
+    pub const MCP_SESSION_MISMATCH: &str = "ai_attribution.mcp_session_mismatch";
     pub const QUOTA_OUTCOME: &str = "ai_attribution.quota.outcome";
     pub const QUOTA_BUDGETS: &str = "ai_attribution.quota.budgets";
+    pub const QUOTA_OVER: &str = "ai_attribution.quota.over";
+    pub const QUOTA_REPORTED: &str = "ai_attribution.quota.reported";
+    /// The dated exception to `require` or a budget that let the call through.
+    pub const EXCEPTION: &str = "ai_attribution.exception";
     /// The prefix of every other dimension: `ai_attribution.<dim>`.
     pub const DIMENSION_PREFIX: &str = "ai_attribution.";
     /// The `user` dimension.
@@ -46,13 +53,16 @@ pub mod keys {
     pub const REASONING_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
     pub const MCP_METHOD: &str = "mcp.method.name";
     pub const MCP_SESSION: &str = "mcp.session.id";
+    pub const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";
+    pub const PROMPT_NAME: &str = "gen_ai.prompt.name";
+    pub const RESOURCE_URI: &str = "mcp.resource.uri";
     pub const TOOL_NAME: &str = "gen_ai.tool.name";
     pub const JSONRPC_ID: &str = "jsonrpc.request.id";
     pub const ERROR_TYPE: &str = "error.type";
     pub const RPC_STATUS: &str = "rpc.response.status_code";
 
     /// `ai_attribution.*` keys that are not dimensions.
-    pub const NOT_DIMENSIONS: [&str; 16] = [
+    pub const NOT_DIMENSIONS: [&str; 22] = [
         EVENT,
         DECISION,
         REASON,
@@ -67,8 +77,14 @@ pub mod keys {
         RESPONSE_END,
         COST_USD,
         REQUESTED_TOOLS,
+        REQUESTED_TOOL_CALL_IDS,
+        MCP_HEADER_MISMATCH,
+        MCP_SESSION_MISMATCH,
         QUOTA_OUTCOME,
         QUOTA_BUDGETS,
+        QUOTA_OVER,
+        QUOTA_REPORTED,
+        EXCEPTION,
     ];
 }
 
@@ -98,6 +114,24 @@ pub mod flat {
     pub const REASONING_TOKENS: &str = "reasoning_tokens";
     pub const USAGE_STATUS: &str = "usage_status";
     pub const COST_USD: &str = "cost_usd";
+    pub const EVENT: &str = "event";
+    pub const TRACE_ID: &str = "trace_id";
+    pub const USAGE_REASON: &str = "usage_reason";
+    pub const RESPONSE_END: &str = "response_end";
+    pub const REQUESTED_TOOLS: &str = "requested_tools";
+    pub const TOOL: &str = "tool";
+    pub const MCP_METHOD: &str = "mcp_method";
+    pub const MCP_SESSION: &str = "mcp_session";
+    pub const MCP_PROTOCOL_VERSION: &str = "mcp_protocol_version";
+    pub const JSONRPC_ID: &str = "jsonrpc_id";
+    pub const PROMPT: &str = "prompt";
+    pub const RESOURCE_URI: &str = "resource_uri";
+    pub const ERROR_TYPE: &str = "error_type";
+    pub const RPC_STATUS: &str = "rpc_status";
+    pub const MCP_HEADER_MISMATCH: &str = "mcp_header_mismatch";
+    pub const MCP_SESSION_MISMATCH: &str = "mcp_session_mismatch";
+    pub const QUOTA_OUTCOME: &str = "quota_outcome";
+    pub const EXCEPTION: &str = "exception";
     /// Top-level keys that are request fields, never dimensions (with the names other common
     /// Envoy and Istio JSON formats use for them).
     pub const NOT_DIMENSIONS: [&str; 21] = [
@@ -177,11 +211,18 @@ pub struct Record<'a> {
     pub mcp_method: Option<Cow<'a, str>>,
     pub requested_tools: Option<Cow<'a, str>>,
     pub quota_outcome: Option<Cow<'a, str>>,
+    pub exception: Option<Cow<'a, str>>,
     pub http_method: Option<Cow<'a, str>>,
     pub mcp_session: Option<Cow<'a, str>>,
+    pub mcp_protocol_version: Option<Cow<'a, str>>,
     pub jsonrpc_id: Option<Cow<'a, str>>,
+    pub prompt: Option<Cow<'a, str>>,
+    pub resource_uri: Option<Cow<'a, str>>,
     pub error_type: Option<Cow<'a, str>>,
     pub rpc_status: Option<Cow<'a, str>>,
+    pub response_end: Option<Cow<'a, str>>,
+    pub mcp_header_mismatch: Option<bool>,
+    pub mcp_session_mismatch: Option<bool>,
 }
 
 impl<'a> Record<'a> {
@@ -244,6 +285,7 @@ impl<'a> Record<'a> {
             keys::COST_USD => self.cost_usd = value.number(),
             keys::REQUESTED_TOOLS => self.requested_tools = value.text(),
             keys::QUOTA_OUTCOME => self.quota_outcome = value.text(),
+            keys::EXCEPTION => self.exception = value.text(),
             keys::PROVIDER => self.provider = value.text(),
             keys::OPERATION => self.operation = value.text(),
             keys::REQUEST_MODEL => self.request_model = value.text(),
@@ -257,9 +299,15 @@ impl<'a> Record<'a> {
             keys::MCP_METHOD => self.mcp_method = value.text(),
             keys::HTTP_METHOD => self.http_method = value.text(),
             keys::MCP_SESSION => self.mcp_session = value.text(),
+            keys::MCP_PROTOCOL_VERSION => self.mcp_protocol_version = value.text(),
             keys::JSONRPC_ID => self.jsonrpc_id = value.text(),
+            keys::PROMPT_NAME => self.prompt = value.text(),
+            keys::RESOURCE_URI => self.resource_uri = value.text(),
             keys::ERROR_TYPE => self.error_type = value.text(),
             keys::RPC_STATUS => self.rpc_status = value.text(),
+            keys::RESPONSE_END => self.response_end = value.text(),
+            keys::MCP_HEADER_MISMATCH => self.mcp_header_mismatch = value.boolean(),
+            keys::MCP_SESSION_MISMATCH => self.mcp_session_mismatch = value.boolean(),
             keys::USER => self.push_dim(Cow::Borrowed("user"), value),
             keys::SESSION => self.push_dim(Cow::Borrowed("session"), value),
             k if k.starts_with(keys::DIMENSION_PREFIX) && !keys::NOT_DIMENSIONS.contains(&k) => {
@@ -290,7 +338,27 @@ impl<'a> Record<'a> {
             flat::REASONING_TOKENS => self.reasoning_tokens = value.count(),
             flat::USAGE_STATUS => self.usage_status = value.text(),
             flat::COST_USD => self.cost_usd = value.number(),
+            flat::EVENT => self.event = value.text(),
+            flat::QUOTA_OUTCOME => self.quota_outcome = value.text(),
+            flat::EXCEPTION => self.exception = value.text(),
+            flat::TRACE_ID => self.trace_id = value.text(),
+            flat::USAGE_REASON => self.usage_reason = value.text(),
+            flat::RESPONSE_END => self.response_end = value.text(),
+            flat::REQUESTED_TOOLS => self.requested_tools = value.text(),
+            flat::TOOL => self.tool = value.text(),
+            flat::MCP_METHOD => self.mcp_method = value.text(),
+            flat::MCP_SESSION => self.mcp_session = value.text(),
+            flat::MCP_PROTOCOL_VERSION => self.mcp_protocol_version = value.text(),
+            flat::JSONRPC_ID => self.jsonrpc_id = value.text(),
+            flat::PROMPT => self.prompt = value.text(),
+            flat::RESOURCE_URI => self.resource_uri = value.text(),
+            flat::ERROR_TYPE => self.error_type = value.text(),
+            flat::RPC_STATUS => self.rpc_status = value.text(),
+            flat::MCP_HEADER_MISMATCH => self.mcp_header_mismatch = value.boolean(),
+            flat::MCP_SESSION_MISMATCH => self.mcp_session_mismatch = value.boolean(),
             k if flat::NOT_DIMENSIONS.contains(&k) => {}
+            // Any other record field the filter writes (e.g. requested_tool_call_ids).
+            k if ai_attribution::record::Field::from_scalar_name(k).is_some() => {}
             _ => self.push_dim(key, value),
         }
     }
@@ -320,7 +388,8 @@ pub enum NotRecord {
     Malformed,
     /// JSON that is not an access-log line of this format (no `record` key, no record keys).
     Foreign,
-    /// An access-log line of a request that was no model call (`record: null`).
+    /// An access-log line of a request that was no AI event, neither a model call nor a tool
+    /// call (`record: null`).
     NotModelCall,
     /// Longer than the line limit; skipped unread.
     Oversized,
@@ -350,7 +419,7 @@ impl NotRecord {
             NotRecord::Blank => "blank lines",
             NotRecord::Malformed => "not JSON or cut short",
             NotRecord::Foreign => "JSON without an attribution record",
-            NotRecord::NotModelCall => "requests that were no model call (record: null)",
+            NotRecord::NotModelCall => "requests that were no AI event (record: null)",
             NotRecord::Oversized => "lines over the size limit, skipped",
         }
     }
@@ -972,6 +1041,82 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn key_names_are_the_filters() {
+        use ai_attribution::record::Field;
+        // Every ai_attribution.* field of the record is known not to be a dimension.
+        for f in Field::ALL {
+            let otel = f.otel_name();
+            if let Some(rest) = otel.strip_prefix(keys::DIMENSION_PREFIX) {
+                assert!(
+                    keys::NOT_DIMENSIONS.contains(&otel),
+                    "{otel} would be read as dimension {rest}"
+                );
+            }
+        }
+        for (ours, field) in [
+            (keys::EVENT, Field::Event),
+            (keys::TOOL_NAME, Field::Tool),
+            (keys::MCP_METHOD, Field::McpMethod),
+            (keys::MCP_SESSION, Field::McpSession),
+            (keys::MCP_PROTOCOL_VERSION, Field::McpProtocolVersion),
+            (keys::JSONRPC_ID, Field::JsonRpcId),
+            (keys::PROMPT_NAME, Field::Prompt),
+            (keys::RESOURCE_URI, Field::ResourceUri),
+            (keys::ERROR_TYPE, Field::ErrorType),
+            (keys::RPC_STATUS, Field::RpcStatus),
+            (keys::MCP_HEADER_MISMATCH, Field::McpHeaderMismatch),
+            (keys::MCP_SESSION_MISMATCH, Field::McpSessionMismatch),
+            (keys::RESPONSE_END, Field::ResponseEnd),
+            (keys::REQUESTED_TOOLS, Field::RequestedTools),
+            (keys::REQUESTED_TOOL_CALL_IDS, Field::RequestedToolCallIds),
+            (keys::TRACE_ID, Field::TraceId),
+            (keys::USAGE_REASON, Field::UsageReason),
+            (keys::QUOTA_OUTCOME, Field::QuotaOutcome),
+            (keys::EXCEPTION, Field::Exception),
+        ] {
+            assert_eq!(ours, field.otel_name());
+        }
+        for (ours, field) in [
+            (flat::EVENT, Field::Event),
+            (flat::TOOL, Field::Tool),
+            (flat::MCP_METHOD, Field::McpMethod),
+            (flat::MCP_SESSION, Field::McpSession),
+            (flat::MCP_PROTOCOL_VERSION, Field::McpProtocolVersion),
+            (flat::JSONRPC_ID, Field::JsonRpcId),
+            (flat::PROMPT, Field::Prompt),
+            (flat::RESOURCE_URI, Field::ResourceUri),
+            (flat::ERROR_TYPE, Field::ErrorType),
+            (flat::RPC_STATUS, Field::RpcStatus),
+            (flat::MCP_HEADER_MISMATCH, Field::McpHeaderMismatch),
+            (flat::MCP_SESSION_MISMATCH, Field::McpSessionMismatch),
+            (flat::QUOTA_OUTCOME, Field::QuotaOutcome),
+            (flat::EXCEPTION, Field::Exception),
+        ] {
+            assert_eq!(ours, field.scalar_name());
+        }
+    }
+
+    #[test]
+    fn flat_tool_call_keys_are_fields_not_dimensions() {
+        // A line written without the structured record: every record key is flat.
+        let r = parse_line(br#"{"decision":"attributed","event":"tool_call","tool":"search_docs","mcp_method":"tools/call","mcp_session":"s-1","jsonrpc_id":"7","error_type":"tool_error","mcp_session_mismatch":"true","requested_tool_call_ids":"x","service_account":"agent-7","record":null}"#).unwrap();
+        assert_eq!(r.event(), Event::ToolCall);
+        assert_eq!(r.tool(), Some("search_docs"));
+        assert_eq!(r.mcp_method.as_deref(), Some("tools/call"));
+        assert_eq!(r.mcp_session.as_deref(), Some("s-1"));
+        assert_eq!(r.error_type.as_deref(), Some("tool_error"));
+        assert_eq!(r.mcp_session_mismatch, Some(true));
+        let dims: Vec<&str> = r.dims.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(dims, ["service_account"]);
+        // The structured form of the same.
+        let r = parse_line(br#"{"record":{"value":{"ai_attribution.decision":"attributed","ai_attribution.event":"tool_call","gen_ai.tool.name":"search_docs","mcp.protocol.version":"2025-11-25","ai_attribution.mcp_header_mismatch":true,"ai_attribution.requested_tool_call_ids":"a","ai_attribution.service_account":"agent-7"}}}"#).unwrap();
+        assert_eq!(r.mcp_protocol_version.as_deref(), Some("2025-11-25"));
+        assert_eq!(r.mcp_header_mismatch, Some(true));
+        let dims: Vec<&str> = r.dims.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(dims, ["service_account"]);
     }
 
     #[test]

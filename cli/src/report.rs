@@ -3,7 +3,7 @@
 
 use crate::fields::{Field, Money};
 use crate::input::Scan;
-use crate::record::Record;
+use crate::record::{Event, Record};
 use crate::time::Period;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -24,6 +24,12 @@ pub struct Totals {
     pub unpriced_calls: u64,
     pub usage_missing: u64,
     pub usage_partial: u64,
+    /// Of `calls`, the tool calls (agents' calls to MCP servers).
+    pub tool_calls: u64,
+    /// Tool calls that need not be attributed (a method outside `mcp.methods`).
+    pub exempt: u64,
+    /// Tool calls whose answer was an error (`error.type`: a JSON-RPC error code or `tool_error`).
+    pub tool_errors: u64,
 }
 
 impl Totals {
@@ -33,7 +39,14 @@ impl Totals {
             Some("attributed") => self.attributed += 1,
             Some("rejected") => self.rejected += 1,
             Some("would_reject") => self.would_reject += 1,
+            Some("exempt") => self.exempt += 1,
             _ => {}
+        }
+        if r.event() == Event::ToolCall {
+            self.tool_calls += 1;
+            if r.error_type.as_deref().is_some_and(|e| !e.is_empty()) {
+                self.tool_errors += 1;
+            }
         }
         let add = |sum: &mut u64, n: Option<u64>| *sum = sum.saturating_add(n.unwrap_or(0));
         add(&mut self.input_tokens, r.input_tokens);
@@ -65,6 +78,14 @@ impl Totals {
         self.unpriced_calls += o.unpriced_calls;
         self.usage_missing += o.usage_missing;
         self.usage_partial += o.usage_partial;
+        self.tool_calls += o.tool_calls;
+        self.exempt += o.exempt;
+        self.tool_errors += o.tool_errors;
+    }
+
+    /// Of `calls`, the model calls.
+    pub fn model_calls(&self) -> u64 {
+        self.calls - self.tool_calls
     }
 
     /// Calls that reached the model (not rejected).
@@ -282,6 +303,50 @@ mod tests {
         assert_eq!(r.totals.unpriced_calls, 1);
         assert_eq!(r.unpriced_models, vec![("gpt-4o".to_string(), 1)]);
         assert_eq!(r.rejections, vec![("rejected".into(), "missing:user".into(), 1)]);
+        assert_eq!((tool.totals.tool_calls, tool.totals.model_calls()), (2, 0));
+        assert_eq!((r.totals.tool_calls, r.totals.model_calls()), (2, 1));
+    }
+
+    #[test]
+    fn tool_calls_by_service_account_and_session_with_exempt_and_errors() {
+        let line = |sa: &str, session: &str, method: &str, decision: &str, error: &str| {
+            format!(
+                r#"{{"start_time":"2026-11-01T10:00:00Z","record":{{"value":{{"ai_attribution.event":"tool_call","ai_attribution.decision":"{decision}","mcp.method.name":"{method}","ai_attribution.service_account":"{sa}","session.id":"{session}"{error}}}}}}}"#
+            )
+        };
+        let lines = [
+            line("agent-a", "s-1", "initialize", "exempt", ""),
+            line(
+                "agent-a",
+                "s-1",
+                "tools/call",
+                "attributed",
+                r#","error.type":"tool_error""#,
+            ),
+            line("agent-a", "s-1", "tools/call", "attributed", ""),
+            line(
+                "agent-b",
+                "s-2",
+                "tools/call",
+                "attributed",
+                r#","error.type":"-32602""#,
+            ),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let r = build("service_account,session,mcp_method", &refs);
+        let row = |sa: &str, m: &str| {
+            r.rows
+                .iter()
+                .find(|row| row.key[0].as_deref() == Some(sa) && row.key[2].as_deref() == Some(m))
+                .unwrap()
+                .totals
+                .clone()
+        };
+        let a = row("agent-a", "tools/call");
+        assert_eq!((a.calls, a.attributed, a.tool_errors, a.exempt), (2, 2, 1, 0));
+        assert_eq!(row("agent-a", "initialize").exempt, 1);
+        assert_eq!(r.totals.tool_errors, 2);
+        assert_eq!(r.totals.tool_calls, 4);
     }
 
     #[test]

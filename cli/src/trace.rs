@@ -23,6 +23,11 @@ pub struct Hop {
     pub operation: Option<String>,
     pub model: Option<String>,
     pub tool: Option<String>,
+    pub mcp_method: Option<String>,
+    pub mcp_session: Option<String>,
+    pub jsonrpc_id: Option<String>,
+    pub mcp_header_mismatch: bool,
+    pub mcp_session_mismatch: bool,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cached_input_tokens: Option<u64>,
@@ -53,6 +58,11 @@ impl Hop {
             operation: s(&r.operation),
             model: r.model().map(str::to_string),
             tool: r.tool().map(str::to_string),
+            mcp_method: s(&r.mcp_method).filter(|x| !x.is_empty()),
+            mcp_session: s(&r.mcp_session).filter(|x| !x.is_empty()),
+            jsonrpc_id: s(&r.jsonrpc_id).filter(|x| !x.is_empty()),
+            mcp_header_mismatch: r.mcp_header_mismatch == Some(true),
+            mcp_session_mismatch: r.mcp_session_mismatch == Some(true),
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
             cached_input_tokens: r.cached_input_tokens,
@@ -251,6 +261,45 @@ pub fn render_text(t: &Trace) -> String {
                 .collect();
             let _ = writeln!(out, "  identity: {}", ids.join(", "));
         }
+        if h.event == "tool_call" {
+            let mut what = format!("  tool_call {}", h.mcp_method.as_deref().unwrap_or("(no method)"));
+            if let Some(tool) = &h.tool {
+                let _ = write!(what, " tool {tool}");
+            }
+            let mut ids = Vec::new();
+            if let Some(id) = &h.jsonrpc_id {
+                ids.push(format!("JSON-RPC id {id}"));
+            }
+            if let Some(session) = &h.mcp_session {
+                ids.push(format!("MCP session {session}"));
+            }
+            if !ids.is_empty() {
+                let _ = write!(what, " ({})", ids.join(", "));
+            }
+            let _ = writeln!(out, "{what}");
+            match &h.error {
+                Some(e) => {
+                    let _ = writeln!(out, "  outcome: error {e}");
+                }
+                None if h.decision.as_deref() == Some("rejected") => {}
+                None => {
+                    let _ = writeln!(out, "  outcome: no error recorded");
+                }
+            }
+            if h.mcp_session_mismatch {
+                let _ = writeln!(
+                    out,
+                    "  warning: this MCP session was opened by another service account (mcp_session_mismatch)"
+                );
+            }
+            if h.mcp_header_mismatch {
+                let _ = writeln!(
+                    out,
+                    "  warning: the Mcp-Method or Mcp-Name header disagreed with the body (mcp_header_mismatch)"
+                );
+            }
+            continue;
+        }
         let what = match (&h.tool, &h.model) {
             (Some(tool), _) => format!("tool {tool}"),
             (None, Some(m)) => format!("model {m}"),
@@ -318,6 +367,11 @@ pub fn render_json(t: &Trace) -> Value {
             "operation": h.operation,
             "model": h.model,
             "tool": h.tool,
+            "mcp_method": h.mcp_method,
+            "mcp_session": h.mcp_session,
+            "jsonrpc_id": h.jsonrpc_id,
+            "mcp_header_mismatch": h.mcp_header_mismatch,
+            "mcp_session_mismatch": h.mcp_session_mismatch,
             "input_tokens": h.input_tokens,
             "cached_input_tokens": h.cached_input_tokens,
             "output_tokens": h.output_tokens,

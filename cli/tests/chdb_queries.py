@@ -1,6 +1,6 @@
 """Runs cli/sql/*.sql with chDB on access logs and prints the results as one JSON document.
 
-Usage: chdb_queries.py SQL_DIR CHARGEBACK_LOG [SPIKES_LOG]
+Usage: chdb_queries.py SQL_DIR CHARGEBACK_LOG [SPIKES_LOG] [--tool-calls TOOL_CALLS_LOG]
 The CLI's tests compare these results with `ai-attribution report` and `ai-attribution spikes`.
 """
 
@@ -21,18 +21,29 @@ def load(s, log):
 
 
 def main():
-    sql_dir, log = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    tool_log = None
+    if "--tool-calls" in args:
+        i = args.index("--tool-calls")
+        tool_log = args[i + 1]
+        del args[i : i + 2]
+    sql_dir, log = args[0], args[1]
+    sql = lambda name: open(f"{sql_dir}/{name}").read()
     s = session.Session()
-    s.query(open(f"{sql_dir}/schema.sql").read())
+    s.query(sql("schema.sql"))
     load(s, log)
     result = {
-        "chargeback": rows(s, open(f"{sql_dir}/chargeback.sql").read()),
-        "rejections": rows(s, open(f"{sql_dir}/rejections.sql").read()),
+        "chargeback": rows(s, sql("chargeback.sql")),
+        "rejections": rows(s, sql("rejections.sql")),
         "lines": rows(s, "SELECT count() AS lines, countIf(is_record) AS records FROM ai_attribution_log")[0],
     }
-    if len(sys.argv) > 3:
-        load(s, sys.argv[3])
-        result["spikes"] = rows(s, open(f"{sql_dir}/spikes.sql").read())
+    if len(args) > 2:
+        load(s, args[2])
+        result["spikes"] = rows(s, sql("spikes.sql"))
+    if tool_log:
+        load(s, tool_log)
+        result["tool_calls"] = rows(s, sql("tool_calls.sql"))
+        result["tool_call_spikes"] = rows(s, sql("tool_call_spikes.sql"))
     json.dump(result, sys.stdout)
 
 
