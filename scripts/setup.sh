@@ -22,6 +22,9 @@ curl               command -v curl
 ca-certificates    test -s /etc/ssl/certs/ca-certificates.crt
 binaryen           command -v wasm-opt
 git                command -v git
+skopeo             command -v skopeo
+docker-registry    command -v docker-registry
+prometheus         command -v prometheus && command -v promtool
 '
 
 say() { echo "setup: $*" >&2; }
