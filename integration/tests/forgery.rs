@@ -81,10 +81,7 @@ fn owner_key(key: &str) -> String {
 fn lines_for(path: &std::path::Path, id: &str, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let lines: Vec<Value> = log_lines(path)
-            .into_iter()
-            .filter(|l| l["request_id"] == id)
-            .collect();
+        let lines: Vec<Value> = log_lines(path).into_iter().filter(|l| l["request_id"] == id).collect();
         if lines.len() >= n || Instant::now() > deadline {
             return lines;
         }
