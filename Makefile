@@ -15,6 +15,9 @@ SDK_REQUIREMENTS := integration/sdk/requirements.txt
 CLI_VENV := .venv-cli
 CHDB_VERSION := 4.4.0
 CLI_BIN := target/cli/ai-attribution
+# `make oci`: the filter as an OCI image (Istio's Wasm image format), tagged with the crate version.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+OCI_DIR := target/oci/ai-attribution
 # Ports of `make run`, `make run-mtls` and `make run-jwt` (the shipped configs' defaults).
 LISTEN_PORT ?= 10000
 ADMIN_PORT ?= 9901
@@ -31,11 +34,13 @@ export LISTEN_PORT ADMIN_PORT MODEL_SERVER_PORT IDP_PORT ENVOY RATELIMIT_PORT RE
 PACKAGES_RUST := build-essential
 PACKAGES_BUILD := $(PACKAGES_RUST) binaryen
 PACKAGES_ENVOY := python3 python3-venv ca-certificates
-PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server
+# The pipeline tests: a registry and skopeo for the OCI image, Prometheus and promtool for the rules.
+PACKAGES_PIPELINES := skopeo docker-registry prometheus
+PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $(PACKAGES_PIPELINES)
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv cli-setup build cli run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -78,6 +83,15 @@ build: ## Build the filter (release, size-optimised with wasm-opt), the local mo
 	@scripts/optimize-wasm.sh $(WASM) $(WASM_FEATURES)
 	cargo build --release -p integration --bin model-server --bin demo
 	@ls -l $(WASM)
+
+oci: build ## Write the filter as an OCI image (the format Istio's WasmPlugin pulls) into target/oci/, and print its digests
+	@scripts/setup.sh python3
+	scripts/oci-image.py $(WASM) $(OCI_DIR) --tag $(VERSION)
+
+oci-push: oci ## Push the OCI image with skopeo: make oci-push OCI_REPO=registry.example/team/ai-attribution
+	@test -n "$(OCI_REPO)" || { echo "oci-push: set OCI_REPO=REGISTRY/REPOSITORY (the tag is $(VERSION))"; exit 2; }
+	@scripts/setup.sh skopeo
+	skopeo copy oci:$(OCI_DIR):$(VERSION) docker://$(OCI_REPO):$(VERSION)
 
 run: build $(ENVOY) ## Start the model server and Envoy (envoy/envoy.yaml) with the filter on :10000 (Ctrl-C stops both)
 	@scripts/run.sh envoy

@@ -25,6 +25,9 @@ git                command -v git
 redis-server       command -v redis-server && command -v redis-cli
 chromium           command -v chromium
 gzip               command -v gzip
+skopeo             command -v skopeo
+docker-registry    command -v docker-registry
+prometheus         command -v prometheus && command -v promtool
 '
 
 say() { echo "setup: $*" >&2; }

@@ -10,6 +10,7 @@ pub mod envoy;
 pub mod h2;
 pub mod http;
 pub mod model_server;
+pub mod oci;
 pub mod pki;
 pub mod readme;
 pub mod render;
