@@ -12,6 +12,7 @@ use ai_attribution::call::{Call, Effect, Finished, Step, VmState};
 use ai_attribution::config::{Config, JwtFrom, Mode};
 use ai_attribution::host::{HeaderList, MapAttributes};
 use ai_attribution::identity::spiffe::parse_spiffe_id;
+use ai_attribution::quota::CheckAnswer;
 use ai_attribution::record::{dimension_otel_name, Key, Record, RecordValue};
 use ai_attribution::reject::LocalReply;
 use ai_attribution::request::{trusted_peer, JWT_AUTHN_NAMESPACE};
@@ -377,6 +378,31 @@ fn collect(effects: &mut Vec<(Phase, Effect)>, phase: Phase, step: Step) -> Opti
     reply
 }
 
+/// A `RateLimitResponse` whose overall code is OK.
+const QUOTA_OK: [u8; 2] = [0x08, 0x01];
+
+/// When the last step asked the rate-limit service about budgets, answers "within budget" (the
+/// command has no service to ask) and says so.
+fn answer_quota(
+    call: &mut Call,
+    effects: &mut Vec<(Phase, Effect)>,
+    phase: Phase,
+    notes: &mut Vec<String>,
+) -> Option<LocalReply> {
+    let asked = effects.iter().rev().find_map(|(p, e)| match e {
+        Effect::CheckQuota {
+            cluster, timeout_ms, ..
+        } if *p == phase => Some((cluster.clone(), *timeout_ms)),
+        _ => None,
+    });
+    let (cluster, timeout_ms) = asked?;
+    notes.push(format!(
+        "the call's budgets are checked with the rate-limit service on cluster \"{cluster}\" (timeout {timeout_ms} ms) before it goes on; explain assumes they have room"
+    ));
+    let step = call.on_quota_answer(&CheckAnswer::Answer(QUOTA_OK.to_vec()));
+    collect(effects, phase, step)
+}
+
 /// Runs the request through the filter and explains the outcome.
 pub fn run(inputs: &Inputs) -> Result<Explanation, Failure> {
     let (found, cfg) = load(&inputs.config)?;
@@ -493,12 +519,18 @@ pub fn run(inputs: &Inputs) -> Result<Explanation, Failure> {
             not_event: Some(why_not_event(&cfg, req)),
         });
     };
+    if reply.is_none() {
+        reply = answer_quota(&mut call, &mut effects, Phase::RequestHeaders, &mut notes);
+    }
     let mut body_read = false;
     if let Some(body) = &req.body {
         if reply.is_none() && call.wants_request_body() {
             body_read = true;
             let step = call.on_request_body(body, true, &mut host);
             reply = collect(&mut effects, Phase::RequestBody, step);
+            if reply.is_none() {
+                reply = answer_quota(&mut call, &mut effects, Phase::RequestBody, &mut notes);
+            }
         }
     }
     let mut response_simulated = false;
@@ -1022,6 +1054,7 @@ pub fn render_json(x: &Explanation) -> Value {
     let mut set = Vec::new();
     let mut response_set = Vec::new();
     let mut body_rewrite = Value::Null;
+    let mut filter_state = Vec::new();
     for (phase, e) in &x.effects {
         match e {
             Effect::RemoveRequestHeader(n) => removed.push(json!({"name": n, "phase": phase.as_str()})),
@@ -1030,7 +1063,8 @@ pub fn render_json(x: &Explanation) -> Value {
             Effect::ReplaceRequestBody { len, with } => {
                 body_rewrite = json!({"replaced_bytes": len, "with": String::from_utf8_lossy(with)});
             }
-            Effect::LocalReply(_) => {}
+            Effect::LocalReply(_) | Effect::CheckQuota { .. } => {}
+            Effect::SetFilterState(k, v) => filter_state.push(json!({"name": format!("wasm.{k}"), "value": v})),
         }
     }
     let reply = reply_of(x).map(|reply| {
@@ -1082,6 +1116,7 @@ pub fn render_json(x: &Explanation) -> Value {
         "request_headers": {"removed": removed, "set": set},
         "request_body_rewrite": body_rewrite,
         "response_headers": {"set": response_set},
+        "filter_state": filter_state,
         "local_reply": reply,
         "response_simulated": x.response_simulated,
         "record": record.map(record_json),

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use integration::envoy::{repo_root, validate_config, TempDir};
+use integration::envoy::{repo_root, validate_config_in, TempDir};
 use ratelimit_server::config::Domain;
 use ratelimit_server::counters::{Limits, Store};
 use ratelimit_server::proto::{Code, Entry, RateLimitDescriptor, RateLimitRequest, UInt64Value};
@@ -225,7 +225,7 @@ fn the_wasm_quota_bootstrap_validates_but_for_the_quota_section() {
     let dir = TempDir::new("quota-wasm").unwrap();
     let path = dir.path().join("quota-wasm.json");
     std::fs::write(&path, bootstrap.to_string()).unwrap();
-    let v = validate_config(&path).unwrap();
+    let v = validate_config_in(&path, &repo_root()).unwrap();
     assert!(v.ok, "{}", v.output);
 }
 
@@ -345,6 +345,6 @@ fn the_envoy_gateway_patch_adds_a_cluster_envoy_accepts() {
     let dir = TempDir::new("eg-cluster").unwrap();
     let path = dir.path().join("cluster.json");
     std::fs::write(&path, bootstrap.to_string()).unwrap();
-    let v = validate_config(&path).unwrap();
+    let v = validate_config_in(&path, &repo_root()).unwrap();
     assert!(v.ok, "{}", v.output);
 }
