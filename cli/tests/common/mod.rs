@@ -281,7 +281,8 @@ fn make() -> Logs {
                 passed += 1;
             }
             if round == 0 {
-                ids.push((call.name, id));
+                // A caller never chooses the correlation ID; the filter answers with the one it gave.
+                ids.push((call.name, correlation_of(&resp, &id)));
             }
         }
         // Requests that are no model call leave lines with `record: null`.
@@ -298,8 +299,8 @@ fn make() -> Logs {
         .header("x-user-id", "dave")
         .header("x-business-unit", "research")
         .json(&chat("gpt-4o", false));
-    let _ = egress.send(&req).expect("request to the egress hop");
-    ids.push(("egress-only", id));
+    let resp = egress.send(&req).expect("request to the egress hop");
+    ids.push(("egress-only", correlation_of(&resp, &id)));
     wait_lines(&sidecar_log, sent);
     wait_lines(&egress_log, passed + 1);
     drop(sidecar);
@@ -310,6 +311,13 @@ fn make() -> Logs {
         egress: egress_log,
         ids,
     }
+}
+
+/// The correlation ID the filter answered with (`x-ai-correlation-id`).
+fn correlation_of(resp: &integration::http::Response, request_id: &str) -> String {
+    resp.header("x-ai-correlation-id")
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no x-ai-correlation-id in the answer to {request_id}: {:?}", resp.headers))
 }
 
 /// The logs, made on first use.
