@@ -225,11 +225,11 @@ enum Command {
     },
     /// Every record of one correlation ID across hops, in time order
     #[command(
-        long_about = "Find every record of one correlation ID (ai_attribution.correlation_id) in the given logs, one log per hop (e.g. the sidecar's, then the egress gateway's), and show them in time order: the identity each hop saw and where it came from, which hop decided, the tokens and the cost. Says so when a hop is missing (a log with no record of the call) or when hops disagree on identity, tokens or cost.",
+        long_about = "Find every record of one correlation ID (ai_attribution.correlation_id) in the given logs, one log per hop (e.g. the sidecar's, then the egress gateway's), and show them in time order: the identity each hop saw and where it came from, which hop decided, the tokens and the cost. A later hop that gave the call its own correlation ID (because it does not trust the hop before it) is still found through Envoy's x-request-id of the hops already found, and the finding says so. Says so when a hop is missing (a log with no record of the call) or when hops disagree on identity, tokens or cost.",
         after_help = "Examples:\n  ai-attribution trace 4b1d9c0e-77aa-4e6b-9d0f-2f5d5b1e7a10 sidecar.log egress.log\n  ai-attribution trace --format json req-42 access.log.gz\n\nExit status: 0 found, 1 no record has this ID, 2 bad usage or an unreadable file."
     )]
     Trace {
-        /// The correlation ID (by default the x-request-id of the first hop)
+        /// The correlation ID (the first hop's x-ai-correlation-id answer header, or the record's correlation_id)
         id: String,
         /// Log files, one per hop, in hop order; - reads standard input
         #[arg(required = true, value_name = "LOG")]
@@ -523,11 +523,26 @@ fn run(command: Command) -> Result<u8, Fail> {
             }
             let inputs = input::open_all(&logs).map_err(usage)?;
             let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
-            let mut hops = Vec::new();
+            let mut hops: Vec<trace::Hop> = Vec::new();
+            // Envoy's x-request-id of the records found so far: a later hop that did not trust
+            // the one before it has its own correlation ID but the same x-request-id.
+            let mut request_ids: Vec<String> = Vec::new();
             let scan = input::scan(inputs, Selection::default(), |r, origin| {
-                if r.correlation_id.as_deref() == Some(id.as_str()) {
+                let by_id = r.correlation_id.as_deref() == Some(id.as_str());
+                let by_request_id = !by_id
+                    && r.envoy_request_id
+                        .as_deref()
+                        .is_some_and(|rid| !rid.is_empty() && request_ids.iter().any(|x| x == rid));
+                if by_id || by_request_id {
                     let name = names.get(origin.input).map_or("?", String::as_str);
-                    hops.push(trace::Hop::from_record(r, origin, name));
+                    let mut hop = trace::Hop::from_record(r, origin, name);
+                    hop.linked_by_request_id = by_request_id;
+                    if let Some(rid) = hop.request_id.as_ref().filter(|r| !r.is_empty()) {
+                        if request_ids.len() < 64 && !request_ids.contains(rid) {
+                            request_ids.push(rid.clone());
+                        }
+                    }
+                    hops.push(hop);
                 }
             });
             note(&scan.notes());

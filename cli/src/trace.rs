@@ -36,6 +36,10 @@ pub struct Hop {
     pub cost_usd: Option<f64>,
     pub status: Option<String>,
     pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+    /// Found through Envoy's `x-request-id` rather than the correlation ID: a hop that did not
+    /// take the correlation ID from the one before it.
+    pub linked_by_request_id: bool,
     pub error: Option<String>,
 }
 
@@ -71,6 +75,8 @@ impl Hop {
             cost_usd: r.cost_usd,
             status: s(&r.status),
             request_id: s(&r.envoy_request_id),
+            correlation_id: s(&r.correlation_id),
+            linked_by_request_id: false,
             error: s(&r.error_type).or_else(|| s(&r.rpc_status).map(|c| format!("rpc status {c}"))),
         }
     }
@@ -153,6 +159,17 @@ pub fn analyse(id: &str, mut hops: Vec<Hop>, scan: &Scan) -> Trace {
                     prev.decision.as_deref().unwrap_or("passed")
                 ));
             }
+        }
+    }
+    for (i, h) in hops.iter().enumerate() {
+        if h.linked_by_request_id {
+            findings.push(format!(
+                "hop {} ({}) gave the call its own correlation id {}: it is linked by x-request-id {} only, so it did not trust the hop before it (is that hop in its header_trust.peers?)",
+                i + 1,
+                h.input_name,
+                h.correlation_id.as_deref().unwrap_or("(none)"),
+                h.request_id.as_deref().unwrap_or("?")
+            ));
         }
     }
     for (i, name) in scan.input_names.iter().enumerate() {
@@ -361,6 +378,8 @@ pub fn render_json(t: &Trace) -> Value {
             "reason": h.reason,
             "status": h.status,
             "request_id": h.request_id,
+            "correlation_id": h.correlation_id,
+            "linked_by_request_id": h.linked_by_request_id,
             "identity": h.dims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
             "sources": h.sources,
             "provider": h.provider,

@@ -44,11 +44,11 @@ fn every_shipped_envoy_config_passes() {
                 continue;
             }
             let body = std::fs::read_to_string(&path).unwrap();
-            // Telemetry and MeshConfig resources carry no plugin config.
-            if !body.contains("ai_attribution")
-                || body.contains("kind: Telemetry")
-                || body.contains("kind: IstioOperator")
-            {
+            // Telemetry, MeshConfig and bootstrap-override resources carry no plugin config.
+            let loads_a_plugin = body.contains("envoy.filters.http.wasm")
+                || body.contains("kind: WasmPlugin")
+                || body.contains("kind: EnvoyExtensionPolicy");
+            if !body.contains("ai_attribution") || !loads_a_plugin {
                 continue;
             }
             let o = check(&path);

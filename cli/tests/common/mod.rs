@@ -317,7 +317,12 @@ fn make() -> Logs {
 fn correlation_of(resp: &integration::http::Response, request_id: &str) -> String {
     resp.header("x-ai-correlation-id")
         .map(str::to_string)
-        .unwrap_or_else(|| panic!("no x-ai-correlation-id in the answer to {request_id}: {:?}", resp.headers))
+        .unwrap_or_else(|| {
+            panic!(
+                "no x-ai-correlation-id in the answer to {request_id}: {:?}",
+                resp.headers
+            )
+        })
 }
 
 /// The logs, made on first use.
