@@ -4,7 +4,7 @@ with an Anthropic body, and its rejection.
 
 botocore asks for `accept-encoding: identity` and reads the body as it arrives, so a compressed
 answer is only possible when the server forces it; the `gzip`/`deflate` cases check that the
-filter reads such an answer (botocore itself cannot, see SDK_BEHAVIOUR.md)."""
+filter reads such an answer (botocore itself cannot, see "Clients and SDKs" in README.md)."""
 
 import json
 

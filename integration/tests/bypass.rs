@@ -661,7 +661,7 @@ fn known_spellings(targets: &[Known]) {
     assert_none(violations);
 }
 
-/// BUG (filter): a `;` inside a Google `{model}:{verb}` segment. The filter cuts the segment at
+/// Fixed bug, kept as a guard: a `;` inside a Google `{model}:{verb}` segment. The filter cuts the segment at
 /// the `;` (Tomcat-style path parameters), leaving `gemini-2.0-flash` with no verb, so the call
 /// is not recognised; a server that routes `models/{model}:generateContent` with `{model}`
 /// matching `[^/]+` (ASGI routers, and this model server) serves it as a Gemini call with the
@@ -691,7 +691,7 @@ fn a_semicolon_in_a_google_model_segment_is_still_an_event() {
     ]);
 }
 
-/// BUG (filter): a `\` inside a Google model segment. The filter splits segments at `\`, so
+/// Fixed bug, kept as a guard: a `\` inside a Google model segment. The filter splits segments at `\`, so
 /// `models/a\b:generateContent` has the parent `a` and is not recognised; a server for which
 /// `\` is an ordinary character (most, outside Windows) serves it as the model `a\b`. Without
 /// Envoy's normalisation the raw `\` gets through; `normalize_path` turns a raw `\` into `/`
@@ -715,7 +715,7 @@ fn a_backslash_in_a_google_model_segment_is_still_an_event() {
     ]);
 }
 
-/// BUG (filter, low impact): a Bedrock model ID segment that the filter drops. `;x`, `.;x` and
+/// Fixed bug, kept as a guard: a Bedrock model ID segment that the filter drops. `;x`, `.;x` and
 /// `..;x` become empty, `.` and `..` once cut at the `;`, so `/model/;x/converse` has no model
 /// segment left (and `..;` takes the one before it), and the call is not recognised; servers
 /// that do not cut `;` route it as `converse` for the model `;x`. Envoy's `normalize_path` resolves
@@ -811,7 +811,7 @@ fn conflicting_host_headers_do_not_hide_a_listed_host() {
     }
 }
 
-/// BUG (filter, with a wildcard free endpoint): `model_calls.free` is consulted before the
+/// Fixed bug, kept as a guard: `model_calls.free` is consulted before the
 /// endpoint table, on every host, so a wildcard free entry shadows the model-running endpoints
 /// beneath it. With `{"path": "/v1/files/*"}` (file uploads run no model),
 /// `POST /v1/files/chat/completions` is not an event, on a dedicated model host or any other,

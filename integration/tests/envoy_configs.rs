@@ -125,7 +125,7 @@ fn every_shipped_access_log_carries_every_record_key() {
 
 #[test]
 fn every_shipped_config_normalises_paths_and_keeps_escaped_slashes() {
-    // A second layer under the filter's recognition (integration/BYPASS.md); escaped slashes stay
+    // A second layer under the filter's recognition (README.md, "What cannot be bypassed or forged"); escaped slashes stay
     // as sent because Bedrock model IDs carry %2F and SigV4 signs the path as sent.
     for file in shipped_configs() {
         let text = std::fs::read_to_string(&file).unwrap();

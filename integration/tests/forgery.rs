@@ -262,7 +262,7 @@ fn a_forged_user_never_crosses_a_hop_the_edge_does_not_recognise() {
     }
 }
 
-/// BUG (filter): at a hop that trusts its peer, the correlation ID falls back to the request's
+/// Fixed bug, kept as a guard: at a hop that trusts its peer, the correlation ID falls back to the request's
 /// `x-request-id` when the peer sent no `x-ai-correlation-id`. A trusted edge strips
 /// `x-ai-correlation-id` from its callers but passes their `x-request-id` on (Envoy keeps it
 /// unless `use_remote_address` and an external caller make it generate one), so on a route the
@@ -454,7 +454,7 @@ fn several_keys_on_one_call_are_invalid_never_the_junk_owners() {
     assert!(!up);
 }
 
-/// BUG (filter): Gemini's `?key=` given twice with two different keys. The filter reads the
+/// Fixed bug, kept as a guard: Gemini's `?key=` given twice with two different keys. The filter reads the
 /// first `key` parameter only, so `?key=<junk>&key=<real>` is attributed to the junk key's
 /// owner whatever key the provider then checks. Two different keys in one header are refused
 /// as ambiguous, and so should two different `key` parameters be. Expected: `invalid`.
@@ -477,7 +477,7 @@ fn two_query_keys_are_as_ambiguous_as_two_key_headers() {
     assert!(!up);
 }
 
-/// BUG (filter): a `:path` that is not UTF-8 hides Gemini's `?key=`. The filter reads the query
+/// Fixed bug, kept as a guard: a `:path` that is not UTF-8 hides Gemini's `?key=`. The filter reads the query
 /// key only from a `:path` that is valid UTF-8 (the path itself it reads lossily), so over
 /// HTTP/2 `x-goog-api-key: <junk>` with `?key=<real>&x=\xff` is attributed to the junk key's
 /// owner with no conflict seen. Expected: the query read lossily as the path is, the two keys
@@ -766,7 +766,7 @@ fn a_sigv4_access_key_id_names_an_owner_but_proves_nothing() {
     assert_eq!(log["sources"], "service_account=api_key:service_account");
 }
 
-/// BUG (filter, low): characters that render as nothing but are not format characters (Cf) pass
+/// Fixed bug, kept as a guard: characters that render as nothing but are not format characters (Cf) pass
 /// as valid identity values and are written raw: variation selectors (U+FE0F, U+E0100), the
 /// combining grapheme joiner (U+034F), Hangul fillers (U+115F, U+3164, U+FFA0) and the braille
 /// blank (U+2800). `alice` followed by one of them is a different identity that reads as `alice`
