@@ -42,6 +42,7 @@ ALL_TARGETS=(
     body_scanner_differential
     usage_readers
     jwt_metadata
+    path_canonical
 )
 if [[ $# -gt 0 ]]; then
     TARGETS=("$@")

@@ -682,10 +682,15 @@ fn trace_follows_a_call_across_two_hops() {
 
     // An attributed call whose downstream log lost it, and a hop that disagrees.
     let id = l.id("bob-chat");
+    // The egress hop, which does not trust the sidecar, gave the call its own correlation ID:
+    // its line is the one with the same x-request-id.
+    let j = json_out(&["trace", "--format", "json", &id, p(&l.sidecar), p(&l.egress)]);
+    assert_eq!(j["hops"][1]["linked_by_request_id"], true, "{j:#}");
+    let request_id = j["hops"][0]["request_id"].as_str().unwrap().to_string();
     let egress = std::fs::read_to_string(&l.egress).unwrap();
     let without: String = egress
         .lines()
-        .filter(|x| !x.contains(&id))
+        .filter(|x| !x.contains(&request_id))
         .map(|x| format!("{x}\n"))
         .collect();
     let cut = out_dir().join("egress-without.log");
@@ -702,7 +707,7 @@ fn trace_follows_a_call_across_two_hops() {
     let tampered: String = egress
         .lines()
         .map(|x| {
-            if x.contains(&id) {
+            if x.contains(&request_id) {
                 x.replace(
                     "\"ai_attribution.business_unit\":\"finance\"",
                     "\"ai_attribution.business_unit\":\"research\"",

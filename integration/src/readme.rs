@@ -65,3 +65,32 @@ mod tests {
         assert!(marked_blocks("<!-- demo: a -->\ntext\n", "demo").is_err());
     }
 }
+
+/// Correlation IDs are random UUIDs: every UUID reads as the same placeholder on both sides.
+pub fn mask_uuids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let is_uuid = |s: &[u8]| {
+        s.len() == 36
+            && s.iter().enumerate().all(|(j, &b)| match j {
+                8 | 13 | 18 | 23 => b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    };
+    while i < bytes.len() {
+        if bytes.get(i..i + 36).is_some_and(is_uuid) {
+            out.push_str("<uuid>");
+            i += 36;
+        } else {
+            match text.get(i..).and_then(|rest| rest.chars().next()) {
+                Some(c) => {
+                    out.push(c);
+                    i += c.len_utf8();
+                }
+                None => i += 1,
+            }
+        }
+    }
+    out
+}

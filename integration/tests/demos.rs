@@ -14,7 +14,7 @@ use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
 use integration::log_for;
 use integration::model_server::ModelServer;
 use integration::pki::{CertPair, Pki, TlsFileServer};
-use integration::readme::marked_blocks;
+use integration::readme::{marked_blocks, mask_uuids};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -125,8 +125,8 @@ fn replay(demo: Demo, name: &str) {
     for (cmd, want) in readme_commands(name) {
         let got = running.shell(&cmd);
         assert_eq!(
-            got.trim(),
-            want.trim(),
+            mask_uuids(got.trim()),
+            mask_uuids(want.trim()),
             "README command:\n$ {cmd}\n{}",
             running.envoy.log()
         );

@@ -7,7 +7,7 @@
 use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
 use integration::log_for;
 use integration::model_server::ModelServer;
-use integration::readme::marked_blocks;
+use integration::readme::{marked_blocks, mask_uuids};
 use integration::render::{render, Local};
 use serde_json::Value;
 use std::process::Command;
@@ -16,31 +16,6 @@ use std::time::Duration;
 fn run_shell(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Correlation IDs are random UUIDs: every UUID reads as the same placeholder on both sides.
-fn mask_uuids(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let is_uuid = |s: &[u8]| {
-        s.len() == 36
-            && s.iter().enumerate().all(|(j, &b)| match j {
-                8 | 13 | 18 | 23 => b == b'-',
-                _ => b.is_ascii_hexdigit(),
-            })
-    };
-    while i < bytes.len() {
-        if bytes.get(i..i + 36).is_some_and(is_uuid) {
-            out.push_str("<uuid>");
-            i += 36;
-        } else {
-            let c = text[i..].chars().next().unwrap();
-            out.push(c);
-            i += c.len_utf8();
-        }
-    }
-    out
 }
 
 fn split_http(text: &str) -> (Vec<String>, String) {
