@@ -66,9 +66,14 @@ fn stand_in() -> Value {
     })
 }
 
+/// The shipped config, loading the built filter.
 fn shipped() -> Value {
     let text = std::fs::read_to_string(repo_root().join("envoy/quota-ratelimit-filter.yaml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    let local = integration::render::Local {
+        wasm: Some(integration::envoy::wasm_path()),
+        ..Default::default()
+    };
+    serde_yaml::from_str(&integration::render::render(&text, &local)).unwrap()
 }
 
 /// The shipped config on free ports, with the stand-in, in front of this model server and

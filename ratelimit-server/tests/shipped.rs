@@ -171,7 +171,7 @@ fn budget_shapes(domain: &Domain) -> BTreeSet<(String, Vec<String>)> {
 
 #[test]
 fn the_wasm_filters_budgets_are_the_configs() {
-    let bootstrap: Value = serde_yaml::from_str(&read("envoy/ratelimit/quota-wasm.yaml")).unwrap();
+    let bootstrap: Value = serde_yaml::from_str(&read("envoy/quota.yaml")).unwrap();
     let quota = plugin_config(&bootstrap)["quota"].clone();
     assert_eq!(quota["domain"], config().name.as_str());
     let cluster = quota["cluster"].as_str().unwrap();
@@ -207,25 +207,60 @@ fn the_wasm_filters_budgets_are_the_configs() {
     );
 }
 
-#[test]
-fn the_wasm_quota_bootstrap_validates_but_for_the_quota_section() {
-    // Envoy runs the filter's configure step when it validates: until the filter accepts
-    // `quota`, check the rest of the file without it.
-    let text = read("envoy/ratelimit/quota-wasm.yaml");
-    let mut bootstrap: Value = serde_yaml::from_str(&text).unwrap();
-    let mut plugin = plugin_config(&bootstrap);
-    plugin.as_object_mut().unwrap().remove("quota");
+/// A bootstrap with its wasm filter's configuration parsed (a JSON object, not a string).
+fn with_parsed_plugin(mut bootstrap: Value) -> Value {
+    let plugin = plugin_config(&bootstrap);
     let filters = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         ["http_filters"];
     for f in filters.as_array_mut().unwrap() {
         if f["name"] == "envoy.filters.http.wasm" {
-            f["typed_config"]["config"]["configuration"]["value"] = Value::String(plugin.to_string());
+            f["typed_config"]["config"]["configuration"]["value"] = plugin.clone();
         }
     }
-    let dir = TempDir::new("quota-wasm").unwrap();
-    let path = dir.path().join("quota-wasm.json");
-    std::fs::write(&path, bootstrap.to_string()).unwrap();
-    let v = validate_config_in(&path, &repo_root()).unwrap();
+    bootstrap
+}
+
+#[test]
+fn the_quota_bootstrap_is_envoy_yaml_with_budgets() {
+    // envoy/quota.yaml is envoy/envoy.yaml plus the `quota` section and the cluster it names, so
+    // the two do not drift apart (the comments aside).
+    let mut quota = with_parsed_plugin(serde_yaml::from_str(&read("envoy/quota.yaml")).unwrap());
+    let plain = with_parsed_plugin(serde_yaml::from_str(&read("envoy/envoy.yaml")).unwrap());
+    let filters = &mut quota["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["http_filters"];
+    let wasm = filters
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .unwrap();
+    let section = wasm["typed_config"]["config"]["configuration"]["value"]
+        .as_object_mut()
+        .unwrap()
+        .remove("quota")
+        .expect("a quota section");
+    let clusters = quota["static_resources"]["clusters"].as_array_mut().unwrap();
+    let at = clusters
+        .iter()
+        .position(|c| c["name"] == section["cluster"])
+        .expect("the quota cluster");
+    clusters.remove(at);
+    assert_eq!(quota, plain, "the rest is envoy/envoy.yaml's");
+}
+
+#[test]
+fn the_quota_bootstrap_validates() {
+    // Envoy runs the filter's configure step when it validates: the `quota` section is accepted.
+    let text = read("envoy/quota.yaml");
+    let wasm = integration::envoy::wasm_path();
+    let local = integration::render::Local {
+        wasm: Some(wasm),
+        ..Default::default()
+    };
+    let dir = TempDir::new("quota-validate").unwrap();
+    let path = dir.path().join("quota.yaml");
+    std::fs::write(&path, integration::render::render(&text, &local)).unwrap();
+    let v = validate_config_in(&path, dir.path()).unwrap();
     assert!(v.ok, "{}", v.output);
 }
 
