@@ -133,8 +133,9 @@ lint: ## rustfmt and clippy (native and wasm32), warnings are errors
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p ai-attribution --target wasm32-wasip1 -- -D warnings
 
-bench: build $(ENVOY) ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua (see BENCHMARKS.md)
+bench: build $(ENVOY) ## Throughput, latency, instructions/request and RSS vs no filter, no-op wasm and Lua, then bench-cli (see BENCHMARKS.md)
 	bench/run.sh
+	bench/cli_report.sh
 
 bench-cli: ## ai-attribution report on 1 million log lines: lines/s and peak RSS (bench/cli_report.sh)
 	bench/cli_report.sh

@@ -10,7 +10,7 @@ CPU=${CLI_BENCH_CPU:-0}
 OUT=bench/results
 LOG=$OUT/cli-$LINES.log
 mkdir -p "$OUT"
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+scripts/setup.sh time util-linux   # /usr/bin/time -v, taskset
 cargo build --profile cli -p ai-attribution-cli --quiet
 BIN=target/cli/ai-attribution
 if [ ! -s "$LOG" ] || [ "$(wc -l < "$LOG")" -ne "$LINES" ]; then

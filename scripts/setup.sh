@@ -18,6 +18,8 @@ python3            command -v python3
 python3-venv       python3 -c "import ensurepip, venv"
 build-essential    command -v cc && command -v c++ && command -v make
 openssl            command -v openssl
+time               test -x /usr/bin/time
+util-linux         command -v taskset
 curl               command -v curl
 ca-certificates    test -s /etc/ssl/certs/ca-certificates.crt
 binaryen           command -v wasm-opt
