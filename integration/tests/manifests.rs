@@ -193,6 +193,10 @@ fn wasmplugin_path() -> PathBuf {
     repo_root().join("envoy/istio/wasmplugin.yaml")
 }
 
+fn wasmplugin_https_path() -> PathBuf {
+    repo_root().join("envoy/istio/wasmplugin-https.yaml")
+}
+
 fn telemetry_path() -> PathBuf {
     repo_root().join("envoy/istio/telemetry.yaml")
 }
@@ -227,6 +231,59 @@ fn istio_wasmplugin_matches_its_crd() {
     assert!(
         spec["pluginConfig"].is_object(),
         "pluginConfig is the filter's configuration"
+    );
+}
+
+/// The crate's version, which the shipped manifests pin.
+fn crate_version() -> String {
+    let cargo = read(&repo_root().join("Cargo.toml"));
+    cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("version in Cargo.toml")
+        .to_string()
+}
+
+/// Both delivery forms of the WasmPlugin: `oci://` by a version tag and `https://` by a path that
+/// names the version, each pinned by a `sha256`; apart from `url` and `sha256` the two resources
+/// are the same.
+#[test]
+fn istio_wasmplugin_ships_the_oci_and_https_forms_pinned() {
+    let version = crate_version();
+    let oci = check_manifest(&wasmplugin_path(), &istio_crds());
+    let https = check_manifest(&wasmplugin_https_path(), &istio_crds());
+    let oci_url = oci["spec"]["url"].as_str().expect("url");
+    let https_url = https["spec"]["url"].as_str().expect("url");
+    assert!(oci_url.starts_with("oci://"), "{oci_url}");
+    assert!(
+        oci_url.ends_with(&format!(":{version}")),
+        "the image is pulled by the release's tag {version}: {oci_url}"
+    );
+    assert!(https_url.starts_with("https://"), "{https_url}");
+    assert!(
+        https_url.contains(&format!("/{version}/")),
+        "the download names the release {version}: {https_url}"
+    );
+    for m in [&oci, &https] {
+        let sha = m["spec"]["sha256"].as_str().expect("sha256");
+        assert!(
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "sha256 pins the bytes: {sha}"
+        );
+        assert_eq!(m["spec"]["imagePullPolicy"], "IfNotPresent");
+    }
+    let strip = |m: &Value| {
+        let mut m = m.clone();
+        for k in ["url", "sha256"] {
+            m["spec"].as_object_mut().expect("spec").remove(k);
+        }
+        m
+    };
+    assert_eq!(
+        strip(&oci),
+        strip(&https),
+        "the two forms differ only in url and sha256"
     );
 }
 
