@@ -11,6 +11,9 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals
 # The real-client suites' virtualenv: the official Python SDKs and the MCP client, pinned.
 SDK_VENV := .venv-sdk
 SDK_REQUIREMENTS := integration/sdk/requirements.txt
+# The OTLP receiver of the OpenTelemetry test (integration/otel): opentelemetry-proto and grpcio, pinned.
+OTEL_VENV := .venv-otel
+OTEL_REQUIREMENTS := integration/otel/requirements.txt
 # The CLI's test tools: chDB (ClickHouse in-process) for cli/sql/*.sql, in its own virtualenv.
 CLI_VENV := .venv-cli
 CHDB_VERSION := 4.4.0
@@ -40,7 +43,7 @@ PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv otel-venv cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +64,14 @@ $(SDK_VENV)/.installed: $(SDK_REQUIREMENTS)
 	@scripts/setup.sh $(PACKAGES_ENVOY)
 	python3 -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
+	@touch $@
+
+otel-venv: $(OTEL_VENV)/.installed ## Create the OTLP receiver's virtualenv (opentelemetry-proto, grpcio; pinned) for integration/tests/otel.rs
+
+$(OTEL_VENV)/.installed: $(OTEL_REQUIREMENTS)
+	@scripts/setup.sh $(PACKAGES_ENVOY)
+	python3 -m venv $(OTEL_VENV)
+	$(OTEL_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(OTEL_REQUIREMENTS)
 	@touch $@
 
 cli-setup: $(CLI_VENV)/.chdb-$(CHDB_VERSION) ## Install what the CLI's tests use: chDB (pinned, in .venv-cli) and headless Chromium (Debian)
@@ -109,7 +120,7 @@ run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, t
 	cargo build --release -p ratelimit-server
 	@scripts/run.sh quota
 
-test: build $(ENVOY) sdk-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then a summary
+test: build $(ENVOY) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then a summary
 	@scripts/setup.sh $(PACKAGES_TEST)
 	@scripts/test.sh
 
@@ -156,4 +167,4 @@ fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
 
 clean: ## Remove build output, the virtualenvs and .run/ (keeps the fuzz tools in .tools/)
 	cargo clean
-	rm -rf $(VENV) $(SDK_VENV) $(CLI_VENV) .run
+	rm -rf $(VENV) $(SDK_VENV) $(OTEL_VENV) $(CLI_VENV) .run

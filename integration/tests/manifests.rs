@@ -304,6 +304,54 @@ fn istio_telemetry_matches_its_crd() {
     );
 }
 
+/// Istio's form of `envoy/otel.yaml`: a Telemetry resource (checked against its CRD) that
+/// switches on an `envoyOtelAls` provider whose labels and text are the attributes and body of
+/// `envoy/otel.yaml`.
+#[test]
+fn istio_otel_provider_matches_envoy_otel_yaml() {
+    let root = repo_root();
+    let telemetry = check_manifest(&root.join("envoy/istio/telemetry-otel.yaml"), &istio_crds());
+    assert_eq!(telemetry["kind"], "Telemetry");
+    let providers = &telemetry["spec"]["accessLogging"][0]["providers"];
+    assert_eq!(providers, &json!([{"name": "ai-attribution-otel"}]));
+    assert_eq!(telemetry["spec"]["accessLogging"][0]["match"]["mode"], "SERVER");
+
+    let mesh = yaml_document(&root.join("envoy/istio/meshconfig-otel.yaml"));
+    let provider = mesh["spec"]["meshConfig"]["extensionProviders"]
+        .as_array()
+        .expect("extensionProviders")
+        .iter()
+        .find(|p| p["name"] == "ai-attribution-otel")
+        .expect("the ai-attribution-otel provider");
+    let als = &provider["envoyOtelAls"];
+    assert!(als["service"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(als["port"].as_u64().is_some_and(|p| p > 0 && p < 65536));
+
+    let envoy = yaml_document(&root.join("envoy/otel.yaml"));
+    let mut logs = Vec::new();
+    find_key(&envoy, "access_log", &mut logs);
+    assert_eq!(logs.len(), 1, "envoy/otel.yaml has one access_log");
+    let otel = &logs[0][0]["typed_config"];
+    let attributes: Map<String, Value> = otel["attributes"]["values"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|kv| {
+            (
+                kv["key"].as_str().expect("key").to_string(),
+                kv["value"]["string_value"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        als["logFormat"]["labels"].as_object(),
+        Some(&attributes),
+        "the Istio provider's labels are envoy/otel.yaml's attributes"
+    );
+    assert_eq!(als["logFormat"]["text"], otel["body"]["string_value"]);
+    assert_eq!(als["logName"], otel["common_config"]["log_name"]);
+}
+
 #[test]
 fn envoy_gateway_extension_policy_matches_its_crd() {
     let m = check_manifest(&extension_policy_path(), &envoy_gateway_crds());
