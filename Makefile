@@ -43,7 +43,7 @@ PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv otel-venv cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv otel-venv cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit rules lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -137,6 +137,10 @@ unit: ## Run the filter's unit tests only
 validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode validate`
 	@scripts/setup.sh openssl ca-certificates
 	cargo test -p integration --test envoy_configs
+
+rules: ## Check the Prometheus rules (prometheus/rules.yaml) and run their unit tests with promtool (also part of make test)
+	@scripts/setup.sh prometheus
+	cd prometheus && promtool check rules rules.yaml && promtool test rules tests.yaml
 
 lint: ## rustfmt and clippy (native and wasm32), warnings are errors
 	@scripts/setup.sh --rust $(PACKAGES_RUST)
