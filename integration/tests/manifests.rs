@@ -193,6 +193,10 @@ fn wasmplugin_path() -> PathBuf {
     repo_root().join("envoy/istio/wasmplugin.yaml")
 }
 
+fn wasmplugin_https_path() -> PathBuf {
+    repo_root().join("envoy/istio/wasmplugin-https.yaml")
+}
+
 fn telemetry_path() -> PathBuf {
     repo_root().join("envoy/istio/telemetry.yaml")
 }
@@ -230,6 +234,59 @@ fn istio_wasmplugin_matches_its_crd() {
     );
 }
 
+/// The crate's version, which the shipped manifests pin.
+fn crate_version() -> String {
+    let cargo = read(&repo_root().join("Cargo.toml"));
+    cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("version in Cargo.toml")
+        .to_string()
+}
+
+/// Both delivery forms of the WasmPlugin: `oci://` by a version tag and `https://` by a path that
+/// names the version, each pinned by a `sha256`; apart from `url` and `sha256` the two resources
+/// are the same.
+#[test]
+fn istio_wasmplugin_ships_the_oci_and_https_forms_pinned() {
+    let version = crate_version();
+    let oci = check_manifest(&wasmplugin_path(), &istio_crds());
+    let https = check_manifest(&wasmplugin_https_path(), &istio_crds());
+    let oci_url = oci["spec"]["url"].as_str().expect("url");
+    let https_url = https["spec"]["url"].as_str().expect("url");
+    assert!(oci_url.starts_with("oci://"), "{oci_url}");
+    assert!(
+        oci_url.ends_with(&format!(":{version}")),
+        "the image is pulled by the release's tag {version}: {oci_url}"
+    );
+    assert!(https_url.starts_with("https://"), "{https_url}");
+    assert!(
+        https_url.contains(&format!("/{version}/")),
+        "the download names the release {version}: {https_url}"
+    );
+    for m in [&oci, &https] {
+        let sha = m["spec"]["sha256"].as_str().expect("sha256");
+        assert!(
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "sha256 pins the bytes: {sha}"
+        );
+        assert_eq!(m["spec"]["imagePullPolicy"], "IfNotPresent");
+    }
+    let strip = |m: &Value| {
+        let mut m = m.clone();
+        for k in ["url", "sha256"] {
+            m["spec"].as_object_mut().expect("spec").remove(k);
+        }
+        m
+    };
+    assert_eq!(
+        strip(&oci),
+        strip(&https),
+        "the two forms differ only in url and sha256"
+    );
+}
+
 #[test]
 fn istio_telemetry_matches_its_crd() {
     let m = check_manifest(&telemetry_path(), &istio_crds());
@@ -245,6 +302,54 @@ fn istio_telemetry_matches_its_crd() {
         providers.iter().any(|p| p["name"] == "ai-attribution-log"),
         "telemetry.yaml should switch on the ai-attribution-log provider"
     );
+}
+
+/// Istio's form of `envoy/otel.yaml`: a Telemetry resource (checked against its CRD) that
+/// switches on an `envoyOtelAls` provider whose labels and text are the attributes and body of
+/// `envoy/otel.yaml`.
+#[test]
+fn istio_otel_provider_matches_envoy_otel_yaml() {
+    let root = repo_root();
+    let telemetry = check_manifest(&root.join("envoy/istio/telemetry-otel.yaml"), &istio_crds());
+    assert_eq!(telemetry["kind"], "Telemetry");
+    let providers = &telemetry["spec"]["accessLogging"][0]["providers"];
+    assert_eq!(providers, &json!([{"name": "ai-attribution-otel"}]));
+    assert_eq!(telemetry["spec"]["accessLogging"][0]["match"]["mode"], "SERVER");
+
+    let mesh = yaml_document(&root.join("envoy/istio/meshconfig-otel.yaml"));
+    let provider = mesh["spec"]["meshConfig"]["extensionProviders"]
+        .as_array()
+        .expect("extensionProviders")
+        .iter()
+        .find(|p| p["name"] == "ai-attribution-otel")
+        .expect("the ai-attribution-otel provider");
+    let als = &provider["envoyOtelAls"];
+    assert!(als["service"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(als["port"].as_u64().is_some_and(|p| p > 0 && p < 65536));
+
+    let envoy = yaml_document(&root.join("envoy/otel.yaml"));
+    let mut logs = Vec::new();
+    find_key(&envoy, "access_log", &mut logs);
+    assert_eq!(logs.len(), 1, "envoy/otel.yaml has one access_log");
+    let otel = &logs[0][0]["typed_config"];
+    let attributes: Map<String, Value> = otel["attributes"]["values"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|kv| {
+            (
+                kv["key"].as_str().expect("key").to_string(),
+                kv["value"]["string_value"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        als["logFormat"]["labels"].as_object(),
+        Some(&attributes),
+        "the Istio provider's labels are envoy/otel.yaml's attributes"
+    );
+    assert_eq!(als["logFormat"]["text"], otel["body"]["string_value"]);
+    assert_eq!(als["logName"], otel["common_config"]["log_name"]);
 }
 
 #[test]
