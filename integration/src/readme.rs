@@ -47,25 +47,6 @@ pub fn marked_blocks(readme: &str, prefix: &str) -> Result<Vec<Marked>, String> 
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_after_markers() {
-        let text = "<!-- demo: a -->\n```console\n$ x\ny\n```\n<!-- other: b -->\n```\nz\n```\n";
-        assert_eq!(
-            marked_blocks(text, "demo"),
-            Ok(vec![Marked {
-                kind: "demo".into(),
-                arg: "a".into(),
-                text: "$ x\ny".into()
-            }])
-        );
-        assert!(marked_blocks("<!-- demo: a -->\ntext\n", "demo").is_err());
-    }
-}
-
 /// Correlation IDs are random UUIDs: every UUID reads as the same placeholder on both sides.
 pub fn mask_uuids(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -93,4 +74,23 @@ pub fn mask_uuids(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_after_markers() {
+        let text = "<!-- demo: a -->\n```console\n$ x\ny\n```\n<!-- other: b -->\n```\nz\n```\n";
+        assert_eq!(
+            marked_blocks(text, "demo"),
+            Ok(vec![Marked {
+                kind: "demo".into(),
+                arg: "a".into(),
+                text: "$ x\ny".into()
+            }])
+        );
+        assert!(marked_blocks("<!-- demo: a -->\ntext\n", "demo").is_err());
+    }
 }
