@@ -6,6 +6,9 @@ use crate::config::Config;
 use crate::policy::Decision;
 use crate::protobuf::{encode_struct, StructValue};
 
+/// The filter's own version (the crate's), written into every record as `filter_version`.
+pub const FILTER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Name of the structured record property (filter-state key `wasm.ai_attribution`).
 pub const STRUCT_PROPERTY: &str = "ai_attribution";
 
@@ -52,11 +55,12 @@ pub enum Field {
     QuotaOver,
     QuotaReported,
     Exception,
+    FilterVersion,
 }
 
 impl Field {
     /// Every field, in the order records list them.
-    pub const ALL: [Field; 40] = [
+    pub const ALL: [Field; 41] = [
         Field::Event,
         Field::Decision,
         Field::Reason,
@@ -97,6 +101,7 @@ impl Field {
         Field::QuotaOver,
         Field::QuotaReported,
         Field::Exception,
+        Field::FilterVersion,
     ];
 
     /// The scalar key, `wasm.ai_attribution.<this>`.
@@ -151,6 +156,7 @@ impl Field {
             Field::QuotaOver => ("quota_over", "ai_attribution.quota.over"),
             Field::QuotaReported => ("quota_reported", "ai_attribution.quota.reported"),
             Field::Exception => ("exception", "ai_attribution.exception"),
+            Field::FilterVersion => ("filter_version", "ai_attribution.filter_version"),
         }
     }
 
@@ -381,6 +387,7 @@ impl Record {
                 t.session_mismatch.then_some(Flag(true)),
             );
         }
+        put(field(Field::FilterVersion), Some(Text(FILTER_VERSION)));
         out
     }
 
@@ -499,6 +506,7 @@ mod tests {
         assert!(e.contains(&("ai_attribution.cost_usd".into(), "0.0001875".into())));
         assert!(e.contains(&("ai_attribution.input_tokens".into(), "27".into())));
         assert!(e.contains(&("ai_attribution.event".into(), "model_call".into())));
+        assert!(e.contains(&("ai_attribution.filter_version".into(), env!("CARGO_PKG_VERSION").into())));
     }
 
     #[test]
@@ -530,6 +538,7 @@ mod tests {
             "gen_ai.provider.name",
             "gen_ai.usage.input_tokens",
             "http.request.method",
+            "ai_attribution.filter_version",
         ] {
             assert!(text.contains(key), "{key}");
         }

@@ -8,9 +8,9 @@ use crate::config::Config;
 use crate::correlation::fallback_seed;
 use crate::host::Attributes;
 use crate::quota::{CheckAnswer, METHOD as QUOTA_METHOD, SERVICE as QUOTA_SERVICE};
-use crate::record::STRUCT_PROPERTY;
+use crate::record::{FILTER_VERSION, STRUCT_PROPERTY};
 use crate::reject::RESPONSE_CODE_DETAILS;
-use log::{error, warn};
+use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
 use std::cell::RefCell;
@@ -42,6 +42,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
+        info!("ai-attribution {FILTER_VERSION} starting");
         let read = host::buffer(BufferType::PluginConfiguration, 0, usize::MAX).map_err(|e| e.0);
         let config = match Config::from_host_read(read) {
             Ok(config) => config,
