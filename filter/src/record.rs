@@ -176,6 +176,15 @@ pub fn dimension_otel_name(dimension: &str) -> String {
     }
 }
 
+/// The structured-record key of a pseudonymised dimension: OpenTelemetry's `user.hash`, else
+/// `ai_attribution.<dimension>_hash`.
+pub fn pseudonym_otel_name(dimension: &str) -> String {
+    match dimension {
+        "user" => "user.hash".to_string(),
+        other => format!("ai_attribution.{other}_hash"),
+    }
+}
+
 /// Which kind of AI event a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -254,8 +263,11 @@ pub struct Record {
     /// The inbound `x-request-id`, as the caller (or Envoy) set it.
     pub request_id: Option<String>,
     pub method: Option<String>,
-    /// `(dimension, value)` for every configured dimension, in config order.
+    /// `(dimension, value)` for every configured dimension, in config order. The value of a
+    /// pseudonymised dimension is its pseudonym.
     pub dimensions: Vec<(String, Option<String>)>,
+    /// Indexes into `dimensions` whose values are pseudonyms (recorded as `<dimension>_hash`).
+    pub pseudonymised: Vec<usize>,
     pub sources: String,
     pub provider: String,
     pub operation: String,
@@ -395,15 +407,25 @@ impl Record {
         self.dimensions.get(i).map_or("", |(name, _)| name.as_str())
     }
 
+    /// The scalar key of the dimension at `i`: its name, or `<name>_hash` for a pseudonym.
+    fn dimension_scalar_name(&self, i: usize) -> String {
+        let name = self.dimension_name(i);
+        if self.pseudonymised.contains(&i) {
+            format!("{name}_hash")
+        } else {
+            name.to_string()
+        }
+    }
+
     /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
     pub fn scalar_entries(&self, config: &Config) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (key, value) in self.entries() {
-            let name = match key {
-                Key::Field(f) => f.scalar_name(),
-                Key::Dimension(i) => self.dimension_name(i),
+            let (base, name) = match key {
+                Key::Field(f) => (f.scalar_name(), f.scalar_name().to_string()),
+                Key::Dimension(i) => (self.dimension_name(i), self.dimension_scalar_name(i)),
             };
-            if !config.scalar_keys.wants(name) {
+            if !config.scalar_keys.wants(base) {
                 continue;
             }
             let text = match value {
@@ -425,6 +447,7 @@ impl Record {
             .map(|(key, value)| {
                 let name = match key {
                     Key::Field(f) => f.otel_name().to_string(),
+                    Key::Dimension(i) if self.pseudonymised.contains(&i) => pseudonym_otel_name(self.dimension_name(i)),
                     Key::Dimension(i) => dimension_otel_name(self.dimension_name(i)),
                 };
                 let value = match value {
@@ -457,6 +480,7 @@ mod tests {
                 ("user".into(), Some("alice".into())),
                 ("session".into(), None),
             ],
+            pseudonymised: Vec::new(),
             sources: "business_unit=header:x-bu,user=header:x-user-id".into(),
             provider: "openai".into(),
             operation: "chat".into(),
@@ -543,5 +567,35 @@ mod tests {
             assert!(text.contains(key), "{key}");
         }
         assert!(!text.contains("session.id"));
+    }
+
+    #[test]
+    fn pseudonymised_dimensions_are_recorded_under_hash_keys() {
+        let mut r = record();
+        r.dimensions = vec![
+            ("business_unit".into(), Some("b".repeat(64))),
+            ("user".into(), Some("a".repeat(64))),
+            ("session".into(), None),
+        ];
+        r.pseudonymised = vec![0, 1];
+        let c = Config::parse(b"{}").unwrap();
+        let e = r.scalar_entries(&c);
+        assert!(e.contains(&("ai_attribution.user_hash".into(), "a".repeat(64))));
+        assert!(e.contains(&("ai_attribution.business_unit_hash".into(), "b".repeat(64))));
+        assert!(!e
+            .iter()
+            .any(|(k, _)| k == "ai_attribution.user" || k == "ai_attribution.business_unit"));
+        let text = String::from_utf8_lossy(&r.structured()).into_owned();
+        assert!(text.contains("user.hash") && text.contains("ai_attribution.business_unit_hash"));
+        assert!(!text.contains("user.id"));
+        assert_eq!(
+            text.matches("ai_attribution.business_unit").count(),
+            text.matches("ai_attribution.business_unit_hash").count()
+        );
+        // A restricted scalar_keys list names the dimension (or its _hash key).
+        let c = Config::parse(br#"{"dimensions":{"user":["header:x"]},"require":[["user"]],"privacy":{"pseudonymise":["user"]},"record":{"scalar_keys":["user_hash"]}}"#).unwrap();
+        r.pseudonymised = vec![1];
+        let keys: Vec<String> = r.scalar_entries(&c).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["ai_attribution.user_hash"]);
     }
 }

@@ -39,6 +39,9 @@ fn the_version_is_logged_at_start_and_in_every_record() {
             .log_for(&id)
             .unwrap_or_else(|| panic!("no access-log line for {id}\n{}", stack.envoy.log()));
         assert_eq!(line["filter_version"], VERSION, "{line}");
-        assert_eq!(line["record"]["value"]["ai_attribution.filter_version"], VERSION, "{line}");
+        assert_eq!(
+            line["record"]["value"]["ai_attribution.filter_version"], VERSION,
+            "{line}"
+        );
     }
 }

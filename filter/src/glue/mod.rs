@@ -44,7 +44,10 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         info!("ai-attribution {FILTER_VERSION} starting");
         let read = host::buffer(BufferType::PluginConfiguration, 0, usize::MAX).map_err(|e| e.0);
-        let config = match Config::from_host_read(read) {
+        // The VM's environment (vm_config.environment_variables): where secrets such as the
+        // pseudonymisation key come from, never the plugin configuration.
+        let env = |name: &str| std::env::var(name).ok();
+        let config = match Config::from_host_read(read, &env) {
             Ok(config) => config,
             Err(e) => {
                 error!("invalid ai-attribution configuration: {e}");

@@ -1,0 +1,169 @@
+//! Privacy through a real Envoy: a pseudonymised user never appears in clear in the access log
+//! (either record form), in Envoy's metrics, or in what the upstream model server receives; the
+//! key comes from the VM environment, and a configuration without it does not load.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use integration::bootstrap::Bootstrap;
+use integration::envoy::{free_port, Envoy};
+use integration::http::Request;
+use integration::{request_id, Stack};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A test-only key; real keys come from a secret store into the VM environment.
+const TEST_KEY: &str = "test-only-key-for-privacy-tests-0123456789";
+/// A user name distinctive enough that any occurrence of it is a leak.
+const USER: &str = "alice.privacy.7f3e";
+
+fn config() -> Value {
+    json!({
+        "dimensions": {"user": ["header:x-user-id"], "business_unit": ["header:x-business-unit"]},
+        "require": [["user", "business_unit"]],
+        "privacy": {"pseudonymise": ["user"], "key_env": "TEST_PSEUDONYM_KEY"},
+        "correlation": {"propagate": ["user", "business_unit"], "baggage": true},
+        "metrics": {"labels": ["provider", "user", "business_unit"]}
+    })
+}
+
+fn stack(key: Option<&str>) -> Stack {
+    Stack::start_with(config().to_string(), |b: &mut Bootstrap| {
+        b.dimensions.push("user_hash".to_string());
+        if let Some(key) = key {
+            b.vm_environment = vec![("TEST_PSEUDONYM_KEY".to_string(), key.to_string())];
+        }
+    })
+    .unwrap()
+}
+
+/// HMAC-SHA256 of `value` under `key`, computed by OpenSSL (not by the filter's code).
+fn openssl_hmac(key: &str, value: &str) -> String {
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl (make setup installs it)");
+    child.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    // "HMAC-SHA2-256(stdin)= <hex>" (the label differs between OpenSSL versions).
+    text.trim().rsplit(' ').next().unwrap().to_string()
+}
+
+fn chat(id: &str, user: &str) -> Request {
+    Request::post("/v1/chat/completions")
+        .header("x-request-id", id)
+        .header("x-user-id", user)
+        .header("x-business-unit", "finance")
+        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello"}]}))
+}
+
+#[test]
+fn a_pseudonymised_user_never_appears_in_clear() {
+    let stack = stack(Some(TEST_KEY));
+    let hash = openssl_hmac(TEST_KEY, USER);
+    assert_eq!(hash.len(), 64, "{hash}");
+
+    let id = request_id("privacy");
+    let resp = stack.send(&chat(&id, USER)).unwrap();
+    assert_eq!(resp.status, 200, "require sees the resolved user: {}", resp.text());
+    let rejected = request_id("privacy-rejected");
+    let resp = stack
+        .send(
+            &Request::post("/v1/chat/completions")
+                .header("x-request-id", &rejected)
+                .header("x-user-id", USER)
+                .json(&json!({"model": "gpt-4o", "messages": []})),
+        )
+        .unwrap();
+    assert_eq!(resp.status, 403, "no business unit: {}", resp.text());
+    assert!(!resp.text().contains(USER), "{}", resp.text());
+
+    // The access log: the pseudonym under user_hash and user.hash, never the value.
+    let line = stack
+        .log_for(&id)
+        .unwrap_or_else(|| panic!("no access-log line for {id}\n{}", stack.envoy.log()));
+    assert_eq!(line["decision"], "attributed", "{line}");
+    assert_eq!(line["user_hash"], hash.as_str(), "{line}");
+    assert_eq!(line["user"], Value::Null, "{line}");
+    let record = &line["record"]["value"];
+    assert_eq!(record["user.hash"], hash.as_str(), "{line}");
+    assert_eq!(record["user.id"], Value::Null, "{line}");
+    assert_eq!(record["ai_attribution.business_unit"], "finance", "{line}");
+    let rejected_line = stack.log_for(&rejected).unwrap();
+    assert_eq!(rejected_line["user_hash"], hash.as_str(), "{rejected_line}");
+    let log = std::fs::read_to_string(&stack.access_log).unwrap();
+    assert!(!log.contains(USER), "the access log holds the clear user:\n{log}");
+
+    // What the model server received: the pseudonym in x-ai-user and baggage, the header the
+    // user came in removed, and the value nowhere.
+    let up = stack
+        .server
+        .received()
+        .into_iter()
+        .find(|r| r.header("x-request-id") == Some(id.as_str()))
+        .expect("the call reached the model server");
+    assert_eq!(up.header("x-ai-user"), Some(hash.as_str()), "{:?}", up.headers);
+    assert_eq!(up.header("x-ai-business-unit"), Some("finance"));
+    assert_eq!(up.header("x-user-id"), None, "{:?}", up.headers);
+    let baggage = up.header("baggage").unwrap_or_default();
+    assert!(baggage.contains(&format!("ai.user={hash}")), "{baggage}");
+    for (name, value) in &up.headers {
+        assert!(!value.contains(USER), "upstream header {name}: {value}");
+    }
+
+    // Envoy's metrics: labelled by the pseudonym.
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = stack.envoy.admin("/stats").unwrap();
+    let prometheus = stack.envoy.admin("/stats/prometheus").unwrap();
+    assert!(
+        stats.contains(&format!(";user={hash}")),
+        "no series labelled by the pseudonym:\n{stats}"
+    );
+    assert!(!stats.contains(USER), "/stats holds the clear user");
+    assert!(!prometheus.contains(USER), "/stats/prometheus holds the clear user");
+    // Nor does Envoy's own log.
+    assert!(!stack.envoy.log().contains(USER), "Envoy's log holds the clear user");
+}
+
+#[test]
+fn another_key_gives_another_pseudonym() {
+    let stack = stack(Some("another-test-only-key-9876543210"));
+    let id = request_id("privacy-key");
+    assert_eq!(stack.send(&chat(&id, USER)).unwrap().status, 200);
+    let line = stack.log_for(&id).unwrap();
+    assert_eq!(
+        line["user_hash"],
+        openssl_hmac("another-test-only-key-9876543210", USER).as_str()
+    );
+    assert_ne!(line["user_hash"], openssl_hmac(TEST_KEY, USER).as_str());
+}
+
+#[test]
+fn pseudonymisation_without_a_key_in_the_vm_environment_does_not_load() {
+    for (key, want) in [
+        (None, "the environment variable TEST_PSEUDONYM_KEY is not set"),
+        (Some(""), "the environment variable TEST_PSEUDONYM_KEY is empty"),
+        (Some("short"), "it needs at least 16"),
+    ] {
+        let mut b = Bootstrap::new(
+            free_port(),
+            config().to_string(),
+            std::env::temp_dir().join("unused.log"),
+        );
+        b.admin_port = free_port();
+        if let Some(key) = key {
+            b.vm_environment = vec![("TEST_PSEUDONYM_KEY".to_string(), key.to_string())];
+        }
+        let (code, log) = Envoy::wait_exit(&b.to_json(), Duration::from_secs(30)).unwrap();
+        assert_ne!(code, Some(0), "Envoy started without a usable key ({key:?})");
+        assert!(
+            log.contains("invalid ai-attribution configuration: privacy.key_env:") && log.contains(want),
+            "{key:?}: {log}"
+        );
+    }
+}
