@@ -425,7 +425,7 @@ impl Record {
                 Key::Field(f) => (f.scalar_name(), f.scalar_name().to_string()),
                 Key::Dimension(i) => (self.dimension_name(i), self.dimension_scalar_name(i)),
             };
-            if !config.scalar_keys.wants(base) {
+            if !config.scalar_keys.wants(base) || config.redact.contains(base) {
                 continue;
             }
             let text = match value {
@@ -439,11 +439,19 @@ impl Record {
         out
     }
 
-    /// The structured record as serialized `google.protobuf.Struct`.
-    pub fn structured(&self) -> Vec<u8> {
+    /// The structured record as serialized `google.protobuf.Struct`, without the keys
+    /// `record.redact` names.
+    pub fn structured(&self, config: &Config) -> Vec<u8> {
         let fields: Vec<(String, StructValue)> = self
             .entries()
             .into_iter()
+            .filter(|(key, _)| {
+                config.redact.is_empty()
+                    || !config.redact.contains(match key {
+                        Key::Field(f) => f.scalar_name(),
+                        Key::Dimension(i) => self.dimension_name(*i),
+                    })
+            })
             .map(|(key, value)| {
                 let name = match key {
                     Key::Field(f) => f.otel_name().to_string(),
@@ -542,6 +550,34 @@ mod tests {
     }
 
     #[test]
+    fn redacted_keys_are_in_neither_form() {
+        let c = Config::parse(
+            br#"{"dimensions":{"user":["header:x"],"business_unit":["header:y"]},"require":[["user"]],
+            "record":{"redact":["request_model","business_unit","cost_usd"]}}"#,
+        )
+        .unwrap();
+        let keys: Vec<String> = record().scalar_entries(&c).into_iter().map(|(k, _)| k).collect();
+        for gone in ["request_model", "business_unit", "cost_usd"] {
+            assert!(!keys.contains(&format!("ai_attribution.{gone}")), "{gone}: {keys:?}");
+        }
+        assert!(keys.contains(&"ai_attribution.user".to_string()));
+        let text = String::from_utf8_lossy(&record().structured(&c)).into_owned();
+        for gone in [
+            "gen_ai.request.model",
+            "ai_attribution.business_unit",
+            "ai_attribution.cost_usd",
+        ] {
+            assert!(!text.contains(gone), "{gone}");
+        }
+        assert!(text.contains("user.id") && text.contains("gen_ai.provider.name"));
+        // The scalar form alone: scalar_keys; both forms: redact.
+        let e = Config::parse(br#"{"record":{"redact":["nope"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("record.redact[0]: \"nope\" is neither"), "{e}");
+    }
+
+    #[test]
     fn cost_formatting() {
         assert_eq!(format_cost(0.0001875), "0.0001875");
         assert_eq!(format_cost(2.0), "2");
@@ -554,7 +590,7 @@ mod tests {
 
     #[test]
     fn structured_record_uses_otel_names() {
-        let bytes = record().structured();
+        let bytes = record().structured(&Config::parse(b"{}").unwrap());
         let text = String::from_utf8_lossy(&bytes);
         for key in [
             "user.id",
@@ -585,7 +621,7 @@ mod tests {
         assert!(!e
             .iter()
             .any(|(k, _)| k == "ai_attribution.user" || k == "ai_attribution.business_unit"));
-        let text = String::from_utf8_lossy(&r.structured()).into_owned();
+        let text = String::from_utf8_lossy(&r.structured(&c)).into_owned();
         assert!(text.contains("user.hash") && text.contains("ai_attribution.business_unit_hash"));
         assert!(!text.contains("user.id"));
         assert_eq!(

@@ -167,3 +167,29 @@ fn pseudonymisation_without_a_key_in_the_vm_environment_does_not_load() {
         );
     }
 }
+
+#[test]
+fn a_redacted_key_is_in_neither_access_log_form() {
+    let config = json!({
+        "dimensions": {"user": ["header:x-user-id"], "business_unit": ["header:x-business-unit"]},
+        "require": [["user"]],
+        "record": {"redact": ["request_model", "business_unit"]},
+        "metrics": {"labels": ["provider", "business_unit"]}
+    });
+    let stack = Stack::start(&config).unwrap();
+    let id = request_id("redact");
+    assert_eq!(stack.send(&chat(&id, "bob")).unwrap().status, 200);
+    let line = stack
+        .log_for(&id)
+        .unwrap_or_else(|| panic!("no access-log line for {id}\n{}", stack.envoy.log()));
+    assert_eq!(line["request_model"], Value::Null, "{line}");
+    assert_eq!(line["business_unit"], Value::Null, "{line}");
+    let record = line["record"]["value"].as_object().unwrap();
+    assert!(!record.contains_key("gen_ai.request.model"), "{line}");
+    assert!(!record.contains_key("ai_attribution.business_unit"), "{line}");
+    // The other keys stay, and the metric label is its own switch.
+    assert_eq!(line["user"], "bob");
+    assert_eq!(record["gen_ai.response.model"], "gpt-4o");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(stack.envoy.admin("/stats").unwrap().contains(";business_unit=finance"));
+}

@@ -74,7 +74,7 @@ impl Call {
         };
         Finished {
             scalars: record.scalar_entries(&self.cfg),
-            structured: record.structured(),
+            structured: record.structured(&self.cfg),
             record,
             counts,
             quota_report,

@@ -58,6 +58,16 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let metric_labels = metric_labels(&raw.metrics, &index_of)?;
     let privacy = privacy(&raw.privacy, &dimensions)?;
     let scalar_keys = scalar_keys(&raw.record.scalar_keys, &index_of, &privacy)?;
+    let mut redact = BTreeSet::new();
+    for (i, key) in raw.record.redact.iter().enumerate() {
+        let Some(name) = record_key_name(key, &index_of, &privacy) else {
+            return Err(err(
+                format!("record.redact[{i}]"),
+                format!("\"{key}\" is neither a record key nor a configured dimension"),
+            ));
+        };
+        redact.insert(name);
+    }
     let needs_body = dimensions
         .iter()
         .any(|d| d.sources.iter().any(|s| matches!(s, Source::Body(_))));
@@ -90,6 +100,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         metric_labels,
         max_label_values: raw.metrics.max_label_values as usize,
         scalar_keys,
+        redact,
         privacy,
         max_value_bytes,
         body_decision_bytes: raw.limits.body_decision_bytes,

@@ -210,6 +210,8 @@ pub struct Config {
     /// Label combinations (series) each metric may take per VM.
     pub max_label_values: usize,
     pub scalar_keys: ScalarKeys,
+    /// Record keys written in neither form (a field's scalar name, or a dimension's name).
+    pub redact: BTreeSet<String>,
     pub privacy: Privacy,
     pub max_value_bytes: usize,
     /// How much of the body a decision waiting on `body:` sources may hold before deciding.

@@ -332,6 +332,9 @@ fn default_max_label_values() -> u32 {
 pub(super) struct RawRecord {
     #[serde(default)]
     pub scalar_keys: AllOr<String>,
+    /// Record keys left out of both forms (scalar keys and the structured record).
+    #[serde(default)]
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
