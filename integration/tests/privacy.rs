@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use integration::bootstrap::Bootstrap;
-use integration::envoy::{free_port, Envoy};
+use integration::envoy::{free_port, repo_root, wasm_path, Envoy, TempDir};
 use integration::http::Request;
+use integration::model_server::ModelServer;
+use integration::render::{render, Local};
 use integration::{request_id, Stack};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -192,4 +194,90 @@ fn a_redacted_key_is_in_neither_access_log_form() {
     assert_eq!(record["gen_ai.response.model"], "gpt-4o");
     std::thread::sleep(Duration::from_millis(300));
     assert!(stack.envoy.admin("/stats").unwrap().contains(";business_unit=finance"));
+}
+
+/// The telemetry a call costs: the access-log line `envoy/envoy.yaml` (as shipped, rendered with
+/// local paths and ports) writes for a typical attributed call, a streamed one and a rejection, in
+/// bytes, newline included. The README's privacy review quotes these numbers; the bounds catch a
+/// record that grows without the README saying so.
+#[test]
+fn bytes_per_record_with_the_shipped_access_log() {
+    let server = ModelServer::start().unwrap();
+    let dir = TempDir::new("telemetry-cost").unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let log_path = dir.path().join("access.log");
+    let shipped = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap();
+    let config = render(
+        &shipped,
+        &Local {
+            wasm: Some(wasm_path()),
+            listen_port: Some(port),
+            admin_port: Some(admin),
+            model_server_port: Some(server.port()),
+            access_log: Some(log_path.clone()),
+            ..Local::default()
+        },
+    );
+    let envoy = Envoy::start(&config, admin).unwrap();
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello"}]});
+    let stream = json!({"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": true,
+        "messages": [{"role": "user", "content": "Summarise"}]});
+    let calls = [
+        (
+            "attributed",
+            "/v1/chat/completions",
+            chat.clone(),
+            vec![("x-user-id", "alice"), ("x-business-unit", "finance")],
+            200,
+        ),
+        (
+            "streamed",
+            "/v1/messages",
+            stream,
+            vec![("x-service-account", "nightly-summarizer")],
+            200,
+        ),
+        (
+            "rejected",
+            "/v1/chat/completions",
+            chat,
+            vec![("x-business-unit", "finance")],
+            403,
+        ),
+    ];
+    let mut sizes = Vec::new();
+    for (what, path, body, headers, status) in calls {
+        let id = request_id(what);
+        let mut req = Request::post(path).header("x-request-id", &id).json(&body);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let resp = integration::http::send(port, &req).unwrap();
+        assert_eq!(resp.status, status, "{what}: {}", resp.text());
+        integration::log_for(&log_path, &id).unwrap_or_else(|| panic!("no line for {id}\n{}", envoy.log()));
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let line = log.lines().find(|l| l.contains(&id)).unwrap();
+        let parsed: Value = serde_json::from_str(line).unwrap();
+        let structured = parsed["record"].to_string().len();
+        let bytes = line.len() + 1;
+        // `"key":null,` for each scalar key without a value.
+        let nulls: usize = parsed
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k.len() + 8)
+            .sum();
+        eprintln!(
+            "{what}: {bytes} bytes per access-log line, of which {structured} the structured record and {nulls} keys without a value"
+        );
+        sizes.push((what, bytes, structured));
+    }
+    for (what, bytes, structured) in sizes {
+        assert!((1000..2600).contains(&bytes), "{what}: {bytes} bytes");
+        assert!(
+            structured < bytes / 2 + 200,
+            "{what}: structured {structured} of {bytes}"
+        );
+    }
 }
