@@ -20,6 +20,7 @@ pub mod keys {
     pub const SOURCES: &str = "ai_attribution.sources";
     pub const TRACE_ID: &str = "ai_attribution.trace_id";
     pub const VERSION: &str = "ai_attribution.version";
+    pub const FILTER_VERSION: &str = "ai_attribution.filter_version";
     pub const STREAM: &str = "ai_attribution.stream";
     pub const USAGE_STATUS: &str = "ai_attribution.usage_status";
     pub const USAGE_REASON: &str = "ai_attribution.usage_reason";
@@ -62,7 +63,7 @@ pub mod keys {
     pub const RPC_STATUS: &str = "rpc.response.status_code";
 
     /// `ai_attribution.*` keys that are not dimensions.
-    pub const NOT_DIMENSIONS: [&str; 22] = [
+    pub const NOT_DIMENSIONS: [&str; 23] = [
         EVENT,
         DECISION,
         REASON,
@@ -71,6 +72,7 @@ pub mod keys {
         SOURCES,
         TRACE_ID,
         VERSION,
+        FILTER_VERSION,
         STREAM,
         USAGE_STATUS,
         USAGE_REASON,

@@ -6,6 +6,9 @@ use crate::config::Config;
 use crate::policy::Decision;
 use crate::protobuf::{encode_struct, StructValue};
 
+/// The filter's own version (the crate's), written into every record as `filter_version`.
+pub const FILTER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Name of the structured record property (filter-state key `wasm.ai_attribution`).
 pub const STRUCT_PROPERTY: &str = "ai_attribution";
 
@@ -52,11 +55,12 @@ pub enum Field {
     QuotaOver,
     QuotaReported,
     Exception,
+    FilterVersion,
 }
 
 impl Field {
     /// Every field, in the order records list them.
-    pub const ALL: [Field; 40] = [
+    pub const ALL: [Field; 41] = [
         Field::Event,
         Field::Decision,
         Field::Reason,
@@ -97,6 +101,7 @@ impl Field {
         Field::QuotaOver,
         Field::QuotaReported,
         Field::Exception,
+        Field::FilterVersion,
     ];
 
     /// The scalar key, `wasm.ai_attribution.<this>`.
@@ -151,6 +156,7 @@ impl Field {
             Field::QuotaOver => ("quota_over", "ai_attribution.quota.over"),
             Field::QuotaReported => ("quota_reported", "ai_attribution.quota.reported"),
             Field::Exception => ("exception", "ai_attribution.exception"),
+            Field::FilterVersion => ("filter_version", "ai_attribution.filter_version"),
         }
     }
 
@@ -167,6 +173,15 @@ pub fn dimension_otel_name(dimension: &str) -> String {
         "user" => "user.id".to_string(),
         "session" => "session.id".to_string(),
         other => format!("ai_attribution.{other}"),
+    }
+}
+
+/// The structured-record key of a pseudonymised dimension: OpenTelemetry's `user.hash`, else
+/// `ai_attribution.<dimension>_hash`.
+pub fn pseudonym_otel_name(dimension: &str) -> String {
+    match dimension {
+        "user" => "user.hash".to_string(),
+        other => format!("ai_attribution.{other}_hash"),
     }
 }
 
@@ -248,8 +263,11 @@ pub struct Record {
     /// The inbound `x-request-id`, as the caller (or Envoy) set it.
     pub request_id: Option<String>,
     pub method: Option<String>,
-    /// `(dimension, value)` for every configured dimension, in config order.
+    /// `(dimension, value)` for every configured dimension, in config order. The value of a
+    /// pseudonymised dimension is its pseudonym.
     pub dimensions: Vec<(String, Option<String>)>,
+    /// Indexes into `dimensions` whose values are pseudonyms (recorded as `<dimension>_hash`).
+    pub pseudonymised: Vec<usize>,
     pub sources: String,
     pub provider: String,
     pub operation: String,
@@ -381,6 +399,7 @@ impl Record {
                 t.session_mismatch.then_some(Flag(true)),
             );
         }
+        put(field(Field::FilterVersion), Some(Text(FILTER_VERSION)));
         out
     }
 
@@ -388,15 +407,25 @@ impl Record {
         self.dimensions.get(i).map_or("", |(name, _)| name.as_str())
     }
 
+    /// The scalar key of the dimension at `i`: its name, or `<name>_hash` for a pseudonym.
+    fn dimension_scalar_name(&self, i: usize) -> String {
+        let name = self.dimension_name(i);
+        if self.pseudonymised.contains(&i) {
+            format!("{name}_hash")
+        } else {
+            name.to_string()
+        }
+    }
+
     /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
     pub fn scalar_entries(&self, config: &Config) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (key, value) in self.entries() {
-            let name = match key {
-                Key::Field(f) => f.scalar_name(),
-                Key::Dimension(i) => self.dimension_name(i),
+            let (base, name) = match key {
+                Key::Field(f) => (f.scalar_name(), f.scalar_name().to_string()),
+                Key::Dimension(i) => (self.dimension_name(i), self.dimension_scalar_name(i)),
             };
-            if !config.scalar_keys.wants(name) {
+            if !config.scalar_keys.wants(base) || config.redact.contains(base) {
                 continue;
             }
             let text = match value {
@@ -410,14 +439,23 @@ impl Record {
         out
     }
 
-    /// The structured record as serialized `google.protobuf.Struct`.
-    pub fn structured(&self) -> Vec<u8> {
+    /// The structured record as serialized `google.protobuf.Struct`, without the keys
+    /// `record.redact` names.
+    pub fn structured(&self, config: &Config) -> Vec<u8> {
         let fields: Vec<(String, StructValue)> = self
             .entries()
             .into_iter()
+            .filter(|(key, _)| {
+                config.redact.is_empty()
+                    || !config.redact.contains(match key {
+                        Key::Field(f) => f.scalar_name(),
+                        Key::Dimension(i) => self.dimension_name(*i),
+                    })
+            })
             .map(|(key, value)| {
                 let name = match key {
                     Key::Field(f) => f.otel_name().to_string(),
+                    Key::Dimension(i) if self.pseudonymised.contains(&i) => pseudonym_otel_name(self.dimension_name(i)),
                     Key::Dimension(i) => dimension_otel_name(self.dimension_name(i)),
                 };
                 let value = match value {
@@ -450,6 +488,7 @@ mod tests {
                 ("user".into(), Some("alice".into())),
                 ("session".into(), None),
             ],
+            pseudonymised: Vec::new(),
             sources: "business_unit=header:x-bu,user=header:x-user-id".into(),
             provider: "openai".into(),
             operation: "chat".into(),
@@ -499,6 +538,7 @@ mod tests {
         assert!(e.contains(&("ai_attribution.cost_usd".into(), "0.0001875".into())));
         assert!(e.contains(&("ai_attribution.input_tokens".into(), "27".into())));
         assert!(e.contains(&("ai_attribution.event".into(), "model_call".into())));
+        assert!(e.contains(&("ai_attribution.filter_version".into(), env!("CARGO_PKG_VERSION").into())));
     }
 
     #[test]
@@ -507,6 +547,34 @@ mod tests {
         let e = record().scalar_entries(&c);
         let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["ai_attribution.decision", "ai_attribution.user"]);
+    }
+
+    #[test]
+    fn redacted_keys_are_in_neither_form() {
+        let c = Config::parse(
+            br#"{"dimensions":{"user":["header:x"],"business_unit":["header:y"]},"require":[["user"]],
+            "record":{"redact":["request_model","business_unit","cost_usd"]}}"#,
+        )
+        .unwrap();
+        let keys: Vec<String> = record().scalar_entries(&c).into_iter().map(|(k, _)| k).collect();
+        for gone in ["request_model", "business_unit", "cost_usd"] {
+            assert!(!keys.contains(&format!("ai_attribution.{gone}")), "{gone}: {keys:?}");
+        }
+        assert!(keys.contains(&"ai_attribution.user".to_string()));
+        let text = String::from_utf8_lossy(&record().structured(&c)).into_owned();
+        for gone in [
+            "gen_ai.request.model",
+            "ai_attribution.business_unit",
+            "ai_attribution.cost_usd",
+        ] {
+            assert!(!text.contains(gone), "{gone}");
+        }
+        assert!(text.contains("user.id") && text.contains("gen_ai.provider.name"));
+        // The scalar form alone: scalar_keys; both forms: redact.
+        let e = Config::parse(br#"{"record":{"redact":["nope"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("record.redact[0]: \"nope\" is neither"), "{e}");
     }
 
     #[test]
@@ -522,7 +590,7 @@ mod tests {
 
     #[test]
     fn structured_record_uses_otel_names() {
-        let bytes = record().structured();
+        let bytes = record().structured(&Config::parse(b"{}").unwrap());
         let text = String::from_utf8_lossy(&bytes);
         for key in [
             "user.id",
@@ -530,9 +598,40 @@ mod tests {
             "gen_ai.provider.name",
             "gen_ai.usage.input_tokens",
             "http.request.method",
+            "ai_attribution.filter_version",
         ] {
             assert!(text.contains(key), "{key}");
         }
         assert!(!text.contains("session.id"));
+    }
+
+    #[test]
+    fn pseudonymised_dimensions_are_recorded_under_hash_keys() {
+        let mut r = record();
+        r.dimensions = vec![
+            ("business_unit".into(), Some("b".repeat(64))),
+            ("user".into(), Some("a".repeat(64))),
+            ("session".into(), None),
+        ];
+        r.pseudonymised = vec![0, 1];
+        let c = Config::parse(b"{}").unwrap();
+        let e = r.scalar_entries(&c);
+        assert!(e.contains(&("ai_attribution.user_hash".into(), "a".repeat(64))));
+        assert!(e.contains(&("ai_attribution.business_unit_hash".into(), "b".repeat(64))));
+        assert!(!e
+            .iter()
+            .any(|(k, _)| k == "ai_attribution.user" || k == "ai_attribution.business_unit"));
+        let text = String::from_utf8_lossy(&r.structured(&c)).into_owned();
+        assert!(text.contains("user.hash") && text.contains("ai_attribution.business_unit_hash"));
+        assert!(!text.contains("user.id"));
+        assert_eq!(
+            text.matches("ai_attribution.business_unit").count(),
+            text.matches("ai_attribution.business_unit_hash").count()
+        );
+        // A restricted scalar_keys list names the dimension (or its _hash key).
+        let c = Config::parse(br#"{"dimensions":{"user":["header:x"]},"require":[["user"]],"privacy":{"pseudonymise":["user"]},"record":{"scalar_keys":["user_hash"]}}"#).unwrap();
+        r.pseudonymised = vec![1];
+        let keys: Vec<String> = r.scalar_entries(&c).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["ai_attribution.user_hash"]);
     }
 }

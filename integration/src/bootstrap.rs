@@ -42,6 +42,8 @@ pub struct Bootstrap {
     /// Envoy's worker threads (`--concurrency`).
     pub concurrency: u32,
     pub wasm: PathBuf,
+    /// The wasm VM's environment (`vm_config.environment_variables.key_values`).
+    pub vm_environment: Vec<(String, String)>,
 }
 
 impl Bootstrap {
@@ -64,6 +66,7 @@ impl Bootstrap {
             upstream_transport_socket: None,
             concurrency: 1,
             wasm: crate::envoy::wasm_path(),
+            vm_environment: Vec::new(),
         }
     }
 
@@ -110,6 +113,10 @@ impl Bootstrap {
         });
         if let (Some(policy), Some(obj)) = (&self.failure_policy, wasm_config.as_object_mut()) {
             obj.insert("failure_policy".into(), json!(policy));
+        }
+        if !self.vm_environment.is_empty() {
+            let values: Map<String, Value> = self.vm_environment.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            wasm_config["vm_config"]["environment_variables"] = json!({"key_values": values});
         }
         let mut filters = self.filters_before.clone();
         filters.push(json!({

@@ -691,7 +691,7 @@ fn find_key<'a>(node: &'a Value, key: &str, found: &mut Vec<&'a Value>) {
 // ---- the schema against config/ --------------------------------------------------------------
 
 /// The fields of `RawConfig` in filter/src/config/raw.rs.
-const RAW_CONFIG_FIELDS: [&str; 18] = [
+const RAW_CONFIG_FIELDS: [&str; 19] = [
     "mode",
     "dimensions",
     "require",
@@ -709,6 +709,7 @@ const RAW_CONFIG_FIELDS: [&str; 18] = [
     "pricing",
     "metrics",
     "record",
+    "privacy",
     "limits",
 ];
 
@@ -816,6 +817,7 @@ fn schema_objects_match_every_raw_struct_in_config_rs() {
         ("RawPrice", "/properties/pricing/additionalProperties"),
         ("RawMetrics", "/properties/metrics"),
         ("RawRecord", "/properties/record"),
+        ("RawPrivacy", "/properties/privacy"),
         ("RawLimits", "/properties/limits"),
     ]);
     let found: BTreeSet<&str> = structs.keys().map(String::as_str).collect();

@@ -74,7 +74,7 @@ impl Call {
         };
         Finished {
             scalars: record.scalar_entries(&self.cfg),
-            structured: record.structured(),
+            structured: record.structured(&self.cfg),
             record,
             counts,
             quota_report,
@@ -242,12 +242,17 @@ impl Call {
             correlation_id: self.correlation_id.clone(),
             request_id: self.request_id.clone(),
             method: Some(self.method.clone()),
+            // A pseudonymised dimension's clear value stays in the call: the record gets its pseudonym.
             dimensions: cfg
                 .dimensions
                 .iter()
                 .enumerate()
-                .map(|(i, d)| (d.name.clone(), self.attribution.value(i).map(str::to_string)))
+                .map(|(i, d)| {
+                    let shown = self.attribution.value(i).and_then(|v| cfg.shown(i, v));
+                    (d.name.clone(), shown.map(std::borrow::Cow::into_owned))
+                })
                 .collect(),
+            pseudonymised: cfg.privacy.pseudonymised.clone(),
             sources: self.attribution.sources(cfg),
             provider: self.model.provider.clone(),
             operation: tool
@@ -282,7 +287,8 @@ impl Call {
                 let value = match label {
                     MetricLabel::Model => record.response_model.as_deref().or(record.request_model.as_deref()),
                     MetricLabel::Dimension(i) if self.attribution.unverified.contains(&i) => Some(metrics::UNVERIFIED),
-                    MetricLabel::Dimension(i) => self.attribution.value(i),
+                    // The record's value: a pseudonymised dimension's pseudonym.
+                    MetricLabel::Dimension(i) => record.dimensions.get(i).and_then(|(_, v)| v.as_deref()),
                 };
                 (self.cfg.label_name(label), value.unwrap_or(UNKNOWN))
             })

@@ -57,7 +57,14 @@ impl Call {
             .flat_map(|e| e.budgets.iter().copied())
             .collect();
         let attribution = &self.attribution;
-        let dimension = |i: usize| attribution.verified_value(i);
+        // Budget keys carry what may leave the filter: a pseudonymised dimension's pseudonym.
+        let shown: Vec<Option<String>> = (0..cfg.dimensions.len())
+            .map(|i| {
+                let value = attribution.verified_value(i)?;
+                cfg.shown(i, value).map(std::borrow::Cow::into_owned)
+            })
+            .collect();
+        let dimension = |i: usize| shown.get(i).and_then(|v| v.as_deref());
         let satisfies = |require: &[Vec<usize>]| {
             require
                 .iter()
@@ -217,10 +224,10 @@ impl Call {
             .iter()
             .enumerate()
             .filter_map(|(i, d)| {
-                let value = self.attribution.verified_value(i)?;
+                let value = self.cfg.shown(i, self.attribution.verified_value(i)?)?;
                 Some(Effect::SetFilterState(
                     format!("ai_attribution.quota_key.{}", d.name),
-                    value.to_string(),
+                    value.into_owned(),
                 ))
             })
             .collect();

@@ -1061,3 +1061,93 @@ fn filter_state_for_envoys_rate_limit_filter() {
         .iter()
         .any(|e| matches!(e, Effect::SetFilterState(k, _) if k == "ai_attribution.quota_tokens")));
 }
+
+/// A test-only key for pseudonymised dimensions.
+const TEST_KEY: &str = "test-only-pseudonym-key-0123456789";
+
+fn loaded(json: &str) -> Rc<Config> {
+    let env = |name: &str| (name == "AI_ATTRIBUTION_PSEUDONYM_KEY").then(|| TEST_KEY.to_string());
+    Rc::new(Config::load(json.as_bytes(), &env).unwrap())
+}
+
+#[test]
+fn a_pseudonymised_user_leaves_the_filter_only_as_its_hmac() {
+    let c = loaded(
+        r#"{"dimensions":{"user":["header:x-user-id"],"business_unit":["header:x-bu"]},
+        "require":[["user","business_unit"]],"privacy":{"pseudonymise":["user"]},
+        "correlation":{"propagate":["user","business_unit"],"baggage":true},
+        "metrics":{"labels":["provider","user","business_unit"]},
+        "quota":{"cluster":"ratelimit","filter_state":true,"budgets":[{"name":"requests_per_user","descriptors":["user"],"hits":"requests"}]}}"#,
+    );
+    let hash = crate::hmac::HmacKey::new(TEST_KEY.as_bytes()).mac_hex(b"alice");
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, step) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice"), ("x-bu", "finance")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    // `require` sees the resolved value: the call is attributed.
+    assert_eq!(call.decision(), Decision::Attributed);
+    assert_eq!(sets(&step, "x-ai-user").as_deref(), Some(hash.as_str()));
+    // The header the clear value came in does not go upstream; other dimensions' headers do.
+    assert!(removes(&step, "x-user-id"));
+    assert!(!removes(&step, "x-bu"));
+    assert_eq!(sets(&step, "x-ai-business-unit").as_deref(), Some("finance"));
+    let baggage = sets(&step, "baggage").unwrap();
+    assert!(baggage.contains(&format!("ai.user={hash}")), "{baggage}");
+    let body_step = call.on_request_body(br#"{"model":"gpt-4o","messages":[]}"#, true, &mut host);
+    let check = check_of(&step)
+        .or(check_of(&body_step))
+        .expect("a budget check")
+        .clone();
+    let entries = decoded_entries(&check).join(" ");
+    assert!(entries.contains(&hash), "{entries}");
+    let steps = format!("{step:?} {body_step:?}");
+    assert!(steps.contains(&format!("quota_key.user\", \"{hash}\"")), "{steps}");
+    assert!(!steps.contains("alice"), "{steps}");
+    let _ = call.on_quota_answer(&answer(1, &[(1, None)]));
+    let _ = call.on_response_headers(
+        &headers(&[(":status", "200"), ("content-type", "application/json")]),
+        false,
+    );
+    let _ = call.on_response_body(OPENAI_JSON, true);
+    let f = call.finish(&mut host, &mut vm);
+    assert_eq!(scalar(&f, "user_hash"), Some(hash.as_str()));
+    assert_eq!(scalar(&f, "user"), None);
+    let structured = String::from_utf8_lossy(&f.structured).into_owned();
+    assert!(structured.contains("user.hash") && structured.contains(&hash));
+    assert!(!structured.contains("user.id"));
+    let names: Vec<&str> = f.counts.iter().filter_map(|(id, _)| vm.series_name(*id)).collect();
+    assert!(names.iter().any(|n| n.contains(&format!(";user={hash}"))), "{names:?}");
+    for text in [
+        format!("{f:?}"),
+        format!("{:?}", f.scalars),
+        structured,
+        names.join(" "),
+    ] {
+        assert!(!text.contains("alice"), "the clear value leaked: {text}");
+    }
+}
+
+#[test]
+fn a_parsed_but_unloaded_configuration_shows_no_pseudonymised_value() {
+    let c =
+        cfg(r#"{"dimensions":{"user":["header:x-user-id"]},"require":[["user"]],"privacy":{"pseudonymise":["user"]}}"#);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, _) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice")]),
+        true,
+        &mut host,
+        &mut vm,
+    );
+    let f = call.unwrap().finish(&mut host, &mut vm);
+    assert_eq!(f.record.decision, Decision::Attributed);
+    assert_eq!(scalar(&f, "user_hash"), None);
+    assert!(!format!("{f:?}").contains("alice"));
+}

@@ -1,10 +1,10 @@
 //! From the JSON shape to the checked configuration, one section at a time. Every error names
 //! the path of the field it is about.
 
-use super::raw::{AllOr, RawApiKeys, RawConfig, RawJwt, RawMcp, RawMetrics, RawModelCalls, RawPrice};
+use super::raw::{AllOr, RawApiKeys, RawConfig, RawJwt, RawMcp, RawMetrics, RawModelCalls, RawPrice, RawPrivacy};
 use super::{
     err, ApiKeys, Config, ConfigError, Dimension, JwtConfig, McpConfig, McpEndpoint, MetricLabel, Price, PricePattern,
-    ScalarKeys,
+    Privacy, ScalarKeys,
 };
 use crate::authority::HostPattern;
 use crate::path::CanonicalPath;
@@ -56,7 +56,18 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     let propagate = dimension_list(&raw.correlation.propagate, "correlation.propagate", &index_of)?;
     let pricing = pricing(&raw.pricing)?;
     let metric_labels = metric_labels(&raw.metrics, &index_of)?;
-    let scalar_keys = scalar_keys(&raw.record.scalar_keys, &index_of)?;
+    let privacy = privacy(&raw.privacy, &dimensions)?;
+    let scalar_keys = scalar_keys(&raw.record.scalar_keys, &index_of, &privacy)?;
+    let mut redact = BTreeSet::new();
+    for (i, key) in raw.record.redact.iter().enumerate() {
+        let Some(name) = record_key_name(key, &index_of, &privacy) else {
+            return Err(err(
+                format!("record.redact[{i}]"),
+                format!("\"{key}\" is neither a record key nor a configured dimension"),
+            ));
+        };
+        redact.insert(name);
+    }
     let needs_body = dimensions
         .iter()
         .any(|d| d.sources.iter().any(|s| matches!(s, Source::Body(_))));
@@ -89,6 +100,8 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         metric_labels,
         max_label_values: raw.metrics.max_label_values as usize,
         scalar_keys,
+        redact,
+        privacy,
         max_value_bytes,
         body_decision_bytes: raw.limits.body_decision_bytes,
         needs_body,
@@ -469,7 +482,62 @@ fn metric_labels(raw: &RawMetrics, index_of: &dyn Fn(&str) -> Option<usize>) -> 
     Ok(out)
 }
 
-fn scalar_keys(raw: &AllOr<String>, index_of: &dyn Fn(&str) -> Option<usize>) -> Result<ScalarKeys, ConfigError> {
+/// The `privacy` section: which dimensions are pseudonymised, and where the key is read from (the
+/// key itself is read by [`Config::load`]). A pseudonymised dimension is recorded as
+/// `<dimension>_hash`, which must not name another record key.
+fn privacy(raw: &RawPrivacy, dimensions: &[Dimension]) -> Result<Privacy, ConfigError> {
+    let mut pseudonymised = Vec::new();
+    for (i, name) in raw.pseudonymise.iter().enumerate() {
+        let at = format!("privacy.pseudonymise[{i}]");
+        let Some(index) = dimensions.iter().position(|d| &d.name == name) else {
+            return Err(err(at, format!("\"{name}\" is not a configured dimension")));
+        };
+        let hashed = format!("{name}_hash");
+        if Field::from_scalar_name(&hashed).is_some() || dimensions.iter().any(|d| d.name == hashed) {
+            return Err(err(
+                at,
+                format!("its pseudonym is recorded as \"{hashed}\", which is already a record key or dimension"),
+            ));
+        }
+        if !pseudonymised.contains(&index) {
+            pseudonymised.push(index);
+        }
+    }
+    let key_env = raw.key_env.as_str();
+    let env_name_ok = !key_env.is_empty()
+        && key_env.len() <= 128
+        && !key_env.starts_with(|c: char| c.is_ascii_digit())
+        && key_env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !env_name_ok {
+        return Err(err(
+            "privacy.key_env",
+            "an environment variable name: letters, digits and '_', not starting with a digit",
+        ));
+    }
+    Ok(Privacy {
+        pseudonymised,
+        key_env: key_env.to_string(),
+        key: None,
+    })
+}
+
+/// The record key a configured name stands for: a field's scalar name, a dimension, or a
+/// pseudonymised dimension's `<dimension>_hash`; `None` if it is none of these.
+fn record_key_name(key: &str, index_of: &dyn Fn(&str) -> Option<usize>, privacy: &Privacy) -> Option<String> {
+    if Field::from_scalar_name(key).is_some() || index_of(key).is_some() {
+        return Some(key.to_string());
+    }
+    let dim = key.strip_suffix("_hash")?;
+    index_of(dim)
+        .filter(|i| privacy.pseudonymised.contains(i))
+        .map(|_| dim.to_string())
+}
+
+fn scalar_keys(
+    raw: &AllOr<String>,
+    index_of: &dyn Fn(&str) -> Option<usize>,
+    privacy: &Privacy,
+) -> Result<ScalarKeys, ConfigError> {
     match raw {
         AllOr::Unset => Ok(ScalarKeys::All),
         AllOr::Word(w) if w == "all" => Ok(ScalarKeys::All),
@@ -480,13 +548,13 @@ fn scalar_keys(raw: &AllOr<String>, index_of: &dyn Fn(&str) -> Option<usize>) ->
         AllOr::List(list) => {
             let mut set = BTreeSet::new();
             for (i, key) in list.iter().enumerate() {
-                if Field::from_scalar_name(key).is_none() && index_of(key).is_none() {
+                let Some(name) = record_key_name(key, index_of, privacy) else {
                     return Err(err(
                         format!("record.scalar_keys[{i}]"),
                         format!("\"{key}\" is neither a record key nor a configured dimension"),
                     ));
-                }
-                set.insert(key.clone());
+                };
+                set.insert(name);
             }
             Ok(ScalarKeys::Only(set))
         }

@@ -11,10 +11,12 @@ mod raw;
 pub use quota::{parse_until, Budget, BudgetKey, Exception, Hits, KeySource, QuotaConfig};
 
 use crate::authority::HostPattern;
+use crate::hmac::HmacKey;
 use crate::json_scan::JsonPaths;
 use crate::provider::{ExtraRoute, FreeEndpoint, ProviderSet};
 use crate::source::Source;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::rc::Rc;
@@ -147,6 +149,28 @@ pub enum MetricLabel {
     Dimension(usize),
 }
 
+/// Pseudonymised dimensions (the `privacy` section): their values leave the filter (record,
+/// metric labels, upstream headers, budget keys) only as HMAC-SHA256 pseudonyms.
+#[derive(Debug, Clone, Default)]
+pub struct Privacy {
+    /// Indexes into `dimensions`.
+    pub pseudonymised: Vec<usize>,
+    /// The VM environment variable the key is read from.
+    pub key_env: String,
+    /// The key, once read from the VM environment ([`Config::load`]).
+    pub key: Option<HmacKey>,
+}
+
+impl PartialEq for Privacy {
+    fn eq(&self, other: &Privacy) -> bool {
+        let mark = |p: &Privacy| p.key.as_ref().map(|k| k.mac(b""));
+        self.pseudonymised == other.pseudonymised && self.key_env == other.key_env && mark(self) == mark(other)
+    }
+}
+
+/// The shortest key accepted: a placeholder or a typo is refused, not used.
+pub const MIN_KEY_BYTES: usize = 16;
+
 /// The validated, compiled configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -186,6 +210,9 @@ pub struct Config {
     /// Label combinations (series) each metric may take per VM.
     pub max_label_values: usize,
     pub scalar_keys: ScalarKeys,
+    /// Record keys written in neither form (a field's scalar name, or a dimension's name).
+    pub redact: BTreeSet<String>,
+    pub privacy: Privacy,
     pub max_value_bytes: usize,
     /// How much of the body a decision waiting on `body:` sources may hold before deciding.
     pub body_decision_bytes: usize,
@@ -225,18 +252,52 @@ impl Config {
         })?;
         compile::compile(raw)
     }
+
+    /// Parses the configuration and reads what it needs from the VM environment (`env` looks a
+    /// variable up): the pseudonymisation key. What the filter loads; [`Config::parse`] checks
+    /// the configuration alone.
+    pub fn load(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = Config::parse(bytes)?;
+        if config.privacy.pseudonymised.is_empty() {
+            return Ok(config);
+        }
+        let name = config.privacy.key_env.as_str();
+        let key = env(name).unwrap_or_default();
+        let problem = if key.trim().is_empty() {
+            let state = if env(name).is_none() { "not set" } else { "empty" };
+            Some(format!(
+                "privacy.pseudonymise needs a key, and the environment variable {name} is {state}; set it in the VM \
+                 environment (Envoy vm_config.environment_variables, Istio vmConfig.env)"
+            ))
+        } else if key.len() < MIN_KEY_BYTES {
+            Some(format!(
+                "the key in {name} is {} bytes; it needs at least {MIN_KEY_BYTES} (e.g. openssl rand -hex 32)",
+                key.len()
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(err("privacy.key_env", problem));
+        }
+        config.privacy.key = Some(HmacKey::new(key.as_bytes()));
+        Ok(config)
+    }
 }
 
 impl Config {
     /// The configuration from the host's read of the plugin configuration buffer: `Err` carries
     /// the host status. No configuration at all (NotFound = 1, Empty = 7) means all defaults; any
     /// other failure is an error, never a silent fall-back to defaults.
-    pub fn from_host_read(read: Result<Vec<u8>, u32>) -> Result<Config, ConfigError> {
+    pub fn from_host_read(
+        read: Result<Vec<u8>, u32>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         const NOT_FOUND: u32 = 1;
         const EMPTY: u32 = 7;
         match read {
-            Ok(bytes) => Config::parse(&bytes),
-            Err(NOT_FOUND | EMPTY) => Config::parse(b""),
+            Ok(bytes) => Config::load(&bytes, env),
+            Err(NOT_FOUND | EMPTY) => Config::load(b"", env),
             Err(status) => Err(err(
                 "",
                 format!("cannot read the plugin configuration (host status {status})"),
@@ -276,6 +337,25 @@ impl Config {
     pub fn dimension_index(&self, name: &str) -> Option<usize> {
         self.dimensions.iter().position(|d| d.name == name)
     }
+
+    /// Whether the dimension's values leave the filter only as pseudonyms.
+    pub fn is_pseudonymised(&self, dim: usize) -> bool {
+        self.privacy.pseudonymised.contains(&dim)
+    }
+
+    /// A dimension's value as it may leave the filter: its HMAC-SHA256 pseudonym (64 lower-case
+    /// hex digits) when the dimension is pseudonymised, else the value itself. A pseudonymised
+    /// dimension without a key (a configuration that was parsed, not loaded) shows nothing,
+    /// never the clear value.
+    pub fn shown<'a>(&self, dim: usize, value: &'a str) -> Option<Cow<'a, str>> {
+        if !self.is_pseudonymised(dim) {
+            return Some(Cow::Borrowed(value));
+        }
+        self.privacy
+            .key
+            .as_ref()
+            .map(|k| Cow::Owned(k.mac_hex(value.as_bytes())))
+    }
 }
 
 #[cfg(test)]
@@ -301,12 +381,13 @@ mod tests {
 
     #[test]
     fn an_unreadable_configuration_is_an_error_not_defaults() {
-        assert!(Config::from_host_read(Ok(b"{}".to_vec())).is_ok());
-        assert!(Config::from_host_read(Err(1)).is_ok());
-        assert!(Config::from_host_read(Err(7)).is_ok());
-        let e = Config::from_host_read(Err(10)).unwrap_err().to_string();
+        let env = |_: &str| None;
+        assert!(Config::from_host_read(Ok(b"{}".to_vec()), &env).is_ok());
+        assert!(Config::from_host_read(Err(1), &env).is_ok());
+        assert!(Config::from_host_read(Err(7), &env).is_ok());
+        let e = Config::from_host_read(Err(10), &env).unwrap_err().to_string();
         assert_eq!(e, "cannot read the plugin configuration (host status 10)");
-        assert!(Config::from_host_read(Ok(b"{\"mode\":1}".to_vec())).is_err());
+        assert!(Config::from_host_read(Ok(b"{\"mode\":1}".to_vec()), &env).is_err());
     }
 
     #[test]
@@ -391,6 +472,73 @@ mod tests {
             ),
             (r#"{"mode":"audit"} x"#, "trailing characters"),
             (r#"[1]"#, "the configuration must be a JSON object"),
+        ];
+        for (json, want) in cases {
+            let e = parse(json).unwrap_err();
+            assert!(e.starts_with(want), "{json}: got {e}");
+        }
+    }
+
+    #[test]
+    fn pseudonymisation_needs_a_key_from_the_vm_environment() {
+        let json = br#"{"dimensions":{"user":["header:x-user-id"]},"require":[["user"]],
+            "privacy":{"pseudonymise":["user"],"key_env":"TEST_PSEUDONYM_KEY"}}"#;
+        let with = |value: Option<&str>| {
+            let value = value.map(str::to_string);
+            Config::load(json, &move |name: &str| {
+                if name == "TEST_PSEUDONYM_KEY" {
+                    value.clone()
+                } else {
+                    None
+                }
+            })
+            .map_err(|e| e.to_string())
+        };
+        let e = with(None).unwrap_err();
+        assert!(e.starts_with("privacy.key_env: privacy.pseudonymise needs a key, and the environment variable TEST_PSEUDONYM_KEY is not set"), "{e}");
+        assert!(
+            e.contains("vm_config.environment_variables") && e.contains("vmConfig.env"),
+            "{e}"
+        );
+        let e = with(Some("  ")).unwrap_err();
+        assert!(e.contains("TEST_PSEUDONYM_KEY is empty"), "{e}");
+        let e = with(Some("short")).unwrap_err();
+        assert!(e.contains("is 5 bytes; it needs at least 16"), "{e}");
+        let c = with(Some("test-only-key-0123456789")).unwrap();
+        let hash = crate::hmac::HmacKey::new(b"test-only-key-0123456789").mac_hex(b"alice");
+        assert_eq!(c.shown(0, "alice").as_deref(), Some(hash.as_str()));
+        // Parsed only (not loaded): the pseudonymised value is not shown at all.
+        assert_eq!(Config::parse(json).unwrap().shown(0, "alice"), None);
+        // The key never shows in a debug print.
+        assert!(!format!("{c:?}").contains("test-only-key"));
+        // Without pseudonymisation nothing is read from the environment.
+        let c = Config::load(b"{}", &|_: &str| panic!("no variable is read")).unwrap();
+        assert_eq!(c.shown(0, "alice").as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn privacy_names_are_checked() {
+        let cases = [
+            (
+                r#"{"privacy":{"pseudonymise":["team"]}}"#,
+                "privacy.pseudonymise[0]: \"team\" is not a configured dimension",
+            ),
+            (
+                r#"{"dimensions":{"user":["header:x"],"user_hash":["header:y"]},"require":[["user"]],"privacy":{"pseudonymise":["user"]}}"#,
+                "privacy.pseudonymise[0]: its pseudonym is recorded as \"user_hash\"",
+            ),
+            (
+                r#"{"privacy":{"key_env":"1KEY"}}"#,
+                "privacy.key_env: an environment variable name",
+            ),
+            (
+                r#"{"privacy":{"key_env":""}}"#,
+                "privacy.key_env: an environment variable name",
+            ),
+            (
+                r#"{"record":{"scalar_keys":["user_hash"]}}"#,
+                "record.scalar_keys[0]: \"user_hash\" is neither",
+            ),
         ];
         for (json, want) in cases {
             let e = parse(json).unwrap_err();

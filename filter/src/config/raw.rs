@@ -44,6 +44,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub record: RawRecord,
     #[serde(default)]
+    pub privacy: RawPrivacy,
+    #[serde(default)]
     pub limits: RawLimits,
 }
 
@@ -330,6 +332,33 @@ fn default_max_label_values() -> u32 {
 pub(super) struct RawRecord {
     #[serde(default)]
     pub scalar_keys: AllOr<String>,
+    /// Record keys left out of both forms (scalar keys and the structured record).
+    #[serde(default)]
+    pub redact: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPrivacy {
+    /// Dimensions whose values leave the filter only as HMAC-SHA256 pseudonyms.
+    #[serde(default)]
+    pub pseudonymise: Vec<String>,
+    /// The VM environment variable that holds the HMAC key (never the plugin configuration).
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+}
+
+impl Default for RawPrivacy {
+    fn default() -> Self {
+        RawPrivacy {
+            pseudonymise: Vec::new(),
+            key_env: default_key_env(),
+        }
+    }
+}
+
+fn default_key_env() -> String {
+    "AI_ATTRIBUTION_PSEUDONYM_KEY".to_string()
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,9 +8,9 @@ use crate::config::Config;
 use crate::correlation::fallback_seed;
 use crate::host::Attributes;
 use crate::quota::{CheckAnswer, METHOD as QUOTA_METHOD, SERVICE as QUOTA_SERVICE};
-use crate::record::STRUCT_PROPERTY;
+use crate::record::{FILTER_VERSION, STRUCT_PROPERTY};
 use crate::reject::RESPONSE_CODE_DETAILS;
-use log::{error, warn};
+use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
 use std::cell::RefCell;
@@ -42,8 +42,12 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
+        info!("ai-attribution {FILTER_VERSION} starting");
         let read = host::buffer(BufferType::PluginConfiguration, 0, usize::MAX).map_err(|e| e.0);
-        let config = match Config::from_host_read(read) {
+        // The VM's environment (vm_config.environment_variables): where secrets such as the
+        // pseudonymisation key come from, never the plugin configuration.
+        let env = |name: &str| std::env::var(name).ok();
+        let config = match Config::from_host_read(read, &env) {
             Ok(config) => config,
             Err(e) => {
                 error!("invalid ai-attribution configuration: {e}");

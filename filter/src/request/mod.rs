@@ -178,11 +178,32 @@ pub fn plan_request(
         }
     }
 
+    // A pseudonymised dimension's clear value does not go upstream in the header it came in.
+    for dim in config
+        .privacy
+        .pseudonymised
+        .iter()
+        .filter_map(|&i| config.dimensions.get(i))
+    {
+        for source in &dim.sources {
+            if let Source::Header(name) = source {
+                if !remove.contains(name) {
+                    remove.push(name.clone());
+                }
+            }
+        }
+    }
+
     let mut set = vec![(config.correlation_header.clone(), correlation_id.clone())];
     let mut baggage_entries: Vec<(&str, &str)> = Vec::new();
-    for &i in &config.propagate {
-        // Unverified values never leave this hop.
-        if let (Some(dim), Some(value)) = (config.dimensions.get(i), attribution.verified_value(i)) {
+    // Unverified values never leave this hop; pseudonymised ones leave only as their pseudonym.
+    let shown: Vec<(usize, std::borrow::Cow<'_, str>)> = config
+        .propagate
+        .iter()
+        .filter_map(|&i| Some((i, config.shown(i, attribution.verified_value(i)?)?)))
+        .collect();
+    for (i, value) in &shown {
+        if let Some(dim) = config.dimensions.get(*i) {
             set.push((propagation_header(&dim.name), value.to_string()));
             baggage_entries.push((&dim.name, value));
         }
