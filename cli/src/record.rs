@@ -40,6 +40,8 @@ pub mod keys {
     pub const DIMENSION_PREFIX: &str = "ai_attribution.";
     /// The `user` dimension.
     pub const USER: &str = "user.id";
+    /// The pseudonymised `user` dimension (`privacy.pseudonymise`), grouped as `user_hash`.
+    pub const USER_HASH: &str = "user.hash";
     /// The `session` dimension.
     pub const SESSION: &str = "session.id";
     pub const PROVIDER: &str = "gen_ai.provider.name";
@@ -311,6 +313,7 @@ impl<'a> Record<'a> {
             keys::MCP_HEADER_MISMATCH => self.mcp_header_mismatch = value.boolean(),
             keys::MCP_SESSION_MISMATCH => self.mcp_session_mismatch = value.boolean(),
             keys::USER => self.push_dim(Cow::Borrowed("user"), value),
+            keys::USER_HASH => self.push_dim(Cow::Borrowed("user_hash"), value),
             keys::SESSION => self.push_dim(Cow::Borrowed("session"), value),
             k if k.starts_with(keys::DIMENSION_PREFIX) && !keys::NOT_DIMENSIONS.contains(&k) => {
                 let name = strip_prefix_cow(key, keys::DIMENSION_PREFIX.len());
@@ -971,6 +974,14 @@ mod tests {
             parse_line(br#"{"decision":"\ud800"}"#).unwrap_err(),
             NotRecord::Malformed
         );
+    }
+
+    #[test]
+    fn pseudonymised_dimensions_group_under_their_hash_names() {
+        let r = parse_line(br#"{"record":{"value":{"ai_attribution.decision":"attributed","user.hash":"9f2c","ai_attribution.session_hash":"a1b2","ai_attribution.business_unit":"finance"}}}"#).unwrap();
+        assert_eq!(r.dim("user_hash"), Some("9f2c"));
+        assert_eq!(r.dim("session_hash"), Some("a1b2"));
+        assert_eq!(r.dim("user"), None);
     }
 
     #[test]
