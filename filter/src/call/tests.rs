@@ -861,6 +861,22 @@ fn budgets_are_checked_before_and_charged_after_the_call() {
         q.reported.as_deref(),
         Some(format!("tokens_per_bu={tokens},cost_per_bu_model={cost},requests_per_user=1").as_str())
     );
+    // The record carries what the quota step did, in both forms.
+    assert_eq!(
+        scalar(&f, "quota_budgets"),
+        Some("tokens_per_bu,cost_per_bu_model,requests_per_user")
+    );
+    assert_eq!(scalar(&f, "quota_outcome"), Some("ok"));
+    assert_eq!(scalar(&f, "quota_over"), None);
+    assert_eq!(scalar(&f, "quota_reported"), q.reported.as_deref());
+    let structured = String::from_utf8_lossy(&f.structured).into_owned();
+    for key in [
+        "ai_attribution.quota.budgets",
+        "ai_attribution.quota.outcome",
+        "ai_attribution.quota.reported",
+    ] {
+        assert!(structured.contains(key), "{key} in the structured record");
+    }
     let report = f.quota_report.expect("one report");
     assert_eq!(report.cluster, "ratelimit");
     let charge = |name: &str, key: &str, value: &str, hits: u64| crate::quota::wire::Descriptor {
@@ -924,6 +940,11 @@ fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
         (q.outcome, q.over.as_deref()),
         (Some("over_budget"), Some("tokens_per_bu"))
     );
+    assert_eq!(
+        (scalar(&f, "quota_outcome"), scalar(&f, "quota_over")),
+        (Some("over_budget"), Some("tokens_per_bu"))
+    );
+    assert_eq!(scalar(&f, "quota_reported"), None);
     assert!(f.quota_report.is_none(), "no report for a refused call");
 }
 
@@ -1014,6 +1035,7 @@ fn exceptions_relax_require_and_budgets_for_the_callers_they_cover_until_they_ex
     assert!(reply_of(&step).is_none());
     assert_eq!(f.record.decision, Decision::Attributed);
     assert_eq!(f.record.exception.as_deref(), Some("INC-4711"));
+    assert_eq!(scalar(&f, "exception"), Some("INC-4711"));
     assert_eq!(f.record.quota.unwrap().budgets, "cost_per_bu_model");
     // Expired: refused as before.
     let (step, f) = run("1798761600", &mut vm);
