@@ -899,6 +899,54 @@ fn budgets_are_checked_before_and_charged_after_the_call() {
 }
 
 #[test]
+fn the_request_stays_held_while_the_check_is_in_flight() {
+    // Envoy often delivers the whole body without end_of_stream, then an empty end: that last
+    // callback must be held too, or the call goes upstream before the service has answered.
+    let c = cfg(QUOTA_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, _) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice"), ("x-bu", "finance")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    let step = call.on_request_body(br#"{"model":"gpt-4o","messages":[]}"#, false, &mut host);
+    assert!(check_of(&step).is_some());
+    assert_eq!(step.flow, Flow::Pause);
+    assert!(call.wants_request_body(), "the end of the body is still to be held");
+    assert_eq!(call.on_request_body(b"", true, &mut host).flow, Flow::Pause);
+    assert_eq!(
+        call.on_quota_answer(&answer(1, &[(1, None), (1, None), (1, None)])),
+        Step::proceed()
+    );
+    assert!(!call.wants_request_body(), "released with the answer");
+
+    // The same when the path names the model: the check starts at the headers, and the body
+    // callbacks that follow are held as well.
+    let (call, step) = Call::start(
+        &c,
+        &request(
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            &[("x-user-id", "alice"), ("x-bu", "finance")],
+        ),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert!(check_of(&step).is_some());
+    assert_eq!(step.flow, Flow::Pause);
+    assert!(call.wants_request_body());
+    assert_eq!(
+        call.on_request_body(br#"{"contents":[]}"#, true, &mut host).flow,
+        Flow::Pause
+    );
+}
+
+#[test]
 fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
     let c = cfg(QUOTA_CONFIG);
     let mut host = MapAttributes::default();
