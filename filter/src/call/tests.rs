@@ -993,6 +993,11 @@ fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
         (Some("over_budget"), Some("tokens_per_bu"))
     );
     assert_eq!(scalar(&f, "quota_reported"), None);
+    assert_eq!(
+        (scalar(&f, "usage_status"), scalar(&f, "usage_reason")),
+        (Some("not_applicable"), None),
+        "refused: no answer was to come"
+    );
     assert!(f.quota_report.is_none(), "no report for a refused call");
 }
 
@@ -1019,7 +1024,10 @@ fn a_silent_service_fails_open_or_closed_as_configured() {
         let step = call.on_quota_answer(&crate::quota::CheckAnswer::Failed);
         assert_eq!(reply_of(&step).map(|r| r.status), status, "{mode}");
         let f = call.finish(&mut host, &mut vm);
-        assert_eq!(f.record.quota.unwrap().outcome, Some(outcome));
+        assert_eq!(f.record.quota.clone().unwrap().outcome, Some(outcome));
+        if mode == "deny" {
+            assert_eq!(scalar(&f, "usage_status"), Some("not_applicable"));
+        }
         // A call that failed open is still charged: requests_per_user, at least.
         assert_eq!(f.quota_report.is_some(), mode == "allow");
     }
