@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{descriptor, eventually, request, write, Client, Redis, Server};
+use support::{descriptor, eventually, model_calls, read_until, request, write, Client, Redis, Server};
 
 /// The shipped budgets' shapes, with small numbers: an OpenAI chat call of the model server
 /// uses 39 tokens (27 in, 12 out) and costs 175 micro-USD with the shipped gpt-4o price.
@@ -136,13 +136,6 @@ fn chat(user: &str, bu: &str) -> Request {
         .header("x-user-id", user)
         .header("x-business-unit", bu)
         .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
-}
-
-/// The model calls the model server ran: requests whose body arrived whole. A call refused at
-/// its budget check never is one: its headers went upstream while the filter held the body to
-/// read the model, and the upstream request is reset before the body is complete.
-fn model_calls(model: &ModelServer) -> usize {
-    model.received().iter().filter(|r| r.body_complete).count()
 }
 
 /// What `bu` has left of its tokens today, asked of a server without charging.
@@ -309,35 +302,6 @@ fn two_envoys_hold_a_business_unit_to_one_token_budget() {
         assert_eq!((calls_of(&la, user), calls_of(&lb, user)), (on_a, on_b), "{user}");
     }
     drop(redis);
-}
-
-/// Reads a response from `stream` until its (dechunked) body contains `needle`; the bytes so far.
-fn read_until(stream: &mut std::net::TcpStream, needle: &[u8]) -> Vec<u8> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .and_then(|at| http::dechunk(&raw[at + 4..]))
-            .unwrap_or_default();
-        if body.windows(needle.len()).any(|w| w == needle) {
-            return raw;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} in {}",
-            String::from_utf8_lossy(&raw)
-        );
-        let n = stream.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "the response ended before {needle:?}: {}",
-            String::from_utf8_lossy(&raw)
-        );
-        raw.extend_from_slice(&buf[..n]);
-    }
 }
 
 #[test]
