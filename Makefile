@@ -34,10 +34,13 @@ LISTEN_PORT ?= 10000
 ADMIN_PORT ?= 9901
 MODEL_SERVER_PORT ?= 18080
 IDP_PORT ?= 18443
-# make run-quota: the rate-limit service and the Redis it counts in, and the budgets it holds.
+# make run-quota: the rate-limit service and the Redis it counts in, the budgets it holds, and the
+# Envoy config: quota (the filter calls the service) or quota-ratelimit-filter (Envoy's own filter
+# does). RATELIMIT_LOG=debug logs every call the service answers.
 RATELIMIT_PORT ?= 8081
 REDIS_PORT ?= 16379
 QUOTA_LIMITS ?= envoy/ratelimit/config.yaml
+QUOTA_ENVOY ?= quota
 export LISTEN_PORT ADMIN_PORT MODEL_SERVER_PORT IDP_PORT ENVOY RATELIMIT_PORT REDIS_PORT QUOTA_LIMITS
 
 # Debian/Ubuntu packages each kind of target needs; scripts/setup.sh installs the missing ones.
@@ -129,10 +132,10 @@ run-jwt: build $(ENVOY) ## Like run, with envoy/jwt.yaml: a local IdP, its JWKS 
 	@scripts/setup.sh openssl ca-certificates
 	@scripts/run.sh jwt
 
-run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, the rate-limit server on it, and Envoy calling it (integration/QUOTA.md)
+run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, the rate-limit server on it, and Envoy calling it (README "Quotas and budgets")
 	@scripts/setup.sh redis-server
 	cargo build --release -p ratelimit-server
-	@scripts/run.sh quota
+	@scripts/run.sh $(QUOTA_ENVOY)
 
 test: build $(ENVOY) $(ENVOY_OLDEST) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then the smoke subset on the oldest supported Envoy, with summaries
 	@scripts/setup.sh $(PACKAGES_TEST)

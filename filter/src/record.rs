@@ -399,6 +399,13 @@ impl Record {
                 t.session_mismatch.then_some(Flag(true)),
             );
         }
+        if let Some(q) = &self.quota {
+            put(field(Field::QuotaBudgets), Some(Text(&q.budgets)));
+            put(field(Field::QuotaOutcome), q.outcome.map(Text));
+            put(field(Field::QuotaOver), q.over.as_deref().map(Text));
+            put(field(Field::QuotaReported), q.reported.as_deref().map(Text));
+        }
+        put(field(Field::Exception), self.exception.as_deref().map(Text));
         put(field(Field::FilterVersion), Some(Text(FILTER_VERSION)));
         out
     }

@@ -1,6 +1,6 @@
-//! What `make run`, `make run-mtls` and `make run-jwt` need besides Envoy and the model server:
-//! the shipped config rendered with local paths and ports, and for the identity demos a throwaway
-//! CA with SPIFFE client certificates, or an IdP key, its JWKS and a signed token. The tests in
+//! What `make run`, `make run-mtls`, `make run-jwt` and `make run-quota` need besides Envoy and the
+//! model server: the shipped config rendered with local paths and ports, and for the identity demos
+//! a throwaway CA with SPIFFE client certificates, or an IdP key, its JWKS and a signed token. The tests in
 //! `tests/demos.rs` use the same functions, so the README's demo calls are checked.
 
 use crate::pki::{CertPair, JwtSigner, Pki};
@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The three demos, each a shipped config.
+/// The demos, each a shipped config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Demo {
     /// `envoy/envoy.yaml`: header and node sources.
@@ -19,6 +19,10 @@ pub enum Demo {
     Mtls,
     /// `envoy/jwt.yaml`: jwt_authn with the IdP's JWKS.
     Jwt,
+    /// `envoy/quota.yaml`: budgets, the filter calling the rate-limit service itself.
+    Quota,
+    /// `envoy/quota-ratelimit-filter.yaml`: budgets through Envoy's own rate-limit filter.
+    QuotaRatelimitFilter,
 }
 
 impl Demo {
@@ -27,6 +31,8 @@ impl Demo {
             "envoy" | "plain" => Some(Demo::Plain),
             "mtls" => Some(Demo::Mtls),
             "jwt" => Some(Demo::Jwt),
+            "quota" => Some(Demo::Quota),
+            "quota-ratelimit-filter" => Some(Demo::QuotaRatelimitFilter),
             _ => None,
         }
     }
@@ -37,6 +43,8 @@ impl Demo {
             Demo::Plain => "envoy.yaml",
             Demo::Mtls => "mtls.yaml",
             Demo::Jwt => "jwt.yaml",
+            Demo::Quota => "quota.yaml",
+            Demo::QuotaRatelimitFilter => "quota-ratelimit-filter.yaml",
         }
     }
 }
@@ -135,6 +143,8 @@ pub struct Setup {
     pub model_server_port: u16,
     /// The JWT demo's IdP port.
     pub idp_port: u16,
+    /// The quota demos' rate-limit service port.
+    pub ratelimit_port: u16,
     /// Where the access log goes; `None` keeps the shipped `/dev/stdout`.
     pub access_log: Option<PathBuf>,
 }
@@ -156,6 +166,7 @@ pub fn prepare(demo: Demo, envoy_dir: &Path, setup: &Setup) -> io::Result<Prepar
         listen_port: Some(setup.listen_port),
         admin_port: Some(setup.admin_port),
         model_server_port: Some(setup.model_server_port),
+        ratelimit_port: Some(setup.ratelimit_port),
         access_log: setup.access_log.clone(),
         ..Local::default()
     };
@@ -165,7 +176,7 @@ pub fn prepare(demo: Demo, envoy_dir: &Path, setup: &Setup) -> io::Result<Prepar
         jwt: None,
     };
     match demo {
-        Demo::Plain => {}
+        Demo::Plain | Demo::Quota | Demo::QuotaRatelimitFilter => {}
         Demo::Mtls => {
             let dir = setup.run_dir.join("tls");
             prepared.mtls = Some(mtls_credentials(&dir)?);
@@ -185,4 +196,40 @@ pub fn prepare(demo: Demo, envoy_dir: &Path, setup: &Setup) -> io::Result<Prepar
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", shipped.display())))?;
     std::fs::write(&prepared.config, render::render(&text, &local))?;
     Ok(prepared)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_quota_demos_render_the_rate_limit_port() {
+        let dir = crate::envoy::TempDir::new("demo-quota").unwrap();
+        let setup = Setup {
+            run_dir: dir.path().join(".run"),
+            wasm: PathBuf::from("/x/ai_attribution.wasm"),
+            listen_port: 11000,
+            admin_port: 11001,
+            model_server_port: 11002,
+            idp_port: 11003,
+            ratelimit_port: 11004,
+            access_log: None,
+        };
+        let envoy = crate::envoy::repo_root().join("envoy");
+        for (name, file) in [
+            ("quota", "quota.yaml"),
+            ("quota-ratelimit-filter", "quota-ratelimit-filter.yaml"),
+        ] {
+            let demo = Demo::parse(name).unwrap();
+            let prepared = prepare(demo, &envoy, &setup).unwrap();
+            assert_eq!(prepared.config, setup.run_dir.join(file));
+            let text = std::fs::read_to_string(&prepared.config).unwrap();
+            for port in ["11000", "11001", "11002", "11004"] {
+                assert!(text.contains(&format!("port_value: {port}}}")), "{file}: port {port}");
+            }
+            assert!(!text.contains("port_value: 8081"), "{file}");
+            assert!(text.contains("filename: /x/ai_attribution.wasm"), "{file}");
+        }
+    }
 }

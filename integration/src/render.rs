@@ -1,7 +1,8 @@
 //! The shipped Envoy configs (`envoy/*.yaml`) made runnable on this machine: their documented
 //! placeholders (the wasm module's path, the certificate paths, the ports, the IdP's address and
-//! the access-log path) replaced by local values. `make run`, `make run-mtls`, `make run-jwt` and
-//! the tests all render the shipped files this way, so what they run is what a user copies.
+//! the access-log path) replaced by local values. `make run`, `make run-mtls`, `make run-jwt`,
+//! `make run-quota` and the tests all render the shipped files this way, so what they run is what
+//! a user copies.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ pub const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const LISTEN_PORT: u16 = 10000;
 pub const ADMIN_PORT: u16 = 9901;
 pub const MODEL_SERVER_PORT: u16 = 18080;
+/// The rate-limit service's port in `envoy/quota.yaml` and `envoy/quota-ratelimit-filter.yaml`.
+pub const RATELIMIT_PORT: u16 = 8081;
 /// The identity provider's address in `envoy/jwt.yaml`.
 pub const IDP_ADDRESS: &str = "{address: idp.corp.example, port_value: 443}";
 /// The access log of the shipped configs.
@@ -29,6 +32,7 @@ pub struct Local {
     pub listen_port: Option<u16>,
     pub admin_port: Option<u16>,
     pub model_server_port: Option<u16>,
+    pub ratelimit_port: Option<u16>,
     /// The IdP on 127.0.0.1 at this port.
     pub idp_port: Option<u16>,
     /// Upstream hosts of the config's clusters (`{address: HOST, port_value: 443}`) served on
@@ -70,6 +74,7 @@ impl Local {
             (LISTEN_PORT, self.listen_port),
             (ADMIN_PORT, self.admin_port),
             (MODEL_SERVER_PORT, self.model_server_port),
+            (RATELIMIT_PORT, self.ratelimit_port),
         ] {
             if let Some(to) = to {
                 subs.push((format!("port_value: {from}"), format!("port_value: {to}")));

@@ -46,6 +46,7 @@ impl Running {
             admin_port: free_port(),
             model_server_port: server.port(),
             idp_port: free_port(),
+            ratelimit_port: free_port(),
             access_log: Some(dir.path().join("access.log")),
         };
         let prepared = prepare(demo, &repo_root().join("envoy"), &setup).unwrap();

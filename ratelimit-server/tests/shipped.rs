@@ -281,6 +281,10 @@ fn envoys_rate_limit_filter_sends_the_configs_budgets() {
             "envoy.filters.http.router"
         ]
     );
+    // The wasm filter writes the state and makes no budget calls of its own (no double count).
+    let quota = &plugin_config(&bootstrap)["quota"];
+    assert_eq!(quota["filter_state"], true, "the filter writes the quota state");
+    assert!(quota["budgets"].is_null(), "no budgets of the filter's own: {quota}");
     let rl = &filters[1]["typed_config"];
     assert_eq!(rl["domain"], config().name.as_str());
     let mut shapes = BTreeSet::new();

@@ -184,7 +184,9 @@ impl Call {
     fn usage_status(&self) -> Option<UsageStatus> {
         if self.tool.is_some() {
             None
-        } else if self.attribution.decision == Decision::Rejected {
+        } else if self.attribution.decision == Decision::Rejected || self.quota_refused() {
+            // Refused by the filter (for its attribution, or at its budget check): no answer was
+            // to come.
             Some(UsageStatus::NotApplicable)
         } else if !self.cfg.usage_enabled {
             None

@@ -292,13 +292,16 @@ impl Call {
         self.quota_gate(effects)
     }
 
-    /// Whether the core reads request body bytes (the glue skips the host call otherwise).
+    /// Whether the core reads request body bytes (the glue skips the host call otherwise). While
+    /// the budget check is in flight, every body callback must be answered (and held): one the
+    /// glue let go would release the request before the rate-limit service has answered.
     pub fn wants_request_body(&self) -> bool {
         match &self.phase {
             Phase::Deciding { .. } => true,
             Phase::Rejected => false,
             Phase::Forwarded => {
-                self.usage_hold.is_some()
+                self.quota.checking
+                    || self.usage_hold.is_some()
                     || self.body.as_ref().is_some_and(|b| !b.finished())
                     || self.tool.as_ref().is_some_and(|t| !t.request_read())
             }

@@ -99,6 +99,15 @@ impl Call {
         }
     }
 
+    /// Whether the call was refused at its budget check (429 over budget, or 503 when the
+    /// service could not answer and budgets are enforced).
+    pub(super) fn quota_refused(&self) -> bool {
+        self.quota
+            .verdict
+            .as_ref()
+            .is_some_and(|v| matches!(v.outcome, Outcome::OverBudget | Outcome::Unavailable))
+    }
+
     /// Whether the call waits for the rate-limit service's answer.
     pub fn awaits_quota(&self) -> bool {
         self.quota.checking

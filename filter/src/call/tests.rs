@@ -861,6 +861,22 @@ fn budgets_are_checked_before_and_charged_after_the_call() {
         q.reported.as_deref(),
         Some(format!("tokens_per_bu={tokens},cost_per_bu_model={cost},requests_per_user=1").as_str())
     );
+    // The record carries what the quota step did, in both forms.
+    assert_eq!(
+        scalar(&f, "quota_budgets"),
+        Some("tokens_per_bu,cost_per_bu_model,requests_per_user")
+    );
+    assert_eq!(scalar(&f, "quota_outcome"), Some("ok"));
+    assert_eq!(scalar(&f, "quota_over"), None);
+    assert_eq!(scalar(&f, "quota_reported"), q.reported.as_deref());
+    let structured = String::from_utf8_lossy(&f.structured).into_owned();
+    for key in [
+        "ai_attribution.quota.budgets",
+        "ai_attribution.quota.outcome",
+        "ai_attribution.quota.reported",
+    ] {
+        assert!(structured.contains(key), "{key} in the structured record");
+    }
     let report = f.quota_report.expect("one report");
     assert_eq!(report.cluster, "ratelimit");
     let charge = |name: &str, key: &str, value: &str, hits: u64| crate::quota::wire::Descriptor {
@@ -879,6 +895,54 @@ fn budgets_are_checked_before_and_charged_after_the_call() {
                 charge("requests_per_user", "user", "alice", 1),
             ]
         )
+    );
+}
+
+#[test]
+fn the_request_stays_held_while_the_check_is_in_flight() {
+    // Envoy often delivers the whole body without end_of_stream, then an empty end: that last
+    // callback must be held too, or the call goes upstream before the service has answered.
+    let c = cfg(QUOTA_CONFIG);
+    let mut host = MapAttributes::default();
+    let mut vm = vm();
+    let (call, _) = Call::start(
+        &c,
+        &request("/v1/chat/completions", &[("x-user-id", "alice"), ("x-bu", "finance")]),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    let step = call.on_request_body(br#"{"model":"gpt-4o","messages":[]}"#, false, &mut host);
+    assert!(check_of(&step).is_some());
+    assert_eq!(step.flow, Flow::Pause);
+    assert!(call.wants_request_body(), "the end of the body is still to be held");
+    assert_eq!(call.on_request_body(b"", true, &mut host).flow, Flow::Pause);
+    assert_eq!(
+        call.on_quota_answer(&answer(1, &[(1, None), (1, None), (1, None)])),
+        Step::proceed()
+    );
+    assert!(!call.wants_request_body(), "released with the answer");
+
+    // The same when the path names the model: the check starts at the headers, and the body
+    // callbacks that follow are held as well.
+    let (call, step) = Call::start(
+        &c,
+        &request(
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            &[("x-user-id", "alice"), ("x-bu", "finance")],
+        ),
+        false,
+        &mut host,
+        &mut vm,
+    );
+    let mut call = call.unwrap();
+    assert!(check_of(&step).is_some());
+    assert_eq!(step.flow, Flow::Pause);
+    assert!(call.wants_request_body());
+    assert_eq!(
+        call.on_request_body(br#"{"contents":[]}"#, true, &mut host).flow,
+        Flow::Pause
     );
 }
 
@@ -924,6 +988,16 @@ fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
         (q.outcome, q.over.as_deref()),
         (Some("over_budget"), Some("tokens_per_bu"))
     );
+    assert_eq!(
+        (scalar(&f, "quota_outcome"), scalar(&f, "quota_over")),
+        (Some("over_budget"), Some("tokens_per_bu"))
+    );
+    assert_eq!(scalar(&f, "quota_reported"), None);
+    assert_eq!(
+        (scalar(&f, "usage_status"), scalar(&f, "usage_reason")),
+        (Some("not_applicable"), None),
+        "refused: no answer was to come"
+    );
     assert!(f.quota_report.is_none(), "no report for a refused call");
 }
 
@@ -950,7 +1024,10 @@ fn a_silent_service_fails_open_or_closed_as_configured() {
         let step = call.on_quota_answer(&crate::quota::CheckAnswer::Failed);
         assert_eq!(reply_of(&step).map(|r| r.status), status, "{mode}");
         let f = call.finish(&mut host, &mut vm);
-        assert_eq!(f.record.quota.unwrap().outcome, Some(outcome));
+        assert_eq!(f.record.quota.clone().unwrap().outcome, Some(outcome));
+        if mode == "deny" {
+            assert_eq!(scalar(&f, "usage_status"), Some("not_applicable"));
+        }
         // A call that failed open is still charged: requests_per_user, at least.
         assert_eq!(f.quota_report.is_some(), mode == "allow");
     }
@@ -1014,6 +1091,7 @@ fn exceptions_relax_require_and_budgets_for_the_callers_they_cover_until_they_ex
     assert!(reply_of(&step).is_none());
     assert_eq!(f.record.decision, Decision::Attributed);
     assert_eq!(f.record.exception.as_deref(), Some("INC-4711"));
+    assert_eq!(scalar(&f, "exception"), Some("INC-4711"));
     assert_eq!(f.record.quota.unwrap().budgets, "cost_per_bu_model");
     // Expired: refused as before.
     let (step, f) = run("1798761600", &mut vm);

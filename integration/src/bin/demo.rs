@@ -1,8 +1,9 @@
 //! `demo` binary: prepares a `make run*` demo (see `integration::demo`): renders the shipped
 //! config with local paths and ports into the run directory, and makes the demo's credentials.
 //!
-//! Usage: `demo (envoy|mtls|jwt) --run-dir DIR --wasm FILE [--listen-port N] [--admin-port N]
-//! [--model-server-port N] [--idp-port N]`. Prints the rendered config's path.
+//! Usage: `demo (envoy|mtls|jwt|quota|quota-ratelimit-filter) --run-dir DIR --wasm FILE
+//! [--listen-port N] [--admin-port N] [--model-server-port N] [--idp-port N] [--ratelimit-port N]`.
+//! Prints the rendered config's path.
 
 use integration::demo::{prepare, Demo, Setup};
 use integration::envoy::repo_root;
@@ -10,8 +11,8 @@ use integration::render;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: demo (envoy|mtls|jwt) --run-dir DIR --wasm FILE [--listen-port N] [--admin-port N] \
-                     [--model-server-port N] [--idp-port N]";
+const USAGE: &str = "usage: demo (envoy|mtls|jwt|quota|quota-ratelimit-filter) --run-dir DIR --wasm FILE \
+                     [--listen-port N] [--admin-port N] [--model-server-port N] [--idp-port N] [--ratelimit-port N]";
 
 fn parse(args: &[String]) -> Result<(Demo, Setup), String> {
     let (name, rest) = args.split_first().ok_or("which demo?")?;
@@ -23,6 +24,7 @@ fn parse(args: &[String]) -> Result<(Demo, Setup), String> {
         admin_port: render::ADMIN_PORT,
         model_server_port: render::MODEL_SERVER_PORT,
         idp_port: 18443,
+        ratelimit_port: render::RATELIMIT_PORT,
         access_log: None,
     };
     let mut it = rest.iter();
@@ -40,6 +42,7 @@ fn parse(args: &[String]) -> Result<(Demo, Setup), String> {
             "--admin-port" => setup.admin_port = port()?,
             "--model-server-port" => setup.model_server_port = port()?,
             "--idp-port" => setup.idp_port = port()?,
+            "--ratelimit-port" => setup.ratelimit_port = port()?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

@@ -264,3 +264,39 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Reads a response from `stream` until its (dechunked) body contains `needle`; the bytes so far.
+pub fn read_until(stream: &mut std::net::TcpStream, needle: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .and_then(|at| integration::http::dechunk(&raw[at + 4..]))
+            .unwrap_or_default();
+        if body.windows(needle.len()).any(|w| w == needle) {
+            return raw;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {}",
+            String::from_utf8_lossy(&raw)
+        );
+        let n = stream.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the response ended before {needle:?}: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The model calls the model server ran: requests whose body arrived whole. A call refused at
+/// its budget check never is one: its headers went upstream while the filter held the body to
+/// read the model, and the upstream request is reset before the body is complete.
+pub fn model_calls(model: &integration::model_server::ModelServer) -> usize {
+    model.received().iter().filter(|r| r.body_complete).count()
+}
