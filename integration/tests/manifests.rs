@@ -287,6 +287,21 @@ fn istio_wasmplugin_ships_the_oci_and_https_forms_pinned() {
     );
 }
 
+/// The manifests with budgets match their CRDs too (their other fields are tested to be the plain
+/// manifests' in ratelimit-server/tests/shipped.rs).
+#[test]
+fn quota_manifests_match_their_crds() {
+    let m = check_manifest(&repo_root().join("envoy/istio/wasmplugin-quota.yaml"), &istio_crds());
+    assert_eq!(m["kind"], "WasmPlugin");
+    assert!(m["spec"]["pluginConfig"]["quota"]["budgets"].is_array());
+    let m = check_manifest(
+        &repo_root().join("envoy/envoy-gateway/extension-policy-quota.yaml"),
+        &envoy_gateway_crds(),
+    );
+    assert_eq!(m["kind"], "EnvoyExtensionPolicy");
+    assert!(ai_attribution_wasm(&m)["config"]["quota"]["budgets"].is_array());
+}
+
 #[test]
 fn istio_telemetry_matches_its_crd() {
     let m = check_manifest(&telemetry_path(), &istio_crds());
@@ -509,6 +524,18 @@ fn shipped_configs() -> Vec<(String, Value)> {
     let policy = yaml_document(&extension_policy_path());
     configs.push((
         "envoy/envoy-gateway/extension-policy.yaml spec.wasm[ai-attribution].config".to_string(),
+        ai_attribution_wasm(&policy)["config"].clone(),
+    ));
+
+    // With budgets: the Istio WasmPlugin and the Envoy Gateway policy that carry `quota`.
+    let plugin = yaml_document(&repo_root().join("envoy/istio/wasmplugin-quota.yaml"));
+    configs.push((
+        "envoy/istio/wasmplugin-quota.yaml spec.pluginConfig".to_string(),
+        plugin["spec"]["pluginConfig"].clone(),
+    ));
+    let policy = yaml_document(&repo_root().join("envoy/envoy-gateway/extension-policy-quota.yaml"));
+    configs.push((
+        "envoy/envoy-gateway/extension-policy-quota.yaml spec.wasm[ai-attribution].config".to_string(),
         ai_attribution_wasm(&policy)["config"].clone(),
     ));
 

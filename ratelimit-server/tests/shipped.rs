@@ -368,6 +368,38 @@ fn istio_calls_the_cluster_its_service_entry_makes() {
 }
 
 #[test]
+fn envoy_gateway_calls_the_cluster_its_patch_adds() {
+    let [patch] = documents("envoy/envoy-gateway/ratelimit-cluster.yaml")
+        .try_into()
+        .unwrap();
+    let [policy] = documents("envoy/envoy-gateway/extension-policy-quota.yaml")
+        .try_into()
+        .unwrap();
+    let wasm = |p: &Value| -> Value {
+        p["spec"]["wasm"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "ai-attribution")
+            .unwrap()
+            .clone()
+    };
+    let mut with_quota = wasm(&policy);
+    let quota = with_quota["config"].as_object_mut().unwrap().remove("quota").unwrap();
+    assert_eq!(quota["cluster"], patch["spec"]["jsonPatches"][0]["name"]);
+    assert_eq!(quota["domain"], config().name.as_str());
+    // The budgets are envoy/quota.yaml's, and the rest is extension-policy.yaml's.
+    let bootstrap: Value = serde_yaml::from_str(&read("envoy/quota.yaml")).unwrap();
+    assert_eq!(quota["budgets"], plugin_config(&bootstrap)["quota"]["budgets"]);
+    let [plain] = documents("envoy/envoy-gateway/extension-policy.yaml")
+        .try_into()
+        .unwrap();
+    assert_eq!(with_quota, wasm(&plain));
+    assert_eq!(policy["metadata"], plain["metadata"]);
+    assert_eq!(policy["spec"]["targetRefs"], plain["spec"]["targetRefs"]);
+}
+
+#[test]
 fn the_envoy_gateway_patch_adds_a_cluster_envoy_accepts() {
     let [patch] = documents("envoy/envoy-gateway/ratelimit-cluster.yaml")
         .try_into()
