@@ -249,6 +249,7 @@ fn two_envoys_hold_a_business_unit_to_one_token_budget() {
                 ("quota_budgets", json!(BUDGETS)),
                 ("quota_outcome", json!("over_budget")),
                 ("quota_over", json!("tokens_per_bu")),
+                ("reason", json!("over_budget:tokens_per_bu")),
                 ("quota_reported", Value::Null),
                 ("usage_status", json!("not_applicable")),
             ],
@@ -438,6 +439,7 @@ fn unanswered(model: &ModelServer, open: &Gateway, closed: &Gateway, within: Dur
             ("user", json!("u-closed")),
             ("business_unit", json!("finance")),
             ("quota_outcome", json!("unavailable")),
+            ("reason", json!("quota_unavailable")),
             ("quota_reported", Value::Null),
         ],
     );

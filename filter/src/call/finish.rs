@@ -66,6 +66,12 @@ impl Call {
         };
         let quota_report = self.quota_report(&used);
         record.quota = self.quota_record();
+        if let Some(part) = record.quota.as_ref().and_then(QuotaRecord::refusal_reason) {
+            if !record.reason.is_empty() {
+                record.reason.push(';');
+            }
+            record.reason.push_str(&part);
+        }
         record.exception = self.exception_names();
         let counts = if self.cfg.metrics_enabled {
             self.counts(&record, vm)

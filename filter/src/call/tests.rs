@@ -993,6 +993,8 @@ fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
         (Some("over_budget"), Some("tokens_per_bu"))
     );
     assert_eq!(scalar(&f, "quota_reported"), None);
+    assert_eq!(f.record.reason, "over_budget:tokens_per_bu", "the 429 says why");
+    assert_eq!(scalar(&f, "reason"), Some("over_budget:tokens_per_bu"));
     assert_eq!(
         (scalar(&f, "usage_status"), scalar(&f, "usage_reason")),
         (Some("not_applicable"), None),
@@ -1027,6 +1029,9 @@ fn a_silent_service_fails_open_or_closed_as_configured() {
         assert_eq!(f.record.quota.clone().unwrap().outcome, Some(outcome));
         if mode == "deny" {
             assert_eq!(scalar(&f, "usage_status"), Some("not_applicable"));
+            assert_eq!(f.record.reason, "quota_unavailable");
+        } else {
+            assert_eq!(f.record.reason, "", "a call that failed open was not refused");
         }
         // A call that failed open is still charged: requests_per_user, at least.
         assert_eq!(f.quota_report.is_some(), mode == "allow");
