@@ -13,7 +13,9 @@
 //! - over mTLS with `header_trust`, a business-unit header from an untrusted caller moves no spend:
 //!   it lands on the unit the caller's certificate names;
 //! - one check and one report per call, the report only for calls that went on, and nothing for
-//!   calls the filter refused for attribution or for requests that are not model calls.
+//!   calls the filter refused for attribution or for requests that are not model calls;
+//! - named, dated exceptions: a `require` alternative and a budget taken off, each named in the
+//!   record of the call it let through; an expired one relaxes nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -695,5 +697,79 @@ fn one_check_and_one_report_per_call_and_no_report_for_refusals() {
         before,
         "nothing for the 403 and the health check:\n{}",
         server.log()
+    );
+}
+
+/// Named, dated exceptions through Envoy: one lets a business unit's calls pass without a user
+/// (a `require` alternative), one takes a unit off a budget; the record names the exception the
+/// call passed by. An exception past its `until` relaxes nothing.
+#[test]
+fn named_exceptions_relax_require_and_budgets_until_they_expire() {
+    let redis = Redis::start();
+    let dir = TempDir::new("quota-exceptions").unwrap();
+    let limits = write(&dir, "limits.yaml", LIMITS);
+    let model = ModelServer::start().unwrap();
+    let server = Server::start(&["--config", &limits, "--redis", &redis.url()]);
+    let gw = Gateway::start_with(&model, server.port(), |plugin, _| {
+        plugin["exceptions"] = json!([
+            {"name": "incident-4711", "covers": {"dimensions": {"business_unit": ["research"]}},
+             "relaxes": {"require": [["business_unit"]]}, "until": "2099-01-01"},
+            {"name": "launch-week", "covers": {"dimensions": {"business_unit": ["finance"]}},
+             "relaxes": {"budgets": ["tokens_per_bu"]}, "until": "2099-01-01T00:00:00Z"},
+            {"name": "old-incident", "covers": {"dimensions": {"business_unit": ["legal"]}},
+             "relaxes": {"require": [["business_unit"]]}, "until": "2020-01-01"}
+        ]);
+    });
+    let without_user = |bu: &str| {
+        Request::post("/v1/chat/completions")
+            .header("x-business-unit", bu)
+            .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
+    };
+
+    // Research passes without a user only because of the exception, and the record says so.
+    let (r, line) = gw.send(without_user("research"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_line(
+        &line,
+        &[
+            ("decision", json!("attributed")),
+            ("business_unit", json!("research")),
+            ("user", Value::Null),
+            ("exception", json!("incident-4711")),
+        ],
+    );
+    // With a user, research meets `require` itself: no exception is named.
+    let (r, line) = gw.chat("rita", "research");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_line(&line, &[("exception", Value::Null)]);
+
+    // Finance is off tokens_per_bu: not checked, not charged, and the record names why.
+    let (r, line) = gw.chat("fay", "finance");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_line(
+        &line,
+        &[
+            ("quota_budgets", json!("cost_per_bu_model,requests_per_user")),
+            ("quota_outcome", json!("ok")),
+            ("exception", json!("launch-week")),
+        ],
+    );
+    let mut probe = Client::connect(&server.addr);
+    assert_eq!(
+        tokens_left(&mut probe, "finance"),
+        100,
+        "finance's tokens were not charged"
+    );
+
+    // Legal's exception has expired: a call without a user is refused, and names none.
+    let (r, line) = gw.send(without_user("legal"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_line(
+        &line,
+        &[
+            ("decision", json!("rejected")),
+            ("reason", json!("missing:user")),
+            ("exception", Value::Null),
+        ],
     );
 }
