@@ -65,10 +65,18 @@ fuzz_target!(|data: &[u8]| {
     } else {
         expected.clone()
     };
-    let header = format!("Bearer eyJhbGciOiJub25lIn0.{unpadded}.sig");
+    // A token that says it is signed (RS256, eyJhbGciOiJSUzI1NiJ9) gives its payload; the
+    // same token as `alg: none` (eyJhbGciOiJub25lIn0) or without a signature gives nothing.
+    let header = format!("Bearer eyJhbGciOiJSUzI1NiJ9.{unpadded}.sig");
     assert_eq!(bearer_payload(&header), expected_bearer);
-    let header = format!("  bEaReR\t eyJhbGciOiJub25lIn0.{padded}.  ");
+    let header = format!("  bEaReR\t eyJhbGciOiJSUzI1NiJ9.{padded}.sig  ");
     assert_eq!(bearer_payload(&header), expected_bearer);
+    if !body.is_empty() {
+        let unsigned = format!("Bearer eyJhbGciOiJub25lIn0.{unpadded}.sig");
+        assert_eq!(bearer_payload(&unsigned), Err(JwtError::Unsigned));
+        let no_signature = format!("Bearer eyJhbGciOiJSUzI1NiJ9.{unpadded}.");
+        assert_eq!(bearer_payload(&no_signature), Err(JwtError::Unsigned));
+    }
     if let Ok(v) = &expected {
         check_claims(v, &path);
     }
