@@ -19,35 +19,15 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{descriptor, eventually, model_calls, read_until, request, write, Client, Redis, Server};
+use support::{
+    descriptor, eventually, model_calls, read_until, request, tokens_left, write, Client, Redis, Server, CHAT_TOKENS,
+};
 
-/// The shipped budgets' shapes, with small numbers: an OpenAI chat call of the model server
-/// uses 39 tokens; an Anthropic call on Vertex AI (the model in the path) costs 465 micro-USD.
-const LIMITS: &str = "domain: ai-attribution
-descriptors:
-  - key: budget
-    value: tokens_per_bu
-    descriptors:
-      - key: business_unit
-        rate_limit: {unit: day, requests_per_unit: 100}
-      - key: business_unit
-        value: research
-        rate_limit: {unit: day, requests_per_unit: 10000}
-  - key: budget
-    value: cost_per_bu_model
-    descriptors:
-      - key: business_unit
-        descriptors:
-          - key: model
-            rate_limit: {unit: month, requests_per_unit: 400}
-  - key: budget
-    value: requests_per_user
-    descriptors:
-      - key: user
-        rate_limit: {unit: minute, requests_per_unit: 3}
-";
-
-const CHAT_TOKENS: u32 = 39;
+/// The shipped budgets with small numbers: an Anthropic call on Vertex AI (the model in the
+/// path) costs 465 micro-USD against 400 a month, and a user has 3 calls a minute.
+fn limits() -> String {
+    support::limits(400, 3)
+}
 
 /// The shipped config on free ports, loading the built filter, in front of this model server
 /// and rate-limit server.
@@ -136,16 +116,6 @@ impl Gateway {
     }
 }
 
-fn tokens(bu: &str) -> ratelimit_server::proto::RateLimitDescriptor {
-    descriptor(&[("budget", "tokens_per_bu"), ("business_unit", bu)], Some(0))
-}
-
-/// What `bu` has left of its tokens, asked of `server` without charging.
-fn tokens_left(client: &mut Client, bu: &str) -> u32 {
-    let r = client.ask(request("ai-attribution", vec![tokens(bu)])).unwrap();
-    r.statuses[0].limit_remaining
-}
-
 fn probe_code(addr: &str, d: ratelimit_server::proto::RateLimitDescriptor) -> Code {
     let r = Client::connect(addr).ask(request("ai-attribution", vec![d])).unwrap();
     Code::try_from(r.overall_code).unwrap()
@@ -155,7 +125,7 @@ fn probe_code(addr: &str, d: ratelimit_server::proto::RateLimitDescriptor) -> Co
 fn two_envoys_share_budgets_through_one_redis() {
     let redis = Redis::start();
     let dir = TempDir::new("quota").unwrap();
-    let config = write(&dir, "limits.yaml", LIMITS);
+    let config = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let (sa, sb) = (
         Server::start(&["--config", &config, "--redis", &redis.url()]),
@@ -240,7 +210,7 @@ fn two_envoys_share_budgets_through_one_redis() {
 #[test]
 fn the_charge_lands_when_the_stream_is_done() {
     let dir = TempDir::new("quota").unwrap();
-    let config = write(&dir, "limits.yaml", LIMITS);
+    let config = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let server = Server::start(&["--config", &config]);
     let gw = Gateway::start(&model, server.port(), true);
@@ -284,7 +254,7 @@ fn the_charge_lands_when_the_stream_is_done() {
 #[test]
 fn an_owner_without_quota_state_is_not_counted() {
     let dir = TempDir::new("quota").unwrap();
-    let config = write(&dir, "limits.yaml", LIMITS);
+    let config = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let server = Server::start(&["--config", &config]);
     let gw = Gateway::start(&model, server.port(), true);
@@ -322,7 +292,7 @@ fn an_owner_without_quota_state_is_not_counted() {
 #[test]
 fn a_slow_service_fails_open_or_closed_as_configured() {
     let dir = TempDir::new("quota").unwrap();
-    let config = write(&dir, "limits.yaml", LIMITS);
+    let config = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     // Far slower than the shipped 0.2 s timeout.
     let server = Server::start(&["--config", &config, "--delay-ms", "5000"]);

@@ -31,35 +31,14 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{descriptor, eventually, model_calls, read_until, request, write, Client, Redis, Server};
+use support::{eventually, model_calls, read_until, tokens_left, write, Client, Redis, Server, CHAT_TOKENS};
 
-/// The shipped budgets' shapes, with small numbers: an OpenAI chat call of the model server
-/// uses 39 tokens (27 in, 12 out) and costs 175 micro-USD with the shipped gpt-4o price.
-const LIMITS: &str = "domain: ai-attribution
-descriptors:
-  - key: budget
-    value: tokens_per_bu
-    descriptors:
-      - key: business_unit
-        rate_limit: {unit: day, requests_per_unit: 100}
-      - key: business_unit
-        value: research
-        rate_limit: {unit: day, requests_per_unit: 10000}
-  - key: budget
-    value: cost_per_bu_model
-    descriptors:
-      - key: business_unit
-        descriptors:
-          - key: model
-            rate_limit: {unit: month, requests_per_unit: 1000000}
-  - key: budget
-    value: requests_per_user
-    descriptors:
-      - key: user
-        rate_limit: {unit: minute, requests_per_unit: 1000}
-";
+/// The shipped budgets, roomy but for the 100 tokens a day of a business unit: an OpenAI chat
+/// call of the model server costs 175 micro-USD with the shipped gpt-4o price.
+fn limits() -> String {
+    support::limits(1_000_000, 1000)
+}
 
-const CHAT_TOKENS: u32 = 39;
 const CHAT_REPORT: &str = "tokens_per_bu=39,cost_per_bu_model=175,requests_per_user=1";
 const BUDGETS: &str = "tokens_per_bu,cost_per_bu_model,requests_per_user";
 
@@ -140,12 +119,6 @@ fn chat(user: &str, bu: &str) -> Request {
         .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
 }
 
-/// What `bu` has left of its tokens today, asked of a server without charging.
-fn tokens_left(client: &mut Client, bu: &str) -> u32 {
-    let d = descriptor(&[("budget", "tokens_per_bu"), ("business_unit", bu)], Some(0));
-    client.ask(request("ai-attribution", vec![d])).unwrap().statuses[0].limit_remaining
-}
-
 /// The `ShouldRateLimit` calls in a server's log whose descriptors contain `needle`:
 /// (checks, reports). A check asks for 0 hits on every descriptor; a report charges.
 fn calls(log: &str, needle: &str) -> (usize, usize) {
@@ -185,7 +158,7 @@ fn assert_line(line: &Value, want: &[(&str, Value)]) {
 fn two_envoys_hold_a_business_unit_to_one_token_budget() {
     let redis = Redis::start();
     let dir = TempDir::new("quota").unwrap();
-    let limits = write(&dir, "limits.yaml", LIMITS);
+    let limits = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let sa = Server::start(&["--config", &limits, "--redis", &redis.url()]);
     let sb = Server::start(&["--config", &limits, "--redis", &redis.url()]);
@@ -311,7 +284,7 @@ fn two_envoys_hold_a_business_unit_to_one_token_budget() {
 fn a_stream_is_charged_when_it_ends() {
     let redis = Redis::start();
     let dir = TempDir::new("quota").unwrap();
-    let limits = write(&dir, "limits.yaml", LIMITS);
+    let limits = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let server = Server::start(&["--config", &limits, "--redis", &redis.url()]);
     let gw = Gateway::start(&model, server.port());
@@ -463,7 +436,7 @@ fn a_service_that_is_down_fails_open_or_closed_as_configured() {
 #[test]
 fn a_slow_service_times_out_and_fails_open_or_closed_as_configured() {
     let dir = TempDir::new("quota").unwrap();
-    let limits = write(&dir, "limits.yaml", LIMITS);
+    let limits = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     // Every answer 3 s late, against the filter's 300 ms.
     let slow = Server::start(&["--config", &limits, "--delay-ms", "3000"]);
@@ -514,7 +487,7 @@ fn certs() -> Certs {
 fn a_spoofed_business_unit_header_moves_no_spend() {
     let redis = Redis::start();
     let dir = TempDir::new("quota").unwrap();
-    let limits = write(&dir, "limits.yaml", LIMITS);
+    let limits = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let server = Server::start(&["--config", &limits, "--redis", &redis.url()]);
     let c = certs();
@@ -622,7 +595,7 @@ fn a_spoofed_business_unit_header_moves_no_spend() {
 #[test]
 fn one_check_and_one_report_per_call_and_no_report_for_refusals() {
     let dir = TempDir::new("quota").unwrap();
-    let limits = write(&dir, "limits.yaml", LIMITS);
+    let limits = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let server = Server::start(&["--config", &limits]);
     let gw = Gateway::start(&model, server.port());
@@ -707,7 +680,7 @@ fn one_check_and_one_report_per_call_and_no_report_for_refusals() {
 fn named_exceptions_relax_require_and_budgets_until_they_expire() {
     let redis = Redis::start();
     let dir = TempDir::new("quota-exceptions").unwrap();
-    let limits = write(&dir, "limits.yaml", LIMITS);
+    let limits = write(&dir, "limits.yaml", &limits());
     let model = ModelServer::start().unwrap();
     let server = Server::start(&["--config", &limits, "--redis", &redis.url()]);
     let gw = Gateway::start_with(&model, server.port(), |plugin, _| {

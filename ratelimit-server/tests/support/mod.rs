@@ -300,3 +300,43 @@ pub fn read_until(stream: &mut std::net::TcpStream, needle: &[u8]) -> Vec<u8> {
 pub fn model_calls(model: &integration::model_server::ModelServer) -> usize {
     model.received().iter().filter(|r| r.body_complete).count()
 }
+
+/// Tokens of one OpenAI chat call of the model server (27 in, 12 out).
+pub const CHAT_TOKENS: u32 = 39;
+
+/// The shipped budgets' shapes (`envoy/ratelimit/config.yaml`) with small numbers: 100 tokens a
+/// day per business unit (10,000 for research), `cost_per_month` micro-USD per unit and model,
+/// `requests_per_minute` calls per user.
+pub fn limits(cost_per_month: u32, requests_per_minute: u32) -> String {
+    format!(
+        "domain: ai-attribution
+descriptors:
+  - key: budget
+    value: tokens_per_bu
+    descriptors:
+      - key: business_unit
+        rate_limit: {{unit: day, requests_per_unit: 100}}
+      - key: business_unit
+        value: research
+        rate_limit: {{unit: day, requests_per_unit: 10000}}
+  - key: budget
+    value: cost_per_bu_model
+    descriptors:
+      - key: business_unit
+        descriptors:
+          - key: model
+            rate_limit: {{unit: month, requests_per_unit: {cost_per_month}}}
+  - key: budget
+    value: requests_per_user
+    descriptors:
+      - key: user
+        rate_limit: {{unit: minute, requests_per_unit: {requests_per_minute}}}
+"
+    )
+}
+
+/// What `bu` has left of its tokens today, asked of a server without charging.
+pub fn tokens_left(client: &mut Client, bu: &str) -> u32 {
+    let d = descriptor(&[("budget", "tokens_per_bu"), ("business_unit", bu)], Some(0));
+    client.ask(request("ai-attribution", vec![d])).unwrap().statuses[0].limit_remaining
+}
