@@ -306,18 +306,6 @@ pub struct QuotaRecord {
     pub reported: Option<String>,
 }
 
-impl QuotaRecord {
-    /// The `reason` part of a call the quota step refused: `over_budget:<budgets>` (429), or
-    /// `quota_unavailable` (503, `failure_mode: deny`). `None` for a call it let through.
-    pub fn refusal_reason(&self) -> Option<String> {
-        match self.outcome {
-            Some("over_budget") => Some(format!("over_budget:{}", self.over.as_deref().unwrap_or(""))),
-            Some("unavailable") => Some("quota_unavailable".to_string()),
-            _ => None,
-        }
-    }
-}
-
 /// One value of the record, before it is written in either form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordValue<'a> {

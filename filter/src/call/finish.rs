@@ -8,7 +8,7 @@ use crate::host::Headers;
 use crate::mcp::{McpMessage, McpOutcome};
 use crate::metrics::{self, micro_usd, UNKNOWN};
 use crate::policy::Decision;
-use crate::quota::Used;
+use crate::quota::{Outcome, Used};
 use crate::record::{EventKind, QuotaRecord, Record, Tokens, ToolRecord, UsageStatus};
 use crate::request::{plan_request, RequestPlan};
 use crate::response::{cost_usd, tokens, ResponseUsage};
@@ -66,7 +66,7 @@ impl Call {
         };
         let quota_report = self.quota_report(&used);
         record.quota = self.quota_record();
-        if let Some(part) = record.quota.as_ref().and_then(QuotaRecord::refusal_reason) {
+        if let Some(part) = self.quota_refusal_reason(record.quota.as_ref()) {
             if !record.reason.is_empty() {
                 record.reason.push(';');
             }
@@ -84,6 +84,19 @@ impl Call {
             record,
             counts,
             quota_report,
+        }
+    }
+
+    /// The `reason` part of a call the quota step refused: `over_budget:<budgets>` (429), or
+    /// `quota_unavailable` (503, `failure_mode: deny`). `None` for a call it let through.
+    fn quota_refusal_reason(&self, quota: Option<&QuotaRecord>) -> Option<String> {
+        match self.quota.verdict.as_ref()?.outcome {
+            Outcome::OverBudget => Some(format!(
+                "over_budget:{}",
+                quota.and_then(|q| q.over.as_deref()).unwrap_or("")
+            )),
+            Outcome::Unavailable => Some("quota_unavailable".to_string()),
+            Outcome::Ok | Outcome::FailedOpen => None,
         }
     }
 
