@@ -12,6 +12,7 @@ pub mod http;
 pub mod model_server;
 pub mod oci;
 pub mod pki;
+pub mod pytest;
 pub mod readme;
 pub mod render;
 pub mod scenario;

@@ -11,12 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use integration::bootstrap::Bootstrap;
-use integration::envoy::{repo_root, TempDir};
+use integration::envoy::TempDir;
 use integration::http::{Request, Response};
 use integration::pki::{CertPair, Pki};
 use integration::{request_id, Stack};
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::Duration;
 
 /// The client certificate's SPIFFE ID in the mTLS run.
@@ -50,51 +49,14 @@ fn plain_config() -> Value {
 
 /// Runs `pytest integration/mcp -m <marker>` against the stack (at `base_url`).
 fn pytest(stack: &Stack, marker: &str, base_url: &str, env: &[(&str, String)]) {
-    let root = repo_root();
-    let python = root.join(".venv-sdk/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make sdk-venv` (make test creates it)",
-        python.display()
-    );
-    let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pytest", "integration/mcp", "-q", "-m", marker])
-        .current_dir(&root)
-        .env("AI_ATTRIBUTION_BASE_URL", base_url)
-        .env("AI_ATTRIBUTION_ACCESS_LOG", &stack.access_log)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("NO_PROXY", "*")
-        .env("NO_COLOR", "1");
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = integration::pytest::command("integration/mcp", &["-m", marker], "MCP", base_url, &stack.access_log)
+        .unwrap_or_else(|e| panic!("{e}"));
     for (k, v) in env {
         cmd.env(k, v);
     }
-    if let Ok(extra) = std::env::var("MCP_PYTEST_ARGS") {
-        cmd.args(extra.split_whitespace());
+    if let Err(e) = integration::pytest::run(cmd) {
+        panic!("the MCP suite (-m {marker}) failed, {e}");
     }
-    if let Ok(expr) = std::env::var("MCP_PYTEST_K") {
-        cmd.args(["-k", &expr]);
-    }
-    let out = cmd.output().expect("pytest runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the MCP suite (-m {marker}) failed (exit {:?}):\n{stdout}\n{stderr}",
-        out.status.code()
-    );
 }
 
 fn http_url(stack: &Stack) -> String {
