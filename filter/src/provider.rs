@@ -150,19 +150,47 @@ fn is_preflight(method: &str, headers: &Headers) -> bool {
             .any(|(n, _)| n.eq_ignore_ascii_case("access-control-request-method"))
 }
 
+/// A request's `:method`, `:path` and `:authority`, canonicalised once for every question
+/// asked of them.
+#[derive(Debug)]
+pub struct RequestTarget<'a> {
+    method: &'a str,
+    target: &'a [u8],
+    path: CanonicalPath,
+    host: Host,
+    preflight: bool,
+}
+
+impl<'a> RequestTarget<'a> {
+    pub fn of(headers: &'a Headers) -> RequestTarget<'a> {
+        let method = header_text(headers, ":method").unwrap_or("");
+        let target = header_bytes(headers, ":path").unwrap_or(b"/");
+        RequestTarget {
+            method,
+            target,
+            path: CanonicalPath::parse(target),
+            host: Host::parse(header_bytes(headers, ":authority")),
+            preflight: is_preflight(method, headers),
+        }
+    }
+}
+
 /// Whether the request goes to one of `mcp.endpoints` (path prefix by canonical segments, case
 /// aside, and host when listed). Every method counts but a CORS preflight.
 pub fn is_mcp_request(cfg: &Config, headers: &Headers) -> bool {
-    if cfg.mcp.endpoints.is_empty() || is_preflight(header_text(headers, ":method").unwrap_or(""), headers) {
+    is_mcp_target(cfg, &RequestTarget::of(headers))
+}
+
+/// [`is_mcp_request`] on a target read before.
+pub fn is_mcp_target(cfg: &Config, request: &RequestTarget) -> bool {
+    if cfg.mcp.endpoints.is_empty() || request.preflight {
         return false;
     }
-    let path = CanonicalPath::parse(header_bytes(headers, ":path").unwrap_or(b"/"));
-    let segments = path.segments();
-    let host = Host::parse(header_bytes(headers, ":authority"));
+    let segments = request.path.segments();
     cfg.mcp.endpoints.iter().any(|e| {
         segments.len() >= e.prefix.len()
             && segments.iter().zip(&e.prefix).all(|(s, p)| s.eq_ignore_ascii_case(p))
-            && (e.hosts.is_empty() || host.is_in(&e.hosts))
+            && (e.hosts.is_empty() || request.host.is_in(&e.hosts))
     })
 }
 
@@ -173,17 +201,20 @@ pub fn mcp_call() -> ModelCall {
 
 /// Recognises a model call from a request's `:method`, `:path` and `:authority`.
 pub fn recognize_request(cfg: &Config, headers: &Headers) -> Option<ModelCall> {
-    let method = header_text(headers, ":method").unwrap_or("");
-    if is_preflight(method, headers) {
+    recognize_target(cfg, &RequestTarget::of(headers))
+}
+
+/// [`recognize_request`] on a target read before.
+pub fn recognize_target(cfg: &Config, request: &RequestTarget) -> Option<ModelCall> {
+    if request.preflight {
         return None;
     }
-    let target = header_bytes(headers, ":path").unwrap_or(b"/");
-    let path = CanonicalPath::parse(target);
-    let host = Host::parse(header_bytes(headers, ":authority"));
+    let (path, host) = (&request.path, &request.host);
     let dedicated = host.is_in(&cfg.model_hosts);
     // Either reading of a path with `;` or `\` that names a model endpoint makes it an event.
-    let found = recognize(&path, cfg.providers, &cfg.extra_routes).or_else(|| {
-        CanonicalPath::parse_literal(target).and_then(|literal| recognize(&literal, cfg.providers, &cfg.extra_routes))
+    let found = recognize(path, cfg.providers, &cfg.extra_routes).or_else(|| {
+        CanonicalPath::parse_literal(request.target)
+            .and_then(|literal| recognize(&literal, cfg.providers, &cfg.extra_routes))
     });
     if let Some(found) = found {
         let restricted = !cfg.hosts.is_empty() && !host.is_in(&cfg.hosts);
@@ -194,7 +225,7 @@ pub fn recognize_request(cfg: &Config, headers: &Headers) -> Option<ModelCall> {
     }
     // The free endpoints are the exceptions to "every request to a dedicated host": a model
     // endpoint stays an event whatever they say.
-    if !dedicated || cfg.free_endpoints.iter().any(|f| f.matches(method, &path)) {
+    if !dedicated || cfg.free_endpoints.iter().any(|f| f.matches(request.method, path)) {
         return None;
     }
     let provider = host.name().and_then(provider_of_host).unwrap_or(UNKNOWN_PROVIDER);
@@ -234,18 +265,23 @@ pub fn recognize(path: &CanonicalPath, enabled: ProviderSet, extra: &[ExtraRoute
     {
         return Some(call(&route.provider, &route.operation, ApiFamily::OpenAiChat));
     }
-    let candidates = [
-        gemini_openai(segs),
-        vertex(segs),
-        gemini(segs),
-        bedrock(segs),
-        azure(path),
-        anthropic(segs),
-        ollama(segs),
-        cohere(segs),
-        openai_suffix(path),
+    // In this order, and only as far as the first enabled match: most requests match none.
+    type Matcher = fn(&CanonicalPath) -> Option<ModelCall>;
+    const MATCHERS: [Matcher; 9] = [
+        |p| gemini_openai(p.segments()),
+        |p| vertex(p.segments()),
+        |p| gemini(p.segments()),
+        |p| bedrock(p.segments()),
+        azure,
+        |p| anthropic(p.segments()),
+        |p| ollama(p.segments()),
+        |p| cohere(p.segments()),
+        openai_suffix,
     ];
-    candidates.into_iter().flatten().find(|c| enabled.has(&c.provider))
+    MATCHERS
+        .iter()
+        .filter_map(|matcher| matcher(path))
+        .find(|c| enabled.has(&c.provider))
 }
 
 /// One OpenAI-shaped endpoint: the path's segments (`*` = any one), operation, family, whether

@@ -7,7 +7,7 @@ use crate::body::RequestBody;
 use crate::config::Config;
 use crate::host::{header_text, Attributes, Headers};
 use crate::mcp::trace_id;
-use crate::provider::{is_mcp_request, mcp_call, recognize_request};
+use crate::provider::{is_mcp_target, mcp_call, recognize_target, RequestTarget};
 use crate::request::{correlation_id, plan_request, spoofed_header_edits, trusted_peer, Inbound, RequestPlan};
 use std::rc::Rc;
 
@@ -21,9 +21,10 @@ impl Call {
         host: &mut dyn Attributes,
         vm: &mut VmState,
     ) -> (Option<Call>, Step) {
-        let (model, tool) = if is_mcp_request(cfg, headers) {
+        let target = RequestTarget::of(headers);
+        let (model, tool) = if is_mcp_target(cfg, &target) {
             (mcp_call(), Some(Box::new(ToolCall::new(headers))))
-        } else if let Some(model) = recognize_request(cfg, headers) {
+        } else if let Some(model) = recognize_target(cfg, &target) {
             (model, None)
         } else {
             let edits = spoofed_header_edits(cfg, headers, host);
