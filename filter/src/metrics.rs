@@ -31,23 +31,38 @@ pub fn is_capped(label: &str) -> bool {
 /// Tag values may not contain the separators `;` and `=`, nor control characters; they are
 /// also kept short.
 pub fn tag_value(v: &str) -> String {
-    v.chars()
-        .take(64)
-        .map(|c| if c == ';' || c == '=' || c.is_control() { '_' } else { c })
-        .collect()
+    let mut out = String::with_capacity(v.len().min(64));
+    push_tag_value(&mut out, v);
+    out
+}
+
+/// Appends `v` sanitised as [`tag_value`] does.
+fn push_tag_value(out: &mut String, v: &str) {
+    let clean = |c: char| c != ';' && c != '=' && !c.is_control();
+    if v.len() <= 64 && v.chars().all(clean) {
+        out.push_str(v);
+        return;
+    }
+    out.extend(v.chars().take(64).map(|c| if clean(c) { c } else { '_' }));
 }
 
 /// `metric;label=value;...`, values sanitised with [`tag_value`].
 pub fn metric_name(metric: &str, labels: &[(&str, &str)]) -> String {
     let mut name = String::with_capacity(metric.len() + 24 * labels.len());
-    name.push_str(metric);
-    for (label, value) in labels {
-        name.push(';');
-        name.push_str(label);
-        name.push('=');
-        name.push_str(&tag_value(value));
-    }
+    write_metric_name(&mut name, metric, labels);
     name
+}
+
+/// [`metric_name`] written into `out` (cleared first), so that a caller can reuse one buffer.
+pub fn write_metric_name(out: &mut String, metric: &str, labels: &[(&str, &str)]) {
+    out.clear();
+    out.push_str(metric);
+    for (label, value) in labels {
+        out.push(';');
+        out.push_str(label);
+        out.push('=');
+        push_tag_value(out, value);
+    }
 }
 
 /// A cost in USD as a whole number of millionths, rounded (the unit of [`COST`]).
@@ -73,6 +88,12 @@ mod tests {
             metric_name(TOKENS, &[("direction", "input"), ("business_unit", "fin;ance=x")]),
             "ai_attribution_tokens_total;direction=input;business_unit=fin_ance_x"
         );
+        let long = "é".repeat(70);
+        assert_eq!(tag_value(&long).chars().count(), 64);
+        assert_eq!(tag_value("a\nb"), "a_b");
+        let mut reused = String::from("left over");
+        write_metric_name(&mut reused, USAGE, &[("status", "reported")]);
+        assert_eq!(reused, "ai_attribution_usage_total;status=reported");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct VmState {
     /// Series per metric family (e.g. `ai_attribution_tokens_total`) so far, for the cap.
     per_metric: HashMap<&'static str, usize>,
     max_series: usize,
+    /// The name being looked up, reused so that a known series costs no allocation.
+    scratch: String,
     /// MCP sessions and the service account that opened each, oldest first for eviction.
     sessions: HashMap<String, String>,
     session_order: VecDeque<String>,
@@ -35,6 +37,7 @@ impl VmState {
             by_name: HashMap::new(),
             per_metric: HashMap::new(),
             max_series,
+            scratch: String::new(),
             sessions: HashMap::new(),
             session_order: VecDeque::new(),
         }
@@ -68,10 +71,11 @@ impl VmState {
     /// metric has `max_series` series in this VM, a new label combination gets the series whose
     /// capped labels are all `other` (the first combinations seen keep their slot).
     pub fn series(&mut self, metric: &'static str, labels: &[(&str, &str)]) -> SeriesId {
-        let name = crate::metrics::metric_name(metric, labels);
-        if let Some(&id) = self.by_name.get(&name) {
+        crate::metrics::write_metric_name(&mut self.scratch, metric, labels);
+        if let Some(&id) = self.by_name.get(self.scratch.as_str()) {
             return id;
         }
+        let name = self.scratch.clone();
         let count = self.per_metric.get(metric).copied().unwrap_or(0);
         if count >= self.max_series {
             let capped: Vec<(&str, &str)> = labels
