@@ -222,7 +222,7 @@ impl JsonScanner {
             max_value_bytes,
             match_array_elements: false,
             state: State::Value,
-            frames: Vec::with_capacity(MAX_TRACKED_DEPTH),
+            frames: Vec::new(),
             values,
             collect_mask: 0,
             collected,

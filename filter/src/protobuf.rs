@@ -1,12 +1,20 @@
 //! Minimal protobuf encoding of `google.protobuf.Struct` (struct.proto), so that Envoy's
 //! `%FILTER_STATE(wasm.ai_attribution:TYPED)%` renders the record as nested JSON.
 
+use std::borrow::Cow;
+
 /// A value of a flat Struct record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StructValue {
-    String(String),
+pub enum StructValue<'a> {
+    String(Cow<'a, str>),
     Number(f64),
     Bool(bool),
+}
+
+/// How many bytes [`varint`] writes for `v`.
+fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
 }
 
 pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
@@ -38,18 +46,33 @@ fn encode_value(value: &StructValue, out: &mut Vec<u8>) {
     }
 }
 
-/// `google.protobuf.Struct { map<string, Value> fields = 1; }`, each map entry `{key = 1; value = 2}`.
+fn value_len(value: &StructValue) -> usize {
+    match value {
+        StructValue::Number(_) => 9,
+        StructValue::String(s) => 1 + varint_len(s.len() as u64) + s.len(),
+        StructValue::Bool(_) => 2,
+    }
+}
+
+/// Appends one entry of `google.protobuf.Struct { map<string, Value> fields = 1; }` (a map
+/// entry is `{key = 1; value = 2}`), lengths computed up front so nothing is copied twice.
+pub fn push_struct_field(key: &str, value: &StructValue, out: &mut Vec<u8>) {
+    let value_len = value_len(value);
+    let entry_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(value_len as u64) + value_len;
+    out.reserve(1 + varint_len(entry_len as u64) + entry_len);
+    varint(1 << 3 | 2, out);
+    varint(entry_len as u64, out);
+    length_delimited(1, key.as_bytes(), out);
+    varint(2 << 3 | 2, out);
+    varint(value_len as u64, out);
+    encode_value(value, out);
+}
+
+/// A whole `google.protobuf.Struct` of these fields.
 pub fn encode_struct<K: AsRef<str>>(fields: &[(K, StructValue)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 * fields.len());
-    let mut entry = Vec::new();
-    let mut value = Vec::new();
     for (key, v) in fields {
-        entry.clear();
-        value.clear();
-        length_delimited(1, key.as_ref().as_bytes(), &mut entry);
-        encode_value(v, &mut value);
-        length_delimited(2, &value, &mut entry);
-        length_delimited(1, &entry, &mut out);
+        push_struct_field(key.as_ref(), v, &mut out);
     }
     out
 }
@@ -100,8 +123,17 @@ mod tests {
     #[test]
     fn long_strings_use_multibyte_lengths() {
         let s = "x".repeat(300);
-        let bytes = encode_struct(&[("k", StructValue::String(s))]);
+        let bytes = encode_struct(&[("k", StructValue::String(s.into()))]);
         // entry = key (3) + value tag (1) + length (2) + string field (3 + 300) = 309
         assert_eq!(&bytes[..3], &[0x0a, 0xb5, 0x02]);
+    }
+
+    #[test]
+    fn varint_lengths_match_what_is_written() {
+        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            varint(v, &mut out);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
     }
 }

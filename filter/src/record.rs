@@ -4,7 +4,8 @@
 
 use crate::config::Config;
 use crate::policy::Decision;
-use crate::protobuf::{encode_struct, StructValue};
+use crate::protobuf::{push_struct_field, StructValue};
+use std::borrow::Cow;
 
 /// The filter's own version (the crate's), written into every record as `filter_version`.
 pub const FILTER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -114,49 +115,60 @@ impl Field {
         self.names().1
     }
 
-    fn names(self) -> (&'static str, &'static str) {
+    /// The filter-state property that holds the scalar key, `ai_attribution.<scalar name>`.
+    pub fn property_name(self) -> &'static str {
+        self.names().2
+    }
+
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        // (scalar name, structured-record key, filter-state property of the scalar key)
+        macro_rules! n {
+            ($scalar:literal, $otel:literal) => {
+                ($scalar, $otel, concat!("ai_attribution.", $scalar))
+            };
+        }
         match self {
-            Field::Event => ("event", "ai_attribution.event"),
-            Field::Decision => ("decision", "ai_attribution.decision"),
-            Field::Reason => ("reason", "ai_attribution.reason"),
-            Field::CorrelationId => ("correlation_id", "ai_attribution.correlation_id"),
-            Field::RequestId => ("request_id", "ai_attribution.request_id"),
-            Field::Method => ("method", "http.request.method"),
-            Field::Sources => ("sources", "ai_attribution.sources"),
-            Field::Provider => ("provider", "gen_ai.provider.name"),
-            Field::Operation => ("operation", "gen_ai.operation.name"),
-            Field::RequestModel => ("request_model", "gen_ai.request.model"),
-            Field::ResponseModel => ("response_model", "gen_ai.response.model"),
-            Field::ResponseId => ("response_id", "gen_ai.response.id"),
-            Field::Stream => ("stream", "ai_attribution.stream"),
-            Field::InputTokens => ("input_tokens", "gen_ai.usage.input_tokens"),
-            Field::OutputTokens => ("output_tokens", "gen_ai.usage.output_tokens"),
-            Field::CachedInputTokens => ("cached_input_tokens", "gen_ai.usage.cache_read.input_tokens"),
-            Field::ReasoningTokens => ("reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),
-            Field::UsageStatus => ("usage_status", "ai_attribution.usage_status"),
-            Field::UsageReason => ("usage_reason", "ai_attribution.usage_reason"),
-            Field::ResponseEnd => ("response_end", "ai_attribution.response_end"),
-            Field::CostUsd => ("cost_usd", "ai_attribution.cost_usd"),
-            Field::RequestedTools => ("requested_tools", "ai_attribution.requested_tools"),
-            Field::RequestedToolCallIds => ("requested_tool_call_ids", "ai_attribution.requested_tool_call_ids"),
-            Field::TraceId => ("trace_id", "ai_attribution.trace_id"),
-            Field::McpMethod => ("mcp_method", "mcp.method.name"),
-            Field::McpSession => ("mcp_session", "mcp.session.id"),
-            Field::McpProtocolVersion => ("mcp_protocol_version", "mcp.protocol.version"),
-            Field::JsonRpcId => ("jsonrpc_id", "jsonrpc.request.id"),
-            Field::Tool => ("tool", "gen_ai.tool.name"),
-            Field::Prompt => ("prompt", "gen_ai.prompt.name"),
-            Field::ResourceUri => ("resource_uri", "mcp.resource.uri"),
-            Field::ErrorType => ("error_type", "error.type"),
-            Field::RpcStatus => ("rpc_status", "rpc.response.status_code"),
-            Field::McpHeaderMismatch => ("mcp_header_mismatch", "ai_attribution.mcp_header_mismatch"),
-            Field::McpSessionMismatch => ("mcp_session_mismatch", "ai_attribution.mcp_session_mismatch"),
-            Field::QuotaBudgets => ("quota_budgets", "ai_attribution.quota.budgets"),
-            Field::QuotaOutcome => ("quota_outcome", "ai_attribution.quota.outcome"),
-            Field::QuotaOver => ("quota_over", "ai_attribution.quota.over"),
-            Field::QuotaReported => ("quota_reported", "ai_attribution.quota.reported"),
-            Field::Exception => ("exception", "ai_attribution.exception"),
-            Field::FilterVersion => ("filter_version", "ai_attribution.filter_version"),
+            Field::Event => n!("event", "ai_attribution.event"),
+            Field::Decision => n!("decision", "ai_attribution.decision"),
+            Field::Reason => n!("reason", "ai_attribution.reason"),
+            Field::CorrelationId => n!("correlation_id", "ai_attribution.correlation_id"),
+            Field::RequestId => n!("request_id", "ai_attribution.request_id"),
+            Field::Method => n!("method", "http.request.method"),
+            Field::Sources => n!("sources", "ai_attribution.sources"),
+            Field::Provider => n!("provider", "gen_ai.provider.name"),
+            Field::Operation => n!("operation", "gen_ai.operation.name"),
+            Field::RequestModel => n!("request_model", "gen_ai.request.model"),
+            Field::ResponseModel => n!("response_model", "gen_ai.response.model"),
+            Field::ResponseId => n!("response_id", "gen_ai.response.id"),
+            Field::Stream => n!("stream", "ai_attribution.stream"),
+            Field::InputTokens => n!("input_tokens", "gen_ai.usage.input_tokens"),
+            Field::OutputTokens => n!("output_tokens", "gen_ai.usage.output_tokens"),
+            Field::CachedInputTokens => n!("cached_input_tokens", "gen_ai.usage.cache_read.input_tokens"),
+            Field::ReasoningTokens => n!("reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),
+            Field::UsageStatus => n!("usage_status", "ai_attribution.usage_status"),
+            Field::UsageReason => n!("usage_reason", "ai_attribution.usage_reason"),
+            Field::ResponseEnd => n!("response_end", "ai_attribution.response_end"),
+            Field::CostUsd => n!("cost_usd", "ai_attribution.cost_usd"),
+            Field::RequestedTools => n!("requested_tools", "ai_attribution.requested_tools"),
+            Field::RequestedToolCallIds => n!("requested_tool_call_ids", "ai_attribution.requested_tool_call_ids"),
+            Field::TraceId => n!("trace_id", "ai_attribution.trace_id"),
+            Field::McpMethod => n!("mcp_method", "mcp.method.name"),
+            Field::McpSession => n!("mcp_session", "mcp.session.id"),
+            Field::McpProtocolVersion => n!("mcp_protocol_version", "mcp.protocol.version"),
+            Field::JsonRpcId => n!("jsonrpc_id", "jsonrpc.request.id"),
+            Field::Tool => n!("tool", "gen_ai.tool.name"),
+            Field::Prompt => n!("prompt", "gen_ai.prompt.name"),
+            Field::ResourceUri => n!("resource_uri", "mcp.resource.uri"),
+            Field::ErrorType => n!("error_type", "error.type"),
+            Field::RpcStatus => n!("rpc_status", "rpc.response.status_code"),
+            Field::McpHeaderMismatch => n!("mcp_header_mismatch", "ai_attribution.mcp_header_mismatch"),
+            Field::McpSessionMismatch => n!("mcp_session_mismatch", "ai_attribution.mcp_session_mismatch"),
+            Field::QuotaBudgets => n!("quota_budgets", "ai_attribution.quota.budgets"),
+            Field::QuotaOutcome => n!("quota_outcome", "ai_attribution.quota.outcome"),
+            Field::QuotaOver => n!("quota_over", "ai_attribution.quota.over"),
+            Field::QuotaReported => n!("quota_reported", "ai_attribution.quota.reported"),
+            Field::Exception => n!("exception", "ai_attribution.exception"),
+            Field::FilterVersion => n!("filter_version", "ai_attribution.filter_version"),
         }
     }
 
@@ -425,23 +437,27 @@ impl Record {
     }
 
     /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
-    pub fn scalar_entries(&self, config: &Config) -> Vec<(String, String)> {
-        let mut out = Vec::new();
+    pub fn scalar_entries(&self, config: &Config) -> Vec<(Cow<'static, str>, String)> {
+        let mut out = Vec::with_capacity(32);
         for (key, value) in self.entries() {
-            let (base, name) = match key {
-                Key::Field(f) => (f.scalar_name(), f.scalar_name().to_string()),
-                Key::Dimension(i) => (self.dimension_name(i), self.dimension_scalar_name(i)),
+            let base = match key {
+                Key::Field(f) => f.scalar_name(),
+                Key::Dimension(i) => self.dimension_name(i),
             };
             if !config.scalar_keys.wants(base) || config.redact.contains(base) {
                 continue;
             }
+            let property = match key {
+                Key::Field(f) => Cow::Borrowed(f.property_name()),
+                Key::Dimension(i) => Cow::Owned(format!("{STRUCT_PROPERTY}.{}", self.dimension_scalar_name(i))),
+            };
             let text = match value {
                 RecordValue::Text(t) => t.to_string(),
                 RecordValue::Count(n) => n.to_string(),
                 RecordValue::Flag(b) => b.to_string(),
                 RecordValue::Usd(c) => format_cost(c),
             };
-            out.push((format!("{STRUCT_PROPERTY}.{name}"), text));
+            out.push((property, text));
         }
         out
     }
@@ -449,32 +465,32 @@ impl Record {
     /// The structured record as serialized `google.protobuf.Struct`, without the keys
     /// `record.redact` names.
     pub fn structured(&self, config: &Config) -> Vec<u8> {
-        let fields: Vec<(String, StructValue)> = self
-            .entries()
-            .into_iter()
-            .filter(|(key, _)| {
-                config.redact.is_empty()
-                    || !config.redact.contains(match key {
-                        Key::Field(f) => f.scalar_name(),
-                        Key::Dimension(i) => self.dimension_name(*i),
-                    })
-            })
-            .map(|(key, value)| {
-                let name = match key {
-                    Key::Field(f) => f.otel_name().to_string(),
-                    Key::Dimension(i) if self.pseudonymised.contains(&i) => pseudonym_otel_name(self.dimension_name(i)),
-                    Key::Dimension(i) => dimension_otel_name(self.dimension_name(i)),
-                };
-                let value = match value {
-                    RecordValue::Text(t) => StructValue::String(t.to_string()),
-                    RecordValue::Count(n) => StructValue::Number(n as f64),
-                    RecordValue::Flag(b) => StructValue::Bool(b),
-                    RecordValue::Usd(c) => StructValue::Number(c),
-                };
-                (name, value)
-            })
-            .collect();
-        encode_struct(&fields)
+        let mut out = Vec::with_capacity(1024);
+        for (key, value) in self.entries() {
+            if !config.redact.is_empty()
+                && config.redact.contains(match key {
+                    Key::Field(f) => f.scalar_name(),
+                    Key::Dimension(i) => self.dimension_name(i),
+                })
+            {
+                continue;
+            }
+            let name: Cow<str> = match key {
+                Key::Field(f) => Cow::Borrowed(f.otel_name()),
+                Key::Dimension(i) if self.pseudonymised.contains(&i) => {
+                    pseudonym_otel_name(self.dimension_name(i)).into()
+                }
+                Key::Dimension(i) => dimension_otel_name(self.dimension_name(i)).into(),
+            };
+            let value = match value {
+                RecordValue::Text(t) => StructValue::String(Cow::Borrowed(t)),
+                RecordValue::Count(n) => StructValue::Number(n as f64),
+                RecordValue::Flag(b) => StructValue::Bool(b),
+                RecordValue::Usd(c) => StructValue::Number(c),
+            };
+            push_struct_field(&name, &value, &mut out);
+        }
+        out
     }
 }
 
@@ -523,6 +539,13 @@ mod tests {
     }
 
     #[test]
+    fn every_field_property_is_the_scalar_name_under_the_record_property() {
+        for f in Field::ALL {
+            assert_eq!(f.property_name(), format!("{STRUCT_PROPERTY}.{}", f.scalar_name()));
+        }
+    }
+
+    #[test]
     fn every_field_has_distinct_names() {
         for (i, a) in Field::ALL.iter().enumerate() {
             assert_eq!(Field::from_scalar_name(a.scalar_name()), Some(*a));
@@ -537,7 +560,7 @@ mod tests {
     fn scalar_keys_skip_absent_values() {
         let c = Config::parse(b"{}").unwrap();
         let e = record().scalar_entries(&c);
-        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_ref()).collect();
         assert!(keys.contains(&"ai_attribution.decision"));
         assert!(keys.contains(&"ai_attribution.business_unit"));
         assert!(!keys.contains(&"ai_attribution.session"));
@@ -552,7 +575,7 @@ mod tests {
     fn scalar_keys_can_be_restricted() {
         let c = Config::parse(br#"{"record":{"scalar_keys":["decision","user"]}}"#).unwrap();
         let e = record().scalar_entries(&c);
-        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["ai_attribution.decision", "ai_attribution.user"]);
     }
 
@@ -563,7 +586,11 @@ mod tests {
             "record":{"redact":["request_model","business_unit","cost_usd"]}}"#,
         )
         .unwrap();
-        let keys: Vec<String> = record().scalar_entries(&c).into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = record()
+            .scalar_entries(&c)
+            .into_iter()
+            .map(|(k, _)| k.into_owned())
+            .collect();
         for gone in ["request_model", "business_unit", "cost_usd"] {
             assert!(!keys.contains(&format!("ai_attribution.{gone}")), "{gone}: {keys:?}");
         }
@@ -638,7 +665,7 @@ mod tests {
         // A restricted scalar_keys list names the dimension (or its _hash key).
         let c = Config::parse(br#"{"dimensions":{"user":["header:x"]},"require":[["user"]],"privacy":{"pseudonymise":["user"]},"record":{"scalar_keys":["user_hash"]}}"#).unwrap();
         r.pseudonymised = vec![1];
-        let keys: Vec<String> = r.scalar_entries(&c).into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = r.scalar_entries(&c).into_iter().map(|(k, _)| k.into_owned()).collect();
         assert_eq!(keys, ["ai_attribution.user_hash"]);
     }
 }

@@ -24,7 +24,7 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
 pub struct Finished {
     pub record: Record,
     /// Scalar filter-state keys (without the `wasm.` prefix) and their values.
-    pub scalars: Vec<(String, String)>,
+    pub scalars: Vec<(std::borrow::Cow<'static, str>, String)>,
     /// The structured record, a serialized `google.protobuf.Struct`.
     pub structured: Vec<u8>,
     /// Counters to add to.
