@@ -1,12 +1,12 @@
 //! `bench-native PART N`: runs one part of the filter's per-request work N times, natively.
-//! PART: body-new | body-tiny | body-2k | usage-new | usage-json | record-scalars | record-struct | record. Instruction counts under callgrind at two N
+//! PART: call | call-2k | healthz | body-new | body-tiny | body-2k | usage-new | usage-json. Instruction counts under callgrind at two N
 //! give the per-request cost of that part without the proxy-wasm boundary (bench/native-cost.sh).
 
 use ai_attribution::body::RequestBody;
+use ai_attribution::call::{Call, VmState};
+use ai_attribution::host::Attributes;
 use ai_attribution::config::Config;
-use ai_attribution::policy::Decision;
 use ai_attribution::provider::ApiFamily;
-use ai_attribution::record::{Record, Tokens, UsageStatus};
 use ai_attribution::usage::{BodyFormat, UsageReader};
 use std::hint::black_box;
 
@@ -19,6 +19,8 @@ fn main() {
     let body_2k = std::fs::read(args.get(4).map(String::as_str).unwrap_or("body2k.json")).unwrap_or_default();
     let tiny = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}"#.to_vec();
     let response = std::fs::read(args.get(5).map(String::as_str).unwrap_or("response.json")).unwrap_or_default();
+    let cfg = std::rc::Rc::new(cfg);
+    let mut vm = VmState::new([7; 32], cfg.max_label_values);
     let mut sink = 0usize;
     for _ in 0..n {
         match part {
@@ -29,19 +31,11 @@ fn main() {
             }
             "body-new" => {
                 let b = RequestBody::new(black_box(&cfg));
-                sink += b.bytes() as usize;
+                sink += b.model().map_or(0, |m| m.len());
             }
             "usage-new" => {
                 let r = UsageReader::new(black_box(ApiFamily::OpenAiChat), BodyFormat::Json);
                 sink += r.usage().input_tokens.unwrap_or(0) as usize;
-            }
-            "record-scalars" | "record-struct" => {
-                let rec = record();
-                sink += if part == "record-scalars" {
-                    rec.scalar_entries(&cfg).len()
-                } else {
-                    rec.structured().len()
-                };
             }
             "usage-json" => {
                 let mut r = UsageReader::new(ApiFamily::OpenAiChat, BodyFormat::Json);
@@ -49,11 +43,27 @@ fn main() {
                 r.finish();
                 sink += r.usage().input_tokens.unwrap_or(0) as usize;
             }
-            "record" => {
-                let rec = record();
-                let scalars = rec.scalar_entries(&cfg);
-                let st = rec.structured();
-                sink += scalars.len() + st.len();
+            "call" | "call-2k" => {
+                let (effects, reads) = call(&cfg, &mut vm, if part == "call-2k" { &body_2k } else { &tiny }, &response);
+                sink += effects + reads;
+                if n == 1 {
+                    eprintln!("host calls beyond the callbacks: {effects} effects and record keys, {reads} property reads");
+                }
+            }
+            "healthz" => {
+                let h = |k: &str, v: &str| (k.to_string(), v.as_bytes().to_vec());
+                let headers = vec![
+                    h(":authority", "127.0.0.1:10000"),
+                    h(":path", "/healthz"),
+                    h(":method", "GET"),
+                    h(":scheme", "http"),
+                    h("user-agent", "wrk"),
+                    h("x-forwarded-proto", "http"),
+                    h("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+                ];
+                let mut host = CountingHost(0);
+                let (call, step) = Call::start(&cfg, black_box(&headers), true, &mut host, &mut vm);
+                sink += step.effects.len() + usize::from(call.is_some()) + host.0;
             }
             other => panic!("unknown part {other}"),
         }
@@ -61,32 +71,58 @@ fn main() {
     println!("{sink}");
 }
 
-fn record() -> Record {
-    Record {
-        decision: Decision::Attributed,
-        reason: String::new(),
-        correlation_id: "0b5c3c37-2a8e-4f53-9a8e-6f1f0b9d2c11".into(),
-        dimensions: vec![
-            ("app".into(), None),
-            ("business_unit".into(), Some("research".into())),
-            ("service_account".into(), None),
-            ("session".into(), None),
-            ("user".into(), Some("alice".into())),
-        ],
-        sources: "user=header:x-user-id,business_unit=header:x-business-unit".into(),
-        provider: "openai".into(),
-        operation: "chat".into(),
-        request_model: Some("gpt-4o".into()),
-        response_model: Some("gpt-4o-2024-08-06".into()),
-        response_id: Some("chatcmpl-bench".into()),
-        stream: Some(false),
-        tokens: Tokens {
-            input: Some(27),
-            output: Some(12),
-            cached_input: Some(10),
-            reasoning: Some(4),
-        },
-        usage_status: Some(UsageStatus::Reported),
-        cost_usd: Some(0.0001775),
+/// Counts the property reads a call makes, answering none of them (as Envoy does for a plain
+/// connection without metadata).
+struct CountingHost(usize);
+
+impl Attributes for CountingHost {
+    fn property(&mut self, _path: &[&str]) -> Option<Vec<u8>> {
+        self.0 += 1;
+        None
     }
+    fn now_unix_seconds(&mut self) -> Option<u64> {
+        Some(1_764_000_000)
+    }
+}
+
+/// One header-attributed chat call through the whole lifecycle, as the glue drives it: the
+/// headers Envoy hands over for the benchmark's request, the body, the answer, the record.
+/// Returns (effects + record keys + metric increments, property reads).
+fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, body: &[u8], response: &[u8]) -> (usize, usize) {
+    let h = |k: &str, v: &str| (k.to_string(), v.as_bytes().to_vec());
+    let headers = vec![
+        h(":authority", "127.0.0.1:10000"),
+        h(":path", "/v1/chat/completions"),
+        h(":method", "POST"),
+        h(":scheme", "http"),
+        h("x-user-id", "alice"),
+        h("x-business-unit", "research"),
+        h("content-type", "application/json"),
+        h("content-length", &body.len().to_string()),
+        h("x-forwarded-proto", "http"),
+        h("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+    ];
+    let mut host = CountingHost(0);
+    let mut effects = 0;
+    let (call, step) = Call::start(cfg, black_box(&headers), false, &mut host, vm);
+    effects += step.effects.len();
+    let Some(mut call) = call else {
+        return (effects, host.0);
+    };
+    if call.wants_request_body() {
+        effects += call.on_request_body(black_box(body), true, &mut host).effects.len();
+    }
+    let response_headers = vec![
+        h(":status", "200"),
+        h("content-type", "application/json"),
+        h("content-length", &response.len().to_string()),
+    ];
+    effects += call.on_response_headers(&response_headers, false).effects.len();
+    if call.wants_response_body() {
+        effects += call.on_response_body(black_box(response), true).effects.len();
+    }
+    let finished = call.finish(&mut host, vm);
+    effects += finished.scalars.len() + 1 + finished.counts.len();
+    black_box(&finished);
+    (effects, host.0)
 }
