@@ -40,8 +40,9 @@ NATIVE = os.path.join(lib.ROOT, "target", "bench-native", "release", "bench-nati
 PARTS = [("body-new", "RequestBody::new (scanner set-up)"), ("body-tiny", "request body: set-up + scan 62 B"),
          ("body-2k", "request body: set-up + scan 2 KB"), ("usage-new", "UsageReader::new (scanner set-up)"),
          ("usage-json", "response usage: set-up + scan 370 B JSON"),
-         ("record-scalars", "record: 19 scalar entries (strings)"), ("record-struct", "record: Struct bytes"),
-         ("record", "record: both")]
+         ("healthz", "non-model GET /healthz: the request headers' step (headers built by the harness)"),
+         ("call", "header-attributed call, every phase: headers, 62 B body, JSON answer, record, metrics"),
+         ("call-2k", "the same call with the 2 KB body")]
 
 
 def native_costs(workdir):

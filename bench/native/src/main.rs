@@ -1,11 +1,11 @@
 //! `bench-native PART N`: runs one part of the filter's per-request work N times, natively.
 //! PART: call | call-2k | healthz | body-new | body-tiny | body-2k | usage-new | usage-json. Instruction counts under callgrind at two N
-//! give the per-request cost of that part without the proxy-wasm boundary (bench/native-cost.sh).
+//! give the per-request cost of that part without the proxy-wasm boundary (bench/breakdown.py).
 
 use ai_attribution::body::RequestBody;
 use ai_attribution::call::{Call, VmState};
-use ai_attribution::host::Attributes;
 use ai_attribution::config::Config;
+use ai_attribution::host::{Attributes, HeaderList};
 use ai_attribution::provider::ApiFamily;
 use ai_attribution::usage::{BodyFormat, UsageReader};
 use std::hint::black_box;
@@ -44,23 +44,29 @@ fn main() {
                 sink += r.usage().input_tokens.unwrap_or(0) as usize;
             }
             "call" | "call-2k" => {
-                let (effects, reads) = call(&cfg, &mut vm, if part == "call-2k" { &body_2k } else { &tiny }, &response);
+                let (effects, reads) = call(
+                    &cfg,
+                    &mut vm,
+                    if part == "call-2k" { &body_2k } else { &tiny },
+                    &response,
+                );
                 sink += effects + reads;
                 if n == 1 {
-                    eprintln!("host calls beyond the callbacks: {effects} effects and record keys, {reads} property reads");
+                    eprintln!(
+                        "host calls beyond the callbacks: {effects} effects and record keys, {reads} property reads"
+                    );
                 }
             }
             "healthz" => {
-                let h = |k: &str, v: &str| (k.to_string(), v.as_bytes().to_vec());
-                let headers = vec![
-                    h(":authority", "127.0.0.1:10000"),
-                    h(":path", "/healthz"),
-                    h(":method", "GET"),
-                    h(":scheme", "http"),
-                    h("user-agent", "wrk"),
-                    h("x-forwarded-proto", "http"),
-                    h("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
-                ];
+                let headers = header_list(&[
+                    (":authority", "127.0.0.1:10000"),
+                    (":path", "/healthz"),
+                    (":method", "GET"),
+                    (":scheme", "http"),
+                    ("user-agent", "wrk"),
+                    ("x-forwarded-proto", "http"),
+                    ("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+                ]);
                 let mut host = CountingHost(0);
                 let (call, step) = Call::start(&cfg, black_box(&headers), true, &mut host, &mut vm);
                 sink += step.effects.len() + usize::from(call.is_some()) + host.0;
@@ -69,6 +75,14 @@ fn main() {
         }
     }
     println!("{sink}");
+}
+
+/// Headers as the glue hands them to the core.
+fn header_list(pairs: &[(&str, &str)]) -> HeaderList {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
 }
 
 /// Counts the property reads a call makes, answering none of them (as Envoy does for a plain
@@ -89,19 +103,19 @@ impl Attributes for CountingHost {
 /// headers Envoy hands over for the benchmark's request, the body, the answer, the record.
 /// Returns (effects + record keys + metric increments, property reads).
 fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, body: &[u8], response: &[u8]) -> (usize, usize) {
-    let h = |k: &str, v: &str| (k.to_string(), v.as_bytes().to_vec());
-    let headers = vec![
-        h(":authority", "127.0.0.1:10000"),
-        h(":path", "/v1/chat/completions"),
-        h(":method", "POST"),
-        h(":scheme", "http"),
-        h("x-user-id", "alice"),
-        h("x-business-unit", "research"),
-        h("content-type", "application/json"),
-        h("content-length", &body.len().to_string()),
-        h("x-forwarded-proto", "http"),
-        h("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
-    ];
+    let body_len = body.len().to_string();
+    let headers = header_list(&[
+        (":authority", "127.0.0.1:10000"),
+        (":path", "/v1/chat/completions"),
+        (":method", "POST"),
+        (":scheme", "http"),
+        ("x-user-id", "alice"),
+        ("x-business-unit", "research"),
+        ("content-type", "application/json"),
+        ("content-length", &body_len),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+    ]);
     let mut host = CountingHost(0);
     let mut effects = 0;
     let (call, step) = Call::start(cfg, black_box(&headers), false, &mut host, vm);
@@ -112,11 +126,12 @@ fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, body: &[u8], response: &[u8
     if call.wants_request_body() {
         effects += call.on_request_body(black_box(body), true, &mut host).effects.len();
     }
-    let response_headers = vec![
-        h(":status", "200"),
-        h("content-type", "application/json"),
-        h("content-length", &response.len().to_string()),
-    ];
+    let response_len = response.len().to_string();
+    let response_headers = header_list(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", &response_len),
+    ]);
     effects += call.on_response_headers(&response_headers, false).effects.len();
     if call.wants_response_body() {
         effects += call.on_response_body(black_box(response), true).effects.len();
