@@ -422,6 +422,14 @@ impl Record {
         out
     }
 
+    /// The name `record.scalar_keys` and `record.redact` know a key by.
+    fn base_name(&self, key: Key) -> &str {
+        match key {
+            Key::Field(f) => f.scalar_name(),
+            Key::Dimension(i) => self.dimension_name(i),
+        }
+    }
+
     fn dimension_name(&self, i: usize) -> &str {
         self.dimensions.get(i).map_or("", |(name, _)| name.as_str())
     }
@@ -440,10 +448,7 @@ impl Record {
     pub fn scalar_entries(&self, config: &Config) -> Vec<(Cow<'static, str>, String)> {
         let mut out = Vec::with_capacity(32);
         for (key, value) in self.entries() {
-            let base = match key {
-                Key::Field(f) => f.scalar_name(),
-                Key::Dimension(i) => self.dimension_name(i),
-            };
+            let base = self.base_name(key);
             if !config.scalar_keys.wants(base) || config.redact.contains(base) {
                 continue;
             }
@@ -467,12 +472,7 @@ impl Record {
     pub fn structured(&self, config: &Config) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024);
         for (key, value) in self.entries() {
-            if !config.redact.is_empty()
-                && config.redact.contains(match key {
-                    Key::Field(f) => f.scalar_name(),
-                    Key::Dimension(i) => self.dimension_name(i),
-                })
-            {
+            if !config.redact.is_empty() && config.redact.contains(self.base_name(key)) {
                 continue;
             }
             let name: Cow<str> = match key {

@@ -75,7 +75,6 @@ impl VmState {
         if let Some(&id) = self.by_name.get(self.scratch.as_str()) {
             return id;
         }
-        let name = self.scratch.clone();
         let count = self.per_metric.get(metric).copied().unwrap_or(0);
         if count >= self.max_series {
             let capped: Vec<(&str, &str)> = labels
@@ -97,6 +96,7 @@ impl VmState {
             }
             return self.insert(metric, other);
         }
+        let name = self.scratch.clone();
         self.insert(metric, name)
     }
 
