@@ -539,10 +539,14 @@ impl JsonScanner {
         let paths = &self.compiled.paths;
         if let Some(frame) = self.frames.last_mut() {
             let mut member_mask = 0u64;
-            if !overflow && frame.prefix_mask != 0 {
-                for (index, path) in paths.iter().enumerate() {
-                    let component = path.get(frame.key_level).map(Vec::as_slice);
-                    if frame.prefix_mask & bit(index) != 0 && component == Some(key) && component != Some(ELEMENT) {
+            if !overflow {
+                // Only the paths still followed here, one set bit at a time.
+                let mut candidates = frame.prefix_mask;
+                while candidates != 0 {
+                    let index = candidates.trailing_zeros() as usize;
+                    candidates &= candidates - 1;
+                    let component = paths.get(index).and_then(|p| p.get(frame.key_level));
+                    if component.is_some_and(|c| c.as_slice() == key && c.as_slice() != ELEMENT) {
                         member_mask |= bit(index);
                     }
                 }

@@ -445,7 +445,8 @@ impl Record {
     }
 
     /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
-    pub fn scalar_entries(&self, config: &Config) -> Vec<(Cow<'static, str>, String)> {
+    /// Text values are borrowed from the record; only numbers and dimension keys are formatted.
+    pub fn scalar_entries(&self, config: &Config) -> Vec<(Cow<'static, str>, Cow<'_, str>)> {
         let mut out = Vec::with_capacity(32);
         for (key, value) in self.entries() {
             let base = self.base_name(key);
@@ -457,10 +458,10 @@ impl Record {
                 Key::Dimension(i) => Cow::Owned(format!("{STRUCT_PROPERTY}.{}", self.dimension_scalar_name(i))),
             };
             let text = match value {
-                RecordValue::Text(t) => t.to_string(),
-                RecordValue::Count(n) => n.to_string(),
-                RecordValue::Flag(b) => b.to_string(),
-                RecordValue::Usd(c) => format_cost(c),
+                RecordValue::Text(t) => Cow::Borrowed(t),
+                RecordValue::Count(n) => Cow::Owned(n.to_string()),
+                RecordValue::Flag(b) => Cow::Borrowed(if b { "true" } else { "false" }),
+                RecordValue::Usd(c) => Cow::Owned(format_cost(c)),
             };
             out.push((property, text));
         }
@@ -559,7 +560,8 @@ mod tests {
     #[test]
     fn scalar_keys_skip_absent_values() {
         let c = Config::parse(b"{}").unwrap();
-        let e = record().scalar_entries(&c);
+        let r = record();
+        let e = r.scalar_entries(&c);
         let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_ref()).collect();
         assert!(keys.contains(&"ai_attribution.decision"));
         assert!(keys.contains(&"ai_attribution.business_unit"));
@@ -574,7 +576,8 @@ mod tests {
     #[test]
     fn scalar_keys_can_be_restricted() {
         let c = Config::parse(br#"{"record":{"scalar_keys":["decision","user"]}}"#).unwrap();
-        let e = record().scalar_entries(&c);
+        let r = record();
+        let e = r.scalar_entries(&c);
         let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["ai_attribution.decision", "ai_attribution.user"]);
     }
@@ -650,8 +653,8 @@ mod tests {
         r.pseudonymised = vec![0, 1];
         let c = Config::parse(b"{}").unwrap();
         let e = r.scalar_entries(&c);
-        assert!(e.contains(&("ai_attribution.user_hash".into(), "a".repeat(64))));
-        assert!(e.contains(&("ai_attribution.business_unit_hash".into(), "b".repeat(64))));
+        assert!(e.contains(&("ai_attribution.user_hash".into(), "a".repeat(64).into())));
+        assert!(e.contains(&("ai_attribution.business_unit_hash".into(), "b".repeat(64).into())));
         assert!(!e
             .iter()
             .any(|(k, _)| k == "ai_attribution.user" || k == "ai_attribution.business_unit"));

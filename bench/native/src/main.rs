@@ -137,7 +137,7 @@ fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, body: &[u8], response: &[u8
         effects += call.on_response_body(black_box(response), true).effects.len();
     }
     let finished = call.finish(&mut host, vm);
-    effects += finished.scalars.len() + 1 + finished.counts.len();
+    effects += finished.scalars().len() + 1 + finished.counts.len();
     black_box(&finished);
     (effects, host.0)
 }

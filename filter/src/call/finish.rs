@@ -2,7 +2,7 @@
 //! decision if one was still pending, the record, and the metric increments.
 
 use super::{Call, Phase, QuotaReport, SeriesId, VmState};
-use crate::config::MetricLabel;
+use crate::config::{Config, MetricLabel};
 use crate::host::Attributes;
 use crate::host::Headers;
 use crate::mcp::{McpMessage, McpOutcome};
@@ -12,6 +12,8 @@ use crate::quota::{Outcome, Used};
 use crate::record::{EventKind, QuotaRecord, Record, Tokens, ToolRecord, UsageStatus};
 use crate::request::{plan_request, RequestPlan};
 use crate::response::{cost_usd, tokens, ResponseUsage};
+use std::borrow::Cow;
+use std::rc::Rc;
 
 /// Comma-joined, or `None` when empty.
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
@@ -23,14 +25,22 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
     pub record: Record,
-    /// Scalar filter-state keys (without the `wasm.` prefix) and their values.
-    pub scalars: Vec<(std::borrow::Cow<'static, str>, String)>,
     /// The structured record, a serialized `google.protobuf.Struct`.
     pub structured: Vec<u8>,
     /// Counters to add to.
     pub counts: Vec<(SeriesId, u64)>,
     /// The report of what the call used, for the host to send to the rate-limit service.
     pub quota_report: Option<QuotaReport>,
+    /// The configuration the record was built under (which scalar keys it writes).
+    cfg: Rc<Config>,
+}
+
+impl Finished {
+    /// The scalar filter-state keys (without the `wasm.` prefix) and their values, borrowed
+    /// from the record where they are text.
+    pub fn scalars(&self) -> Vec<(Cow<'static, str>, Cow<'_, str>)> {
+        self.record.scalar_entries(&self.cfg)
+    }
 }
 
 impl Call {
@@ -79,11 +89,11 @@ impl Call {
             Vec::new()
         };
         Finished {
-            scalars: record.scalar_entries(&self.cfg),
             structured: record.structured(&self.cfg),
             record,
             counts,
             quota_report,
+            cfg: self.cfg.clone(),
         }
     }
 

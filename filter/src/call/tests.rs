@@ -102,7 +102,7 @@ fn an_attributed_call_records_usage_from_json_at_every_split() {
         assert_eq!(r.request_model.as_deref(), Some("gpt-4o"));
         assert!(r.cost_usd.is_some());
         assert!(f
-            .scalars
+            .scalars()
             .iter()
             .any(|(k, v)| k == "ai_attribution.user" && v == "alice"));
         assert!(!f.structured.is_empty());
@@ -450,9 +450,12 @@ fn tool_call(
     }
 }
 
-fn scalar<'a>(f: &'a Finished, key: &str) -> Option<&'a str> {
+fn scalar(f: &Finished, key: &str) -> Option<String> {
     let key = format!("ai_attribution.{key}");
-    f.scalars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    f.scalars()
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 const CALL_WEATHER: &[u8] =
@@ -475,21 +478,24 @@ fn an_attributed_tool_call_is_recorded_with_its_tool_and_outcome() {
     );
     assert_eq!(run.step, Step::proceed());
     let f = &run.finished;
-    assert_eq!(scalar(f, "event"), Some("tool_call"));
-    assert_eq!(scalar(f, "decision"), Some("attributed"));
-    assert_eq!(scalar(f, "provider"), Some("mcp"));
-    assert_eq!(scalar(f, "operation"), Some("execute_tool"));
-    assert_eq!(scalar(f, "tool"), Some("get_weather"));
-    assert_eq!(scalar(f, "mcp_method"), Some("tools/call"));
-    assert_eq!(scalar(f, "jsonrpc_id"), Some("7"));
-    assert_eq!(scalar(f, "session"), Some("s-1"));
-    assert_eq!(scalar(f, "mcp_session"), Some("s-1"));
-    assert_eq!(scalar(f, "mcp_protocol_version"), Some("2025-11-25"));
-    assert_eq!(scalar(f, "error_type"), Some("tool_error"));
-    assert_eq!(scalar(f, "rpc_status"), None);
-    assert_eq!(scalar(f, "trace_id"), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-    assert_eq!(scalar(f, "usage_status"), None);
-    assert_eq!(scalar(f, "mcp_header_mismatch"), None);
+    assert_eq!(scalar(f, "event").as_deref(), Some("tool_call"));
+    assert_eq!(scalar(f, "decision").as_deref(), Some("attributed"));
+    assert_eq!(scalar(f, "provider").as_deref(), Some("mcp"));
+    assert_eq!(scalar(f, "operation").as_deref(), Some("execute_tool"));
+    assert_eq!(scalar(f, "tool").as_deref(), Some("get_weather"));
+    assert_eq!(scalar(f, "mcp_method").as_deref(), Some("tools/call"));
+    assert_eq!(scalar(f, "jsonrpc_id").as_deref(), Some("7"));
+    assert_eq!(scalar(f, "session").as_deref(), Some("s-1"));
+    assert_eq!(scalar(f, "mcp_session").as_deref(), Some("s-1"));
+    assert_eq!(scalar(f, "mcp_protocol_version").as_deref(), Some("2025-11-25"));
+    assert_eq!(scalar(f, "error_type").as_deref(), Some("tool_error"));
+    assert_eq!(scalar(f, "rpc_status").as_deref(), None);
+    assert_eq!(
+        scalar(f, "trace_id").as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(scalar(f, "usage_status").as_deref(), None);
+    assert_eq!(scalar(f, "mcp_header_mismatch").as_deref(), None);
 }
 
 #[test]
@@ -515,11 +521,11 @@ fn an_unattributed_tool_call_gets_a_json_rpc_error_for_its_id() {
     assert_eq!(body["error"]["data"]["missing"], serde_json::json!(["service_account"]));
     assert_eq!(
         body["error"]["data"]["correlation_id"],
-        scalar(&run.finished, "correlation_id").unwrap()
+        scalar(&run.finished, "correlation_id").as_deref().unwrap()
     );
-    assert_eq!(scalar(&run.finished, "decision"), Some("rejected"));
-    assert_eq!(scalar(&run.finished, "tool"), Some("get_weather"));
-    assert_eq!(scalar(&run.finished, "jsonrpc_id"), Some("call-9"));
+    assert_eq!(scalar(&run.finished, "decision").as_deref(), Some("rejected"));
+    assert_eq!(scalar(&run.finished, "tool").as_deref(), Some("get_weather"));
+    assert_eq!(scalar(&run.finished, "jsonrpc_id").as_deref(), Some("call-9"));
 }
 
 #[test]
@@ -531,7 +537,7 @@ fn methods_outside_mcp_methods_are_exempt_when_unattributed() {
     ] {
         let run = tool_call(MCP_CONFIG, &[], body, Some(("application/json", b"{}")), &mut vm());
         assert_eq!(run.step, Step::proceed(), "{}", String::from_utf8_lossy(body));
-        assert_eq!(scalar(&run.finished, "decision"), Some("exempt"));
+        assert_eq!(scalar(&run.finished, "decision").as_deref(), Some("exempt"));
     }
 }
 
@@ -552,7 +558,7 @@ fn a_batch_with_one_required_method_is_refused_for_every_id() {
     let ids: Vec<_> = answers.iter().map(|a| a["id"].clone()).collect();
     assert_eq!(ids, vec![serde_json::json!(1), serde_json::json!(2)]);
     assert_eq!(
-        scalar(&run.finished, "tool"),
+        scalar(&run.finished, "tool").as_deref(),
         Some("get_weather"),
         "the record names the required call"
     );
@@ -572,8 +578,8 @@ fn a_get_without_a_body_is_exempt() {
     let (call, step) = Call::start(&c, &get, true, &mut host, &mut vm);
     assert!(reply_of(&step).is_none());
     let f = call.expect("a tool call").finish(&mut host, &mut vm);
-    assert_eq!(scalar(&f, "decision"), Some("exempt"));
-    assert_eq!(scalar(&f, "operation"), Some("mcp"));
+    assert_eq!(scalar(&f, "decision").as_deref(), Some("exempt"));
+    assert_eq!(scalar(&f, "operation").as_deref(), Some("mcp"));
 }
 
 #[test]
@@ -591,7 +597,7 @@ fn mirrored_headers_that_disagree_are_recorded_or_refused() {
         &mut vm(),
     );
     assert_eq!(run.step, Step::proceed());
-    assert_eq!(scalar(&run.finished, "mcp_header_mismatch"), Some("true"));
+    assert_eq!(scalar(&run.finished, "mcp_header_mismatch").as_deref(), Some("true"));
 
     let strict = MCP_CONFIG.replace(
         r#""require":[["service_account"]]}"#,
@@ -603,8 +609,8 @@ fn mirrored_headers_that_disagree_are_recorded_or_refused() {
     let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["error"]["code"], crate::mcp::HEADER_MISMATCH_CODE);
     assert_eq!(body["id"], 7);
-    assert_eq!(scalar(&run.finished, "decision"), Some("attributed"));
-    assert_eq!(scalar(&run.finished, "rpc_status"), Some("-32020"));
+    assert_eq!(scalar(&run.finished, "decision").as_deref(), Some("attributed"));
+    assert_eq!(scalar(&run.finished, "rpc_status").as_deref(), Some("-32020"));
 
     let base64 = [
         ("x-service-account", "agent-a"),
@@ -631,7 +637,7 @@ fn a_session_used_by_another_service_account_is_flagged() {
         Some(("application/json", b"{}")),
         &mut vm,
     );
-    assert_eq!(scalar(&opened.finished, "mcp_session_mismatch"), None);
+    assert_eq!(scalar(&opened.finished, "mcp_session_mismatch").as_deref(), None);
     let other = tool_call(
         MCP_CONFIG,
         &[("x-service-account", "agent-b"), ("mcp-session-id", "s-9")],
@@ -639,8 +645,8 @@ fn a_session_used_by_another_service_account_is_flagged() {
         Some(("application/json", b"{}")),
         &mut vm,
     );
-    assert_eq!(scalar(&other.finished, "mcp_session_mismatch"), Some("true"));
-    assert_eq!(scalar(&other.finished, "decision"), Some("attributed"));
+    assert_eq!(scalar(&other.finished, "mcp_session_mismatch").as_deref(), Some("true"));
+    assert_eq!(scalar(&other.finished, "decision").as_deref(), Some("attributed"));
 }
 
 #[test]
@@ -653,8 +659,8 @@ fn an_sse_answer_gives_the_outcome_of_the_request() {
         Some(("text/event-stream", sse)),
         &mut vm(),
     );
-    assert_eq!(scalar(&run.finished, "rpc_status"), Some("-32603"));
-    assert_eq!(scalar(&run.finished, "error_type"), Some("-32603"));
+    assert_eq!(scalar(&run.finished, "rpc_status").as_deref(), Some("-32603"));
+    assert_eq!(scalar(&run.finished, "error_type").as_deref(), Some("-32603"));
 }
 
 #[test]
@@ -692,8 +698,8 @@ fn model_calls_are_not_tool_calls_even_with_mcp_configured() {
         &mut vm,
     );
     let f = call.expect("a model call").finish(&mut host, &mut vm);
-    assert_eq!(scalar(&f, "event"), Some("model_call"));
-    assert_eq!(scalar(&f, "mcp_method"), None);
+    assert_eq!(scalar(&f, "event").as_deref(), Some("model_call"));
+    assert_eq!(scalar(&f, "mcp_method").as_deref(), None);
 }
 
 #[test]
@@ -741,7 +747,7 @@ fn a_tool_call_is_decided_once_its_method_is_read() {
     let step = call.on_request_body(CALL_WEATHER, true, &mut host);
     assert_eq!(step, Step::proceed());
     let f = call.finish(&mut host, &mut vm);
-    assert_eq!(scalar(&f, "tool"), Some("get_weather"));
+    assert_eq!(scalar(&f, "tool").as_deref(), Some("get_weather"));
 }
 
 // ---------------------------------------------------------------- budgets (quota)
@@ -863,12 +869,12 @@ fn budgets_are_checked_before_and_charged_after_the_call() {
     );
     // The record carries what the quota step did, in both forms.
     assert_eq!(
-        scalar(&f, "quota_budgets"),
+        scalar(&f, "quota_budgets").as_deref(),
         Some("tokens_per_bu,cost_per_bu_model,requests_per_user")
     );
-    assert_eq!(scalar(&f, "quota_outcome"), Some("ok"));
-    assert_eq!(scalar(&f, "quota_over"), None);
-    assert_eq!(scalar(&f, "quota_reported"), q.reported.as_deref());
+    assert_eq!(scalar(&f, "quota_outcome").as_deref(), Some("ok"));
+    assert_eq!(scalar(&f, "quota_over").as_deref(), None);
+    assert_eq!(scalar(&f, "quota_reported").as_deref(), q.reported.as_deref());
     let structured = String::from_utf8_lossy(&f.structured).into_owned();
     for key in [
         "ai_attribution.quota.budgets",
@@ -989,14 +995,20 @@ fn a_spent_budget_refuses_the_call_with_429_and_no_report() {
         (Some("over_budget"), Some("tokens_per_bu"))
     );
     assert_eq!(
-        (scalar(&f, "quota_outcome"), scalar(&f, "quota_over")),
+        (
+            scalar(&f, "quota_outcome").as_deref(),
+            scalar(&f, "quota_over").as_deref()
+        ),
         (Some("over_budget"), Some("tokens_per_bu"))
     );
-    assert_eq!(scalar(&f, "quota_reported"), None);
+    assert_eq!(scalar(&f, "quota_reported").as_deref(), None);
     assert_eq!(f.record.reason, "over_budget:tokens_per_bu", "the 429 says why");
-    assert_eq!(scalar(&f, "reason"), Some("over_budget:tokens_per_bu"));
+    assert_eq!(scalar(&f, "reason").as_deref(), Some("over_budget:tokens_per_bu"));
     assert_eq!(
-        (scalar(&f, "usage_status"), scalar(&f, "usage_reason")),
+        (
+            scalar(&f, "usage_status").as_deref(),
+            scalar(&f, "usage_reason").as_deref()
+        ),
         (Some("not_applicable"), None),
         "refused: no answer was to come"
     );
@@ -1028,7 +1040,7 @@ fn a_silent_service_fails_open_or_closed_as_configured() {
         let f = call.finish(&mut host, &mut vm);
         assert_eq!(f.record.quota.clone().unwrap().outcome, Some(outcome));
         if mode == "deny" {
-            assert_eq!(scalar(&f, "usage_status"), Some("not_applicable"));
+            assert_eq!(scalar(&f, "usage_status").as_deref(), Some("not_applicable"));
             assert_eq!(f.record.reason, "quota_unavailable");
         } else {
             assert_eq!(f.record.reason, "", "a call that failed open was not refused");
@@ -1096,7 +1108,7 @@ fn exceptions_relax_require_and_budgets_for_the_callers_they_cover_until_they_ex
     assert!(reply_of(&step).is_none());
     assert_eq!(f.record.decision, Decision::Attributed);
     assert_eq!(f.record.exception.as_deref(), Some("INC-4711"));
-    assert_eq!(scalar(&f, "exception"), Some("INC-4711"));
+    assert_eq!(scalar(&f, "exception").as_deref(), Some("INC-4711"));
     assert_eq!(f.record.quota.unwrap().budgets, "cost_per_bu_model");
     // Expired: refused as before.
     let (step, f) = run("1798761600", &mut vm);
@@ -1199,8 +1211,8 @@ fn a_pseudonymised_user_leaves_the_filter_only_as_its_hmac() {
     );
     let _ = call.on_response_body(OPENAI_JSON, true);
     let f = call.finish(&mut host, &mut vm);
-    assert_eq!(scalar(&f, "user_hash"), Some(hash.as_str()));
-    assert_eq!(scalar(&f, "user"), None);
+    assert_eq!(scalar(&f, "user_hash").as_deref(), Some(hash.as_str()));
+    assert_eq!(scalar(&f, "user").as_deref(), None);
     let structured = String::from_utf8_lossy(&f.structured).into_owned();
     assert!(structured.contains("user.hash") && structured.contains(&hash));
     assert!(!structured.contains("user.id"));
@@ -1208,7 +1220,7 @@ fn a_pseudonymised_user_leaves_the_filter_only_as_its_hmac() {
     assert!(names.iter().any(|n| n.contains(&format!(";user={hash}"))), "{names:?}");
     for text in [
         format!("{f:?}"),
-        format!("{:?}", f.scalars),
+        format!("{:?}", f.scalars()),
         structured,
         names.join(" "),
     ] {
@@ -1231,6 +1243,6 @@ fn a_parsed_but_unloaded_configuration_shows_no_pseudonymised_value() {
     );
     let f = call.unwrap().finish(&mut host, &mut vm);
     assert_eq!(f.record.decision, Decision::Attributed);
-    assert_eq!(scalar(&f, "user_hash"), None);
+    assert_eq!(scalar(&f, "user_hash").as_deref(), None);
     assert!(!format!("{f:?}").contains("alice"));
 }

@@ -281,8 +281,8 @@ impl HttpContext for Stream {
         };
         let mut vm = self.vm.borrow_mut();
         let finished = call.finish(&mut HostAttributes, &mut vm.state);
-        for (key, value) in &finished.scalars {
-            if let Err(e) = host::set_property(key, value.as_bytes()) {
+        for (key, value) in finished.scalars() {
+            if let Err(e) = host::set_property(&key, value.as_bytes()) {
                 warn!("cannot write record key {key}: {e}");
             }
         }

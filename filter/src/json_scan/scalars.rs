@@ -120,12 +120,14 @@ impl JsonScanner {
             self.state = State::Malformed;
             return 1;
         }
-        let scalar = if self.capture_overflow {
-            JsonScalar::TooLong
-        } else {
-            JsonScalar::Number(String::from_utf8_lossy(&self.capture).into_owned())
-        };
-        self.store(self.capture_mask, scalar);
+        if self.capture_mask != 0 {
+            let scalar = if self.capture_overflow {
+                JsonScalar::TooLong
+            } else {
+                JsonScalar::Number(String::from_utf8_lossy(&self.capture).into_owned())
+            };
+            self.store(self.capture_mask, scalar);
+        }
         self.capturing = false;
         self.value_ended();
         0
@@ -246,13 +248,15 @@ impl JsonScanner {
     pub(super) fn string_value_ended(&mut self) {
         // Invalid UTF-8 becomes U+FFFD (3 bytes for each bad byte), so the limit is checked
         // again on the text actually stored.
-        let text = String::from_utf8_lossy(&self.capture);
-        let scalar = if self.capture_overflow || text.len() > self.capture_limit {
-            JsonScalar::TooLong
-        } else {
-            JsonScalar::String(text.into_owned())
-        };
-        self.store(self.capture_mask, scalar);
+        if self.capture_mask != 0 {
+            let text = String::from_utf8_lossy(&self.capture);
+            let scalar = if self.capture_overflow || text.len() > self.capture_limit {
+                JsonScalar::TooLong
+            } else {
+                JsonScalar::String(text.into_owned())
+            };
+            self.store(self.capture_mask, scalar);
+        }
         self.capturing = false;
         self.value_ended();
     }
@@ -325,17 +329,25 @@ impl JsonScanner {
         if mask == 0 {
             return;
         }
-        for (index, slot) in self.values.iter_mut().enumerate() {
-            if mask & bit(index) != 0 {
-                *slot = Some(scalar.clone());
-            }
-        }
         if mask & self.collect_mask != 0 {
             for (index, list) in self.collected.iter_mut().enumerate() {
                 if mask & self.collect_mask & bit(index) != 0 && list.len() < super::MAX_COLLECTED {
                     list.push(scalar.clone());
                 }
             }
+        }
+        // Usually one path takes the value: it is moved into the last, cloned for the others.
+        let last = 63 - mask.leading_zeros() as usize;
+        let mut rest = mask & !bit(last);
+        while rest != 0 {
+            let index = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if let Some(slot) = self.values.get_mut(index) {
+                *slot = Some(scalar.clone());
+            }
+        }
+        if let Some(slot) = self.values.get_mut(last) {
+            *slot = Some(scalar);
         }
     }
 }
