@@ -28,9 +28,10 @@ pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
 
 /// Appends a byte as two lower-case hex digits.
 fn push_hex(out: &mut String, b: u8) {
-    for nibble in [b >> 4, b & 0x0f] {
-        out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-    }
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digit = |n: u8| char::from(DIGITS.get(usize::from(n & 0x0f)).copied().unwrap_or(b'0'));
+    out.push(digit(b >> 4));
+    out.push(digit(b));
 }
 
 /// Correlation IDs from a ChaCha20 keystream (RFC 8439 §2.3), keyed once per VM with 32 bytes

@@ -39,7 +39,9 @@ pub fn tag_value(v: &str) -> String {
 /// Appends `v` sanitised as [`tag_value`] does.
 fn push_tag_value(out: &mut String, v: &str) {
     let clean = |c: char| c != ';' && c != '=' && !c.is_control();
-    if v.len() <= 64 && v.chars().all(clean) {
+    // Printable ASCII other than `;` and `=` is clean; anything else is checked by character.
+    let clean_ascii = |b: &u8| (0x20..0x7f).contains(b) && *b != b';' && *b != b'=';
+    if v.len() <= 64 && (v.bytes().all(|b| clean_ascii(&b)) || v.chars().all(clean)) {
         out.push_str(v);
         return;
     }

@@ -15,6 +15,18 @@ use crate::response::{cost_usd, tokens, ResponseUsage};
 use std::borrow::Cow;
 use std::rc::Rc;
 
+/// `first`, then `rest`, in `buf` (one buffer serves every series of a call).
+fn labelled<'b, 'a>(
+    buf: &'b mut Vec<(&'a str, &'a str)>,
+    rest: &[(&'a str, &'a str)],
+    first: &[(&'a str, &'a str)],
+) -> &'b [(&'a str, &'a str)] {
+    buf.clear();
+    buf.extend_from_slice(first);
+    buf.extend_from_slice(rest);
+    buf
+}
+
 /// Comma-joined, or `None` when empty.
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
     let joined = items.collect::<Vec<_>>().join(",");
@@ -324,42 +336,50 @@ impl Call {
                 (self.cfg.label_name(label), value.unwrap_or(UNKNOWN))
             })
             .collect();
-        let with = |first: [(&'static str, &'a str); 2]| -> Vec<(&'a str, &'a str)> {
-            first.into_iter().chain(labels.iter().copied()).collect()
-        };
+        // One buffer for every series' labels: the fixed ones first, then the configured ones.
+        let mut buf: Vec<(&str, &str)> = Vec::with_capacity(labels.len() + 3);
         if let Some(tool) = &record.tool {
             let method = tool.mcp_method.as_deref().unwrap_or(UNKNOWN);
             let name = tool.tool.as_deref().unwrap_or(UNKNOWN);
-            let mut tool_labels = vec![
-                ("decision", record.decision.as_str()),
-                ("mcp_method", method),
-                ("tool", name),
-            ];
-            tool_labels.extend(labels.iter().copied());
-            return vec![(vm.series(metrics::TOOL_CALLS, &tool_labels), 1)];
+            let tool_labels = labelled(
+                &mut buf,
+                &labels,
+                &[
+                    ("decision", record.decision.as_str()),
+                    ("mcp_method", method),
+                    ("tool", name),
+                ],
+            );
+            return vec![(vm.series(metrics::TOOL_CALLS, tool_labels), 1)];
         }
         let provider = record.provider.as_str();
-        let mut out = vec![(
+        let mut out = Vec::with_capacity(5);
+        out.push((
             vm.series(
                 metrics::REQUESTS,
-                &with([("decision", record.decision.as_str()), ("provider", provider)]),
+                labelled(
+                    &mut buf,
+                    &labels,
+                    &[("decision", record.decision.as_str()), ("provider", provider)],
+                ),
             ),
             1,
-        )];
+        ));
         let Tokens { input, output, .. } = record.tokens;
         for (direction, n) in [("input", input), ("output", output)] {
             if let Some(n) = n {
                 let series = vm.series(
                     metrics::TOKENS,
-                    &with([("direction", direction), ("provider", provider)]),
+                    labelled(&mut buf, &labels, &[("direction", direction), ("provider", provider)]),
                 );
                 out.push((series, n));
             }
         }
         if let Some(cost) = record.cost_usd {
-            let mut cost_labels = vec![("provider", provider)];
-            cost_labels.extend(labels.iter().copied());
-            out.push((vm.series(metrics::COST, &cost_labels), micro_usd(cost)));
+            out.push((
+                vm.series(metrics::COST, labelled(&mut buf, &labels, &[("provider", provider)])),
+                micro_usd(cost),
+            ));
         }
         if let Some(status) = record.usage_status {
             let series = vm.series(metrics::USAGE, &[("status", status.as_str()), ("provider", provider)]);

@@ -3,6 +3,30 @@
 
 use crate::correlation::IdGenerator;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a, for the map of metric names. The map is bounded (each metric takes at most
+/// `max_series` names per VM), so a keyed hash buys nothing against crafted label values, and
+/// SipHash cost more than the rest of a lookup.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type NameMap = HashMap<String, SeriesId, BuildHasherDefault<Fnv>>;
 
 /// An index into the VM's metric series; the glue maps it to the host's metric id.
 pub type SeriesId = u32;
@@ -13,7 +37,7 @@ pub struct VmState {
     ids: IdGenerator,
     /// Full metric names (tags in the name), by series id.
     names: Vec<String>,
-    by_name: HashMap<String, SeriesId>,
+    by_name: NameMap,
     /// Series per metric family (e.g. `ai_attribution_tokens_total`) so far, for the cap.
     per_metric: HashMap<&'static str, usize>,
     max_series: usize,
@@ -34,7 +58,7 @@ impl VmState {
         VmState {
             ids: IdGenerator::new(seed),
             names: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: NameMap::default(),
             per_metric: HashMap::new(),
             max_series,
             scratch: String::new(),
