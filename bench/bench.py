@@ -65,6 +65,10 @@ CG_PLAN = [
     ("J1", ["jwt"]),
     ("A-tls", ["mtls"]),
     ("D-tls", ["mtls"]),
+    # With envoy/envoy.yaml's access log (every other config has none): what writing the record costs.
+    ("A-log", ["header"]),
+    ("D-log", ["header"]),
+    ("D-log-flat", ["header"]),
 ]
 SCENARIO_TEXT = {
     "nonmodel": "non-model path (GET /healthz), nginx",
@@ -368,7 +372,7 @@ def report(results):
     L.append("Method: BENCHMARKS.md. Envoy `--concurrency 1` pinned to core 0 (`taskset -c 0`); "
              "upstream and load generator pinned to core 1. wrk `-t1 -c16`, %d s warm-up, %d s measured "
              "`--latency`, %d rounds interleaved (order reversed on alternate rounds); medians, and ratios "
-             "against the no-filter run (A) of the same round. No access log in any config." % (
+             "against the no-filter run (A) of the same round. No access log but in the -log configs." % (
                  results["params"]["warmup"], results["params"]["seconds"], results["params"]["rounds"]))
     L.append("")
     L.append("Configs: **A** router only; **B** no-op proxy-wasm filter (`bench/noop`); **C** Lua "
@@ -376,7 +380,9 @@ def report(results):
              "1 response header; writes no record, scans no body); **D** ai-attribution with envoy/envoy.yaml's "
              "configuration (header attribution, request/response usage scan, full record in filter state, metrics); "
              "**J0** jwt_authn alone; **J1** jwt_authn + ai-attribution (envoy/jwt.yaml's configuration); "
-             "**A-tls / D-tls** downstream mTLS without / with ai-attribution (envoy/mtls.yaml's configuration).")
+             "**A-tls / D-tls** downstream mTLS without / with ai-attribution (envoy/mtls.yaml's configuration); "
+             "**A-log / D-log** A and D with envoy/envoy.yaml's access log to a file, **D-log-flat** the same "
+             "without the log's `record` key (callgrind only).")
     L.append("")
     s = results.get("sizes")
     cg = results.get("callgrind") or {}
@@ -419,6 +425,13 @@ def report(results):
         if ir("D", "header") and ir("D", "body2k"):
             L.append("| 2 KB body: D(headers) → D(2 KB) | %s | %s | %s |" % (
                 k(ir("D", "header")), k(ir("D", "body2k")), k(ir("D", "body2k") - ir("D", "header"))))
+        if ir("A-log", "header") and ir("D-log", "header"):
+            L.append("| access log (envoy/envoy.yaml's format): A-log → D-log | %s | %s | %s |" % (
+                k(ir("A-log", "header")), k(ir("D-log", "header")), k(ir("D-log", "header") - ir("A-log", "header"))))
+        if ir("D-log", "header") and ir("D-log-flat", "header"):
+            L.append("| the same log without its `record` key (`:TYPED` Struct): D-log-flat | %s | %s | %s |" % (
+                k(ir("D-log", "header")), k(ir("D-log-flat", "header")),
+                k(ir("D-log-flat", "header") - ir("D-log", "header"))))
         rep = ir("D", "header_repeat")
         if rep and ir("D", "header"):
             L.append("")

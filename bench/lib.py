@@ -433,8 +433,10 @@ def http_filters(config, jwks=None, plugin=None):
         chain = [wasm_filter("noop", NOOP_WASM, None)]
     elif config == "C":
         chain = [lua_filter()]
-    elif config == "D":
+    elif config in ("D", "D-log", "D-log-flat"):
         chain = [wasm_filter("ai_attribution", WASM, plugin or plugin_config("envoy.yaml"))]
+    elif config == "A-log":
+        chain = []
     elif config == "J0":
         chain = [jwt_authn_filter(jwks)]
     elif config == "J1":
@@ -475,9 +477,13 @@ def bootstrap(config, listen_port, admin_port, upstreams, jwks=None, pki=None, s
         "http_filters": http_filters(config, jwks, plugin),
     }
     if access_log_path:
+        fmt = access_log_format()
+        if config.endswith("-log-flat"):
+            # The flat keys only: the nested `record` (the Struct rendered by :TYPED) left out.
+            fmt.pop("record", None)
         hcm["access_log"] = [{"name": "envoy.access_loggers.file", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": access_log_path, "log_format": {"json_format": access_log_format()}}}]
+            "path": access_log_path, "log_format": {"json_format": fmt}}}]
     chain = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
     if config.endswith("-tls"):
         # As envoy/mtls.yaml: client certificates required, XFCC sanitised and set.
@@ -514,6 +520,9 @@ class Envoy:
         self.name = config + ("-cg" if callgrind else "") + ("-" + tag if tag else "")
         self.dir = os.path.join(workdir, "envoy-" + self.name)
         os.makedirs(self.dir, exist_ok=True)
+        if access_log_path is None and "-log" in config:
+            # A-log / D-log / D-log-flat: envoy/envoy.yaml's access-log format, to a file.
+            access_log_path = os.path.join(self.dir, "access.log")
         self.cfg_path = os.path.join(self.dir, "bootstrap.json")
         with open(self.cfg_path, "w") as f:
             json.dump(bootstrap(config, self.port, self.admin, upstreams, jwks, pki, stat_prefix,
