@@ -10,7 +10,7 @@
 use crate::check::{find_configs, Found};
 use ai_attribution::call::{Call, Effect, Finished, Step, VmState};
 use ai_attribution::config::{Config, JwtFrom, Mode};
-use ai_attribution::host::{HeaderList, MapAttributes};
+use ai_attribution::host::{view, HeaderList, MapAttributes};
 use ai_attribution::identity::spiffe::parse_spiffe_id;
 use ai_attribution::quota::CheckAnswer;
 use ai_attribution::record::{dimension_otel_name, Key, Record, RecordValue};
@@ -497,7 +497,7 @@ pub fn run(inputs: &Inputs) -> Result<Explanation, Failure> {
     // The lifecycle, as the wasm glue drives it.
     let mut vm = VmState::new([0; 32], cfg.max_label_values);
     let mut effects = Vec::new();
-    let (call, step) = Call::start(&cfg, &headers, req.body.is_none(), &mut host, &mut vm);
+    let (call, step) = Call::start(&cfg, &view(&headers), req.body.is_none(), &mut host, &mut vm);
     let mut reply = collect(&mut effects, Phase::RequestHeaders, step);
     let Some(mut call) = call else {
         return Ok(Explanation {
@@ -541,7 +541,7 @@ pub fn run(inputs: &Inputs) -> Result<Explanation, Failure> {
         if !resp.headers.iter().any(|(n, _)| n == "content-type") {
             rh.push(("content-type".to_string(), "application/json".to_string()));
         }
-        let step = call.on_response_headers(&header_list(&rh), resp.body.is_empty());
+        let step = call.on_response_headers(&view(&header_list(&rh)), resp.body.is_empty());
         let _ = collect(&mut effects, Phase::ResponseHeaders, step);
         if call.wants_response_body() {
             let _ = call.on_response_body(&resp.body, true);

@@ -4,11 +4,23 @@
 use crate::value::InvalidValue;
 use std::collections::BTreeMap;
 
-/// Headers as Envoy hands them over: lower-case names, values as bytes, duplicates kept.
-pub type Headers = [(String, Vec<u8>)];
+/// Headers as Envoy hands them over: lower-case names, values as bytes, duplicates kept. The
+/// glue borrows both from the one buffer the host returns, so reading them allocates nothing
+/// per header.
+pub type Headers<'a> = [(&'a str, &'a [u8])];
 
-/// An owned list of headers.
+/// An owned list of headers (kept across callbacks, and built by tests).
 pub type HeaderList = Vec<(String, Vec<u8>)>;
+
+/// An owned list seen as [`Headers`].
+pub fn view(list: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    list.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
+}
+
+/// [`Headers`] copied into a [`HeaderList`].
+pub fn to_list(headers: &Headers) -> HeaderList {
+    headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect()
+}
 
 /// Envoy attributes (`connection.*`, `xds.*`, `metadata`, ...) for the current stream.
 pub trait Attributes {
@@ -62,7 +74,7 @@ pub fn header_value<'h>(headers: &'h Headers, name: &str) -> Result<Option<&'h [
     for (n, v) in headers {
         if n.eq_ignore_ascii_case(name) {
             match found {
-                Some(prev) if prev != v.as_slice() => return Err(InvalidValue::Ambiguous),
+                Some(prev) if prev != *v => return Err(InvalidValue::Ambiguous),
                 _ => found = Some(v),
             }
         }
@@ -74,24 +86,21 @@ pub fn header_value<'h>(headers: &'h Headers, name: &str) -> Result<Option<&'h [
 pub fn header_text<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
     headers
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, _)| *n == name)
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 /// The first value of a header, as bytes.
 pub fn header_bytes<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> HeaderList {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn h<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
+        pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
     }
 
     #[test]
@@ -105,7 +114,7 @@ mod tests {
 
     #[test]
     fn pseudo_headers_are_read_as_text_or_bytes() {
-        let headers = vec![(":path".to_string(), b"/v1/x?\xff".to_vec())];
+        let headers = vec![(":path", &b"/v1/x?\xff"[..])];
         assert_eq!(header_text(&headers, ":path"), None);
         assert_eq!(header_bytes(&headers, ":path"), Some(&b"/v1/x?\xff"[..]));
         assert_eq!(NoAttributes.property(&["a"]), None);

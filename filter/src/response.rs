@@ -247,11 +247,8 @@ mod tests {
         assert_eq!(cost_usd(p, &Tokens::default()), None);
     }
 
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn headers<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
+        pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
     }
 
     fn start(family: ApiFamily, pairs: &[(&str, &str)], eos: bool) -> ResponseUsage {

@@ -8,7 +8,7 @@
 
 use ai_attribution::call::{Call, Effect, Flow, Step, VmState};
 use ai_attribution::config::Config;
-use ai_attribution::host::MapAttributes;
+use ai_attribution::host::{view, MapAttributes};
 use ai_attribution::record::{dimension_otel_name, Field, Record};
 use scenario_corpus::{Case, ScenarioFile};
 use serde_json::Value;
@@ -44,7 +44,7 @@ fn run(cfg: &Rc<Config>, attrs: &MapAttributes, case: &Case) -> Outcome {
     let body = case.body.as_ref().map(|b| b.to_string().into_bytes());
     let mut vm = VmState::new([7; 32], 100);
     let mut attrs = attrs.clone();
-    let (call, first) = Call::start(cfg, &headers, body.is_none(), &mut attrs, &mut vm);
+    let (call, first) = Call::start(cfg, &view(&headers), body.is_none(), &mut attrs, &mut vm);
     let mut upstream: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
@@ -70,7 +70,7 @@ fn run(cfg: &Rc<Config>, attrs: &MapAttributes, case: &Case) -> Outcome {
     }
     apply(&mut upstream, &steps);
     if reply(&steps).is_none() {
-        let answer = vec![("content-type".to_string(), b"application/json".to_vec())];
+        let answer = vec![("content-type", &b"application/json"[..])];
         steps.push(call.on_response_headers(&answer, false));
         steps.push(call.on_response_body(b"{}", true));
     }

@@ -5,7 +5,8 @@
 use ai_attribution::body::RequestBody;
 use ai_attribution::call::{Call, VmState};
 use ai_attribution::config::Config;
-use ai_attribution::host::{Attributes, HeaderList};
+use ai_attribution::host::Attributes;
+use ai_attribution::identity::pairs::{decode_pairs, encode_pairs};
 use ai_attribution::provider::ApiFamily;
 use ai_attribution::usage::{BodyFormat, UsageReader};
 use std::hint::black_box;
@@ -21,6 +22,17 @@ fn main() {
     let response = std::fs::read(args.get(5).map(String::as_str).unwrap_or("response.json")).unwrap_or_default();
     let cfg = std::rc::Rc::new(cfg);
     let mut vm = VmState::new([7; 32], cfg.max_label_values);
+    let healthz = encoded(&[
+        (":authority", "127.0.0.1:10000"),
+        (":path", "/healthz"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("user-agent", "wrk"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+    ]);
+    let with_tiny = Exchange::new(tiny.clone(), response.clone());
+    let with_2k = Exchange::new(body_2k.clone(), response.clone());
     let mut sink = 0usize;
     for _ in 0..n {
         match part {
@@ -44,12 +56,7 @@ fn main() {
                 sink += r.usage().input_tokens.unwrap_or(0) as usize;
             }
             "call" | "call-2k" => {
-                let (effects, reads) = call(
-                    &cfg,
-                    &mut vm,
-                    if part == "call-2k" { &body_2k } else { &tiny },
-                    &response,
-                );
+                let (effects, reads) = call(&cfg, &mut vm, if part == "call-2k" { &with_2k } else { &with_tiny });
                 sink += effects + reads;
                 if n == 1 {
                     eprintln!(
@@ -58,17 +65,10 @@ fn main() {
                 }
             }
             "healthz" => {
-                let headers = header_list(&[
-                    (":authority", "127.0.0.1:10000"),
-                    (":path", "/healthz"),
-                    (":method", "GET"),
-                    (":scheme", "http"),
-                    ("user-agent", "wrk"),
-                    ("x-forwarded-proto", "http"),
-                    ("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
-                ]);
                 let mut host = CountingHost(0);
-                let (call, step) = Call::start(&cfg, black_box(&headers), true, &mut host, &mut vm);
+                let (call, step) = with_headers(black_box(&healthz), |headers| {
+                    Call::start(&cfg, headers, true, &mut host, &mut vm)
+                });
                 sink += step.effects.len() + usize::from(call.is_some()) + host.0;
             }
             other => panic!("unknown part {other}"),
@@ -77,12 +77,57 @@ fn main() {
     println!("{sink}");
 }
 
-/// Headers as the glue hands them to the core.
-fn header_list(pairs: &[(&str, &str)]) -> HeaderList {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-        .collect()
+/// Headers in the host's pairs encoding, as Envoy hands them to the filter.
+fn encoded(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let pairs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+    encode_pairs(&pairs)
+}
+
+/// What the glue does with them: copies the buffer out of the host and borrows a view from it.
+fn with_headers<R>(encoded: &[u8], f: impl FnOnce(&[(&str, &[u8])]) -> R) -> R {
+    let copy = encoded.to_vec();
+    let headers: Vec<(&str, &[u8])> = decode_pairs(&copy)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (std::str::from_utf8(k).unwrap_or(""), v))
+        .collect();
+    f(&headers)
+}
+
+/// One header-attributed chat call's messages, encoded as the host hands them over.
+struct Exchange {
+    headers: Vec<u8>,
+    body: Vec<u8>,
+    response_headers: Vec<u8>,
+    response: Vec<u8>,
+}
+
+impl Exchange {
+    fn new(body: Vec<u8>, response: Vec<u8>) -> Exchange {
+        let body_len = body.len().to_string();
+        let response_len = response.len().to_string();
+        Exchange {
+            headers: encoded(&[
+                (":authority", "127.0.0.1:10000"),
+                (":path", "/v1/chat/completions"),
+                (":method", "POST"),
+                (":scheme", "http"),
+                ("x-user-id", "alice"),
+                ("x-business-unit", "research"),
+                ("content-type", "application/json"),
+                ("content-length", &body_len),
+                ("x-forwarded-proto", "http"),
+                ("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+            ]),
+            body,
+            response_headers: encoded(&[
+                (":status", "200"),
+                ("content-type", "application/json"),
+                ("content-length", &response_len),
+            ]),
+            response,
+        }
+    }
 }
 
 /// Counts the property reads a call makes, answering none of them (as Envoy does for a plain
@@ -102,23 +147,16 @@ impl Attributes for CountingHost {
 /// One header-attributed chat call through the whole lifecycle, as the glue drives it: the
 /// headers Envoy hands over for the benchmark's request, the body, the answer, the record.
 /// Returns (effects + record keys + metric increments, property reads).
-fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, body: &[u8], response: &[u8]) -> (usize, usize) {
-    let body_len = body.len().to_string();
-    let headers = header_list(&[
-        (":authority", "127.0.0.1:10000"),
-        (":path", "/v1/chat/completions"),
-        (":method", "POST"),
-        (":scheme", "http"),
-        ("x-user-id", "alice"),
-        ("x-business-unit", "research"),
-        ("content-type", "application/json"),
-        ("content-length", &body_len),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "5f0c6a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
-    ]);
+fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, exchange: &Exchange) -> (usize, usize) {
+    let Exchange {
+        headers,
+        body,
+        response_headers,
+        response,
+    } = exchange;
     let mut host = CountingHost(0);
     let mut effects = 0;
-    let (call, step) = Call::start(cfg, black_box(&headers), false, &mut host, vm);
+    let (call, step) = with_headers(black_box(&headers), |h| Call::start(cfg, h, false, &mut host, vm));
     effects += step.effects.len();
     let Some(mut call) = call else {
         return (effects, host.0);
@@ -126,13 +164,7 @@ fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, body: &[u8], response: &[u8
     if call.wants_request_body() {
         effects += call.on_request_body(black_box(body), true, &mut host).effects.len();
     }
-    let response_len = response.len().to_string();
-    let response_headers = header_list(&[
-        (":status", "200"),
-        ("content-type", "application/json"),
-        ("content-length", &response_len),
-    ]);
-    effects += call.on_response_headers(&response_headers, false).effects.len();
+    effects += with_headers(&response_headers, |h| call.on_response_headers(h, false)).effects.len();
     if call.wants_response_body() {
         effects += call.on_response_body(black_box(response), true).effects.len();
     }

@@ -12,7 +12,7 @@
 
 use ai_attribution::call::{Call, Effect, VmState};
 use ai_attribution::config::Config;
-use ai_attribution::host::{HeaderList, MapAttributes};
+use ai_attribution::host::{view, HeaderList, MapAttributes};
 use ai_attribution::record::{dimension_otel_name, Key, Record, RecordValue};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -211,7 +211,7 @@ impl Writer {
                 host.set(&format!("xds.node.metadata.{k}"), s.as_bytes());
             }
         }
-        let (call, step) = Call::start(&cfg, &headers, false, &mut host, &mut self.vm);
+        let (call, step) = Call::start(&cfg, &view(&headers), false, &mut host, &mut self.vm);
         let mut call = call.expect("a request to /mcp is a tool call");
         let refused = |s: &ai_attribution::call::Step| {
             s.effects.iter().find_map(|e| match e {
@@ -234,15 +234,15 @@ impl Writer {
             if let Some(s) = &x.issued_session {
                 answer_headers.push(("mcp-session-id".to_string(), s.as_bytes().to_vec()));
             }
-            let _ = call.on_response_headers(&answer_headers, false);
+            let _ = call.on_response_headers(&view(&answer_headers), false);
             let _ = call.on_response_body(x.answer.as_bytes(), true);
             "via_upstream"
         };
         let finished = call.finish(&mut host, &mut self.vm);
+        let scalars = finished.scalars();
         let scalar = |key: &str| -> Value {
             let want = format!("ai_attribution.{key}");
-            finished
-                .scalars
+            scalars
                 .iter()
                 .find(|(k, _)| *k == want)
                 .map_or(Value::Null, |(_, v)| json!(v))

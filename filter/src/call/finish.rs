@@ -4,7 +4,7 @@
 use super::{Call, Phase, QuotaReport, SeriesId, VmState};
 use crate::config::{Config, MetricLabel};
 use crate::host::Attributes;
-use crate::host::Headers;
+use crate::host::{view, Headers};
 use crate::mcp::{McpMessage, McpOutcome};
 use crate::metrics::{self, micro_usd, UNKNOWN};
 use crate::policy::Decision;
@@ -60,7 +60,7 @@ impl Call {
     /// client went away), records the dimensions the whole body gives, and builds the record.
     pub fn finish(mut self, host: &mut dyn Attributes, vm: &mut VmState) -> Finished {
         if let Phase::Deciding { held, .. } = &self.phase {
-            let plan = self.replan(held, host);
+            let plan = self.replan(&view(held), host);
             self.attribution = plan.attribution;
             self.settle();
             // Never forwarded, whatever the decision: no usage to expect.
@@ -69,7 +69,7 @@ impl Call {
             if let Some(headers) = self.headers_for_body.as_ref() {
                 // Body sources may fill dimensions the headers left empty, or outrank the source
                 // that decided; source precedence holds over the whole body.
-                let plan = self.replan(headers, host);
+                let plan = self.replan(&view(headers), host);
                 if plan.attribution.decision == Decision::Attributed {
                     self.attribution = plan.attribution;
                 }

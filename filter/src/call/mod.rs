@@ -25,7 +25,7 @@ pub use vm::{SeriesId, VmState};
 
 use crate::body::RequestBody;
 use crate::config::Config;
-use crate::host::{Attributes, HeaderList, Headers};
+use crate::host::{to_list, view, Attributes, HeaderList, Headers};
 use crate::json_edit::with_include_usage;
 use crate::policy::{Attribution, Decision};
 use crate::provider::{ApiFamily, ModelCall};
@@ -233,7 +233,7 @@ impl Call {
         let cfg = self.cfg.clone();
         let end_of_stream = !self.has_body;
         if cfg.needs_body && !end_of_stream {
-            self.headers_for_body = Some(headers.to_vec());
+            self.headers_for_body = Some(to_list(headers));
         }
         // A model call's decision waits for the body only for a `body:` source that could still
         // attribute it; a tool call's also for its JSON-RPC method, which says whether it must be
@@ -275,7 +275,7 @@ impl Call {
         }
         if waits {
             self.phase = Phase::Deciding {
-                held: headers.to_vec(),
+                held: to_list(headers),
                 sources_seen: 0,
             };
             return Step::with(effects);
@@ -361,7 +361,7 @@ impl Call {
         }
         let plan = plan_request(
             &self.cfg,
-            &self.inbound(held),
+            &self.inbound(&view(held)),
             host,
             self.body.as_ref(),
             self.correlation_id.clone(),

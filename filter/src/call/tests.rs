@@ -11,14 +11,11 @@ fn cfg(json: &str) -> Rc<Config> {
     Rc::new(Config::parse(json.as_bytes()).unwrap())
 }
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderList {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-        .collect()
+fn headers<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
+    pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
 }
 
-fn request(path: &str, extra: &[(&str, &str)]) -> HeaderList {
+fn request<'a>(path: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
     let mut h = headers(&[(":method", "POST"), (":path", path), (":authority", "models.local")]);
     h.extend(headers(extra));
     h

@@ -102,11 +102,12 @@ unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
     }
 }
 
-pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
+/// The request headers in the host's pairs encoding; [`header_view`] reads them.
+pub fn request_headers() -> Result<Vec<u8>, HostError> {
     header_pairs(MapType::HttpRequestHeaders)
 }
 
-fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostError> {
+fn header_pairs(map: MapType) -> Result<Vec<u8>, HostError> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: out-pointers are valid; the returned buffer is taken exactly once.
@@ -115,18 +116,22 @@ fn header_pairs(map: MapType) -> Result<Vec<(String, Vec<u8>)>, HostError> {
     if status != OK {
         return Err(HostError(status));
     }
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let pairs = decode_pairs(&bytes).ok_or(HostError(3))?;
-    Ok(pairs
-        .into_iter()
-        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
-        .collect())
+    Ok(bytes)
 }
 
-pub fn response_headers() -> Result<Vec<(String, Vec<u8>)>, HostError> {
+/// The response headers in the host's pairs encoding.
+pub fn response_headers() -> Result<Vec<u8>, HostError> {
     header_pairs(MapType::HttpResponseHeaders)
+}
+
+/// Headers borrowed from a pairs buffer. Envoy's header names are tokens, so always UTF-8; a name
+/// that is not is kept as the empty name, which no lookup asks for.
+pub fn header_view(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, HostError> {
+    let pairs = decode_pairs(bytes).ok_or(HostError(3))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (std::str::from_utf8(k).unwrap_or(""), v))
+        .collect())
 }
 
 fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {

@@ -215,7 +215,8 @@ fn effect_name(effect: &Effect) -> &'static str {
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = match host::request_headers() {
+        let raw = host::request_headers();
+        let headers = match raw.as_deref().map_err(|e| *e).and_then(host::header_view) {
             Ok(h) => h,
             Err(e) => {
                 error!("cannot read the request headers ({e}); the request is answered 500");
@@ -257,7 +258,8 @@ impl HttpContext for Stream {
         let Some(call) = self.call.as_mut() else {
             return Action::Continue;
         };
-        let headers = host::response_headers().unwrap_or_default();
+        let raw = host::response_headers().unwrap_or_default();
+        let headers = host::header_view(&raw).unwrap_or_default();
         let step = call.on_response_headers(&headers, end_of_stream);
         self.carry_out(step)
     }

@@ -432,14 +432,19 @@ fn cfg(json: &str) -> Config {
     Config::parse(json.as_bytes()).unwrap()
 }
 
-fn request(method: &str, path: &[u8], authority: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+fn request<'a>(
+    method: &'a str,
+    path: &'a [u8],
+    authority: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a [u8])> {
     let mut h = vec![
-        (":method".to_string(), method.as_bytes().to_vec()),
-        (":path".to_string(), path.to_vec()),
-        (":authority".to_string(), authority.as_bytes().to_vec()),
+        (":method", method.as_bytes()),
+        (":path", path),
+        (":authority", authority.as_bytes()),
     ];
     for (k, v) in extra {
-        h.push((k.to_string(), v.as_bytes().to_vec()));
+        h.push((*k, v.as_bytes()));
     }
     h
 }

@@ -31,7 +31,7 @@ pub struct RequestPlan {
 /// what kind of call it is, and the alternatives it must satisfy.
 #[derive(Debug, Clone, Copy)]
 pub struct Inbound<'a> {
-    pub headers: &'a Headers,
+    pub headers: &'a Headers<'a>,
     pub trusted_peer: bool,
     pub call: &'a ModelCall,
     pub require: &'a [Vec<usize>],
