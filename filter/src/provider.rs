@@ -157,7 +157,9 @@ pub struct RequestTarget<'a> {
     method: &'a str,
     target: &'a [u8],
     path: CanonicalPath,
-    host: Host,
+    authority: Option<&'a [u8]>,
+    /// Parsed from `authority` when a host list is consulted (most configurations list none).
+    host: std::cell::OnceCell<Host>,
     preflight: bool,
 }
 
@@ -169,9 +171,14 @@ impl<'a> RequestTarget<'a> {
             method,
             target,
             path: CanonicalPath::parse(target),
-            host: Host::parse(header_bytes(headers, ":authority")),
+            authority: header_bytes(headers, ":authority"),
+            host: std::cell::OnceCell::new(),
             preflight: is_preflight(method, headers),
         }
+    }
+
+    fn host(&self) -> &Host {
+        self.host.get_or_init(|| Host::parse(self.authority))
     }
 }
 
@@ -190,7 +197,7 @@ pub fn is_mcp_target(cfg: &Config, request: &RequestTarget) -> bool {
     cfg.mcp.endpoints.iter().any(|e| {
         segments.len() >= e.prefix.len()
             && segments.iter().zip(&e.prefix).all(|(s, p)| s.eq_ignore_ascii_case(p))
-            && (e.hosts.is_empty() || request.host.is_in(&e.hosts))
+            && (e.hosts.is_empty() || request.host().is_in(&e.hosts))
     })
 }
 
@@ -209,15 +216,15 @@ pub fn recognize_target(cfg: &Config, request: &RequestTarget) -> Option<ModelCa
     if request.preflight {
         return None;
     }
-    let (path, host) = (&request.path, &request.host);
-    let dedicated = host.is_in(&cfg.model_hosts);
+    let path = &request.path;
+    let dedicated = !cfg.model_hosts.is_empty() && request.host().is_in(&cfg.model_hosts);
     // Either reading of a path with `;` or `\` that names a model endpoint makes it an event.
     let found = recognize(path, cfg.providers, &cfg.extra_routes).or_else(|| {
         CanonicalPath::parse_literal(request.target)
             .and_then(|literal| recognize(&literal, cfg.providers, &cfg.extra_routes))
     });
     if let Some(found) = found {
-        let restricted = !cfg.hosts.is_empty() && !host.is_in(&cfg.hosts);
+        let restricted = !cfg.hosts.is_empty() && !request.host().is_in(&cfg.hosts);
         if !restricted || dedicated {
             return Some(found);
         }
@@ -228,7 +235,11 @@ pub fn recognize_target(cfg: &Config, request: &RequestTarget) -> Option<ModelCa
     if !dedicated || cfg.free_endpoints.iter().any(|f| f.matches(request.method, path)) {
         return None;
     }
-    let provider = host.name().and_then(provider_of_host).unwrap_or(UNKNOWN_PROVIDER);
+    let provider = request
+        .host()
+        .name()
+        .and_then(provider_of_host)
+        .unwrap_or(UNKNOWN_PROVIDER);
     Some(call(provider, "other", ApiFamily::OpenAiChat))
 }
 
