@@ -66,11 +66,14 @@ impl CanonicalPath {
     /// [`CanonicalPath::parse`]'s (the path holds neither).
     pub fn parse_literal(target: &[u8]) -> Option<CanonicalPath> {
         let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
-        let decoded = percent_decode_bytes(path);
-        decoded
-            .iter()
-            .any(|&b| b == b';' || b == b'\\')
-            .then(|| Self::parse_as(target, Reading::Literal))
+        let special = |b: &u8| *b == b';' || *b == b'\\';
+        // Without an escape, the path holds `;` or `\` as written or not at all.
+        let holds = if path.contains(&b'%') {
+            percent_decode_bytes(path).iter().any(special)
+        } else {
+            path.iter().any(special)
+        };
+        holds.then(|| Self::parse_as(target, Reading::Literal))
     }
 
     fn parse_as(target: &[u8], reading: Reading) -> CanonicalPath {
