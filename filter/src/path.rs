@@ -79,7 +79,11 @@ impl CanonicalPath {
     fn parse_as(target: &[u8], reading: Reading) -> CanonicalPath {
         let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
         let query = raw_query(target).to_vec();
-        let decoded = percent_decode_bytes(path);
+        let decoded: std::borrow::Cow<[u8]> = if path.contains(&b'%') {
+            percent_decode_bytes(path).into()
+        } else {
+            path.into()
+        };
         let text = String::from_utf8_lossy(&decoded);
         let mut segments: Vec<String> = Vec::new();
         let separators: &[char] = match reading {
