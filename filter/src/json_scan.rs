@@ -4,8 +4,9 @@
 //! for any element of an array (`candidates.[].finishReason`); the last one seen wins.
 //!
 //! Memory is bounded whatever the input size:
-//! - the container stack holds at most [`MAX_TRACKED_DEPTH`] frames; deeper containers are
-//!   skipped by counting brackets (their contents are not validated and never match);
+//! - the container stack holds at most [`MAX_TRACKED_DEPTH`] frames; deeper containers, and
+//!   containers that no path goes on into, are skipped by counting brackets (their contents are
+//!   not validated and never match);
 //! - one capture buffer, used for the key or value being read, holds at most
 //!   `max(max_value_bytes, longest path component)` bytes;
 //! - one stored value per path, each at most `max_value_bytes` bytes (longer values are
@@ -88,8 +89,10 @@ enum State {
         word: Literal,
         matched: usize,
     },
-    /// Inside a container nested deeper than [`MAX_TRACKED_DEPTH`].
+    /// Inside a container nested deeper than [`MAX_TRACKED_DEPTH`], or one no path goes into.
     DeepSkip {
+        /// The skipped container's kind, which its closing bracket must match.
+        kind: ContainerKind,
         depth: usize,
         in_string: bool,
         escaped: bool,
@@ -273,10 +276,11 @@ impl JsonScanner {
                 }
                 State::InString { role, escape } => self.string_bytes(rest, role, escape),
                 State::DeepSkip {
+                    kind,
                     depth,
                     in_string,
                     escaped,
-                } => self.deep_skip(rest, depth, in_string, escaped),
+                } => self.deep_skip(rest, kind, depth, in_string, escaped),
                 _ => match rest.first() {
                     Some(&b) => self.structural_byte(b),
                     None => rest.len(),
@@ -441,6 +445,7 @@ impl JsonScanner {
     fn open_container(&mut self, kind: ContainerKind) {
         if self.frames.len() >= MAX_TRACKED_DEPTH {
             self.state = State::DeepSkip {
+                kind,
                 depth: 1,
                 in_string: false,
                 escaped: false,
@@ -481,6 +486,17 @@ impl JsonScanner {
                 }
             }
         };
+        if prefix_mask == 0 && !elements_are_roots && !self.frames.is_empty() {
+            // No path goes on inside: skip the container by its brackets, as an over-deep one
+            // (the top-level value is always read, so a document's own syntax is checked).
+            self.state = State::DeepSkip {
+                kind,
+                depth: 1,
+                in_string: false,
+                escaped: false,
+            };
+            return;
+        }
         self.frames.push(Frame {
             kind,
             key_level,

@@ -3,7 +3,7 @@
 //! combined, lone surrogates replaced by U+FFFD), skipping of over-deep containers, and
 //! the bounded capture buffer.
 
-use super::{bit, JsonScalar, JsonScanner, State, StringRole};
+use super::{bit, ContainerKind, JsonScalar, JsonScanner, State, StringRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Escape {
@@ -262,9 +262,17 @@ impl JsonScanner {
     }
 
     /// Skips a container nested beyond [`MAX_TRACKED_DEPTH`] by following brackets and strings.
-    pub(super) fn deep_skip(&mut self, rest: &[u8], depth: usize, in_string: bool, escaped: bool) -> usize {
+    pub(super) fn deep_skip(
+        &mut self,
+        rest: &[u8],
+        kind: ContainerKind,
+        depth: usize,
+        in_string: bool,
+        escaped: bool,
+    ) -> usize {
         let (mut depth, mut in_string, mut escaped) = (depth, in_string, escaped);
-        for (index, &b) in rest.iter().enumerate() {
+        let mut index = 0;
+        while let Some(&b) = rest.get(index) {
             if in_string {
                 if escaped {
                     escaped = false;
@@ -272,7 +280,12 @@ impl JsonScanner {
                     escaped = true;
                 } else if b == b'"' {
                     in_string = false;
+                } else {
+                    // Message texts are most of what is skipped: their plain runs at word speed.
+                    index += plain_run(rest.get(index..).unwrap_or_default()).max(1);
+                    continue;
                 }
+                index += 1;
                 continue;
             }
             match b {
@@ -281,14 +294,24 @@ impl JsonScanner {
                 b'}' | b']' => {
                     depth = depth.saturating_sub(1);
                     if depth == 0 {
-                        self.value_ended();
+                        let closes = match kind {
+                            ContainerKind::Object => b'}',
+                            ContainerKind::Array => b']',
+                        };
+                        if b == closes {
+                            self.value_ended();
+                        } else {
+                            self.state = State::Malformed;
+                        }
                         return index + 1;
                     }
                 }
                 _ => {}
             }
+            index += 1;
         }
         self.state = State::DeepSkip {
+            kind,
             depth,
             in_string,
             escaped,

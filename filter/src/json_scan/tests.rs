@@ -175,6 +175,20 @@ fn syntax_errors_are_malformed() {
 }
 
 #[test]
+fn containers_no_path_enters_are_skipped_by_their_brackets() {
+    // Brackets and escaped quotes inside skipped strings do not end the skip.
+    let doc =
+        br#"{"messages":[{"role":"user","content":"a ] } [ { \"q\" \\ text"},{"x":[1,{"y":"}"}]}],"model":"gpt-4o"}"#;
+    let out = scan_every_split(&["model", "messages"], doc, 32);
+    assert_eq!(out.values, vec![string("gpt-4o"), Some(JsonScalar::Composite)]);
+    assert!(out.complete && !out.malformed);
+    // The skipped container's own closing bracket must match it; the top level is read in full.
+    assert!(scan(&["model"], br#"{"messages":[{"a":1}}"#, 32).malformed);
+    assert!(scan(&["model"], br#"{"messages":{"a":1]}"#, 32).malformed);
+    assert!(scan(&["model"], br#"{"messages":[],"model":"m",}"#, 32).malformed);
+}
+
+#[test]
 fn scalars_keep_raw_number_text() {
     let doc = br#"{"a":0,"b":-0.5,"c":12.0,"d":1E+9,"e":false,"f":true,"g":null,"h":[1,2],"i":{"x":1}}"#;
     let out = scan_every_split(&["a", "b", "c", "d", "e", "f", "g", "h", "i"], doc, 10);
