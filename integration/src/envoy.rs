@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The repository root (the integration crate's parent).
@@ -26,12 +27,38 @@ pub fn wasm_path() -> PathBuf {
     repo_root().join("target/wasm32-wasip1/release/ai_attribution.wasm")
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, for a server a test starts a moment later. It is taken
+/// below the kernel's ephemeral range, so no `bind(0)` (a model server's, another test's) and no
+/// outgoing connection can take it in between, and never twice in one test process.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, count) = below_ephemeral_range();
+    if count > 0 {
+        // Test processes that run at the same time start at different places.
+        let start = std::process::id().wrapping_mul(7919) % count;
+        for _ in 0..count {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = low + (start + n) % count;
+            let Ok(port) = u16::try_from(port) else { continue };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
+}
+
+/// Ports from 10000 up to the start of the kernel's ephemeral range (Linux); none elsewhere.
+fn below_ephemeral_range() -> (u32, u32) {
+    const LOW: u32 = 10_000;
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()))
+        .unwrap_or(0);
+    (LOW, first_ephemeral.saturating_sub(LOW).min(u32::from(u16::MAX) - LOW))
 }
 
 /// A scratch directory removed when dropped.
