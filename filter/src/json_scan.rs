@@ -207,6 +207,15 @@ fn bit(index: usize) -> u64 {
     1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX)).unwrap_or(0)
 }
 
+/// The indexes of the bits set in `mask`, lowest first.
+fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let index = (mask != 0).then(|| mask.trailing_zeros() as usize)?;
+        mask &= mask - 1;
+        Some(index)
+    })
+}
+
 impl JsonScanner {
     /// A scanner for `paths` (see [`JsonPaths::new`]). Values longer than `max_value_bytes`
     /// (strings counted after unescaping) become [`JsonScalar::TooLong`].
@@ -444,12 +453,7 @@ impl JsonScanner {
 
     fn open_container(&mut self, kind: ContainerKind) {
         if self.frames.len() >= MAX_TRACKED_DEPTH {
-            self.state = State::DeepSkip {
-                kind,
-                depth: 1,
-                in_string: false,
-                escaped: false,
-            };
+            self.skip_container(kind);
             return;
         }
         let element_at = |level: usize| self.compiled.element_at.get(level).copied().unwrap_or(0);
@@ -489,12 +493,7 @@ impl JsonScanner {
         if prefix_mask == 0 && !elements_are_roots && !self.frames.is_empty() {
             // No path goes on inside: skip the container by its brackets, as an over-deep one
             // (the top-level value is always read, so a document's own syntax is checked).
-            self.state = State::DeepSkip {
-                kind,
-                depth: 1,
-                in_string: false,
-                escaped: false,
-            };
+            self.skip_container(kind);
             return;
         }
         self.frames.push(Frame {
@@ -507,6 +506,16 @@ impl JsonScanner {
         self.state = match kind {
             ContainerKind::Object => State::KeyOrObjectEnd,
             ContainerKind::Array => State::ValueOrArrayEnd,
+        };
+    }
+
+    /// Skips the container just opened by its brackets (see [`State::DeepSkip`]).
+    fn skip_container(&mut self, kind: ContainerKind) {
+        self.state = State::DeepSkip {
+            kind,
+            depth: 1,
+            in_string: false,
+            escaped: false,
         };
     }
 
@@ -556,11 +565,8 @@ impl JsonScanner {
         if let Some(frame) = self.frames.last_mut() {
             let mut member_mask = 0u64;
             if !overflow {
-                // Only the paths still followed here, one set bit at a time.
-                let mut candidates = frame.prefix_mask;
-                while candidates != 0 {
-                    let index = candidates.trailing_zeros() as usize;
-                    candidates &= candidates - 1;
+                // Only the paths still followed here.
+                for index in set_bits(frame.prefix_mask) {
                     let component = paths.get(index).and_then(|p| p.get(frame.key_level));
                     if component.is_some_and(|c| c.as_slice() == key && c.as_slice() != ELEMENT) {
                         member_mask |= bit(index);

@@ -3,7 +3,7 @@
 //! combined, lone surrogates replaced by U+FFFD), skipping of over-deep containers, and
 //! the bounded capture buffer.
 
-use super::{bit, ContainerKind, JsonScalar, JsonScanner, State, StringRole};
+use super::{bit, set_bits, ContainerKind, JsonScalar, JsonScanner, State, StringRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Escape {
@@ -361,10 +361,7 @@ impl JsonScanner {
         }
         // Usually one path takes the value: it is moved into the last, cloned for the others.
         let last = 63 - mask.leading_zeros() as usize;
-        let mut rest = mask & !bit(last);
-        while rest != 0 {
-            let index = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
+        for index in set_bits(mask & !bit(last)) {
             if let Some(slot) = self.values.get_mut(index) {
                 *slot = Some(scalar.clone());
             }
