@@ -17,6 +17,19 @@ pub fn view(list: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
     list.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect()
 }
 
+/// Headers borrowed from a buffer in the host's pairs encoding; `None` when it is not one.
+/// Envoy's header names are tokens, so always UTF-8; a name that is not is kept as the empty
+/// name, which no lookup asks for.
+pub fn decode_headers(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
+    let pairs = crate::identity::pairs::decode_pairs(bytes)?;
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (std::str::from_utf8(k).unwrap_or(""), v))
+            .collect(),
+    )
+}
+
 /// [`Headers`] copied into a [`HeaderList`].
 pub fn to_list(headers: &Headers) -> HeaderList {
     headers.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect()
@@ -110,6 +123,19 @@ mod tests {
         let differ = h(&[("x-user-id", "a"), ("x-user-id", "b")]);
         assert_eq!(header_value(&differ, "x-user-id"), Err(InvalidValue::Ambiguous));
         assert_eq!(header_value(&differ, "x-other"), Ok(None));
+    }
+
+    #[test]
+    fn headers_decode_from_the_pairs_encoding_without_copies() {
+        use crate::identity::pairs::encode_pairs;
+        let bytes = encode_pairs(&[(b":path", b"/v1/x"), (b"x-\xff", b"v"), (b"a", b"")]);
+        let headers = decode_headers(&bytes).unwrap();
+        assert_eq!(
+            headers,
+            vec![(":path", &b"/v1/x"[..]), ("", &b"v"[..]), ("a", &b""[..])]
+        );
+        assert_eq!(decode_headers(&[]), Some(vec![]));
+        assert_eq!(decode_headers(&bytes[..bytes.len() - 1]), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use ai_attribution::body::RequestBody;
 use ai_attribution::call::{Call, VmState};
 use ai_attribution::config::Config;
 use ai_attribution::host::Attributes;
-use ai_attribution::identity::pairs::{decode_pairs, encode_pairs};
+use ai_attribution::host::decode_headers;
+use ai_attribution::identity::pairs::encode_pairs;
 use ai_attribution::provider::ApiFamily;
 use ai_attribution::usage::{BodyFormat, UsageReader};
 use std::hint::black_box;
@@ -86,12 +87,7 @@ fn encoded(pairs: &[(&str, &str)]) -> Vec<u8> {
 /// What the glue does with them: copies the buffer out of the host and borrows a view from it.
 fn with_headers<R>(encoded: &[u8], f: impl FnOnce(&[(&str, &[u8])]) -> R) -> R {
     let copy = encoded.to_vec();
-    let headers: Vec<(&str, &[u8])> = decode_pairs(&copy)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (std::str::from_utf8(k).unwrap_or(""), v))
-        .collect();
-    f(&headers)
+    f(&decode_headers(&copy).unwrap_or_default())
 }
 
 /// One header-attributed chat call's messages, encoded as the host hands them over.

@@ -5,7 +5,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::identity::pairs::{decode_pairs, encode_pairs};
+use crate::identity::pairs::encode_pairs;
 use crate::protobuf::declare_struct_property_args;
 use proxy_wasm::types::{BufferType, MapType};
 use std::ptr::null_mut;
@@ -124,14 +124,10 @@ pub fn response_headers() -> Result<Vec<u8>, HostError> {
     header_pairs(MapType::HttpResponseHeaders)
 }
 
-/// Headers borrowed from a pairs buffer. Envoy's header names are tokens, so always UTF-8; a name
-/// that is not is kept as the empty name, which no lookup asks for.
+/// Headers borrowed from a pairs buffer ([`crate::host::decode_headers`]); a buffer that does
+/// not decode is the host's `SerializationFailure` (3).
 pub fn header_view(bytes: &[u8]) -> Result<Vec<(&str, &[u8])>, HostError> {
-    let pairs = decode_pairs(bytes).ok_or(HostError(3))?;
-    Ok(pairs
-        .into_iter()
-        .map(|(k, v)| (std::str::from_utf8(k).unwrap_or(""), v))
-        .collect())
+    crate::host::decode_headers(bytes).ok_or(HostError(3))
 }
 
 fn set_header(map: MapType, name: &str, value: &str) -> Result<(), HostError> {
