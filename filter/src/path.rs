@@ -54,6 +54,15 @@ pub fn percent_decode_bytes(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`percent_decode_bytes`], borrowing the input when it holds no `%` (nothing to decode).
+fn percent_decoded(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if raw.contains(&b'%') {
+        percent_decode_bytes(raw).into()
+    } else {
+        raw.into()
+    }
+}
+
 impl CanonicalPath {
     /// Canonicalises a request target (`:path`): the query (after the first raw `?`) and any
     /// fragment are split off first, then the path is decoded and normalised.
@@ -66,24 +75,16 @@ impl CanonicalPath {
     /// [`CanonicalPath::parse`]'s (the path holds neither).
     pub fn parse_literal(target: &[u8]) -> Option<CanonicalPath> {
         let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
-        let special = |b: &u8| *b == b';' || *b == b'\\';
-        // Without an escape, the path holds `;` or `\` as written or not at all.
-        let holds = if path.contains(&b'%') {
-            percent_decode_bytes(path).iter().any(special)
-        } else {
-            path.iter().any(special)
-        };
-        holds.then(|| Self::parse_as(target, Reading::Literal))
+        percent_decoded(path)
+            .iter()
+            .any(|&b| b == b';' || b == b'\\')
+            .then(|| Self::parse_as(target, Reading::Literal))
     }
 
     fn parse_as(target: &[u8], reading: Reading) -> CanonicalPath {
         let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
         let query = raw_query(target).to_vec();
-        let decoded: std::borrow::Cow<[u8]> = if path.contains(&b'%') {
-            percent_decode_bytes(path).into()
-        } else {
-            path.into()
-        };
+        let decoded = percent_decoded(path);
         let text = String::from_utf8_lossy(&decoded);
         let mut segments: Vec<String> = Vec::new();
         let separators: &[char] = match reading {
