@@ -1130,12 +1130,13 @@ mod tests {
     use super::*;
     use ai_attribution::identity::metadata::filter_metadata;
 
-    fn write_config(name: &str, text: &str) -> String {
-        let dir = std::env::temp_dir().join(format!("ai-attribution-explain-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
+    /// Writes `text` to `name` in a scratch directory that is removed when the returned guard drops.
+    fn write_config(name: &str, text: &str) -> (integration::envoy::TempDir, String) {
+        let dir = integration::envoy::TempDir::new("explain").unwrap();
+        let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
-        p.to_string_lossy().into_owned()
+        let path = p.to_string_lossy().into_owned();
+        (dir, path)
     }
 
     const CONFIG: &str = r#"{
@@ -1175,7 +1176,7 @@ mod tests {
 
     #[test]
     fn untrusted_headers_are_named_and_the_refusal_shown() {
-        let file = write_config("untrusted.json", CONFIG);
+        let (_dir, file) = write_config("untrusted.json", CONFIG);
         let x = run(&inputs(&file, &[("x-user-id", "alice"), ("x-ai-user", "spoof")])).unwrap();
         let f = x.finished.as_ref().unwrap();
         assert_eq!(f.record.decision.as_str(), "rejected");
@@ -1215,7 +1216,7 @@ mod tests {
 
     #[test]
     fn a_trusted_peer_and_node_metadata_attribute_the_call() {
-        let file = write_config("trusted.json", CONFIG);
+        let (_dir, file) = write_config("trusted.json", CONFIG);
         let mut i = inputs(&file, &[("x-user-id", "alice")]);
         i.host.peer_spiffe_id = Some("spiffe://corp/ns/edge/sa/gateway".into());
         i.host.node_metadata = vec![("BU".into(), "platform".into())];
@@ -1255,7 +1256,7 @@ mod tests {
         let ns = filter_metadata(&md, JWT_AUTHN_NAMESPACE).unwrap();
         assert_eq!(ns["jwt_payload"]["sub"], "carol");
         assert_eq!(ns["jwt_payload"]["nested"]["a"], json!([1.0, true, null]));
-        let file = write_config("jwt.json", CONFIG);
+        let (_dir, file) = write_config("jwt.json", CONFIG);
         let mut i = inputs(&file, &[("x-business-unit", "finance")]);
         i.host.jwt_payload = Some(payload);
         i.host.peer_spiffe_id = Some("spiffe://corp/ns/edge/sa/gateway".into());
@@ -1269,7 +1270,7 @@ mod tests {
 
     #[test]
     fn tool_calls_and_other_requests() {
-        let file = write_config("tool.json", CONFIG);
+        let (_dir, file) = write_config("tool.json", CONFIG);
         let mut i = inputs(&file, &[]);
         i.request.path = "/mcp".into();
         i.request.body = Some(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search"}}"#.to_vec());
@@ -1309,13 +1310,14 @@ mod tests {
         assert!(parse_pair("--node-metadata", "x").is_err());
         let missing = inputs("/nonexistent/config.json", &[]);
         assert_eq!(run(&missing).err().unwrap().status, 2);
-        let broken = write_config("broken.json", r#"{"dimensions": {"user": ["heder:x"]}}"#);
+        let (_broken_dir, broken) = write_config("broken.json", r#"{"dimensions": {"user": ["heder:x"]}}"#);
         let e = run(&inputs(&broken, &[])).err().unwrap();
         assert_eq!(e.status, 1);
         assert!(e.message.contains("dimensions.user"), "{}", e.message);
-        let empty = write_config("empty.json", "");
+        let (_empty_dir, empty) = write_config("empty.json", "");
         assert_eq!(run(&inputs(&empty, &[])).err().unwrap().status, 1);
-        let mut relative = inputs(&write_config("ok.json", CONFIG), &[]);
+        let (_ok_dir, ok) = write_config("ok.json", CONFIG);
+        let mut relative = inputs(&ok, &[]);
         relative.request.path = "v1/chat".into();
         assert_eq!(run(&relative).err().unwrap().status, 2);
         relative.request.path = "/".into();
