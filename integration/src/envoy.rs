@@ -75,6 +75,28 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
     }
+    /// Removes the `tag` directories that processes no longer running left behind: a directory
+    /// kept in a `static` for a whole test binary is never dropped, so the next run clears it.
+    pub fn remove_stale(tag: &str) {
+        let prefix = format!("ai-attribution-{tag}-");
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 impl Drop for TempDir {
