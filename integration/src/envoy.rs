@@ -75,9 +75,14 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
     }
-    /// Removes the `tag` directories that processes no longer running left behind: a directory
-    /// kept in a `static` for a whole test binary is never dropped, so the next run clears it.
-    pub fn remove_stale(tag: &str) {
+    /// A directory kept in a `static` for a whole test binary. A static is never dropped, so the
+    /// run's directory stays behind; making one first removes the `tag` directories of processes
+    /// no longer running.
+    pub fn for_binary(tag: &str) -> io::Result<TempDir> {
+        Self::remove_stale(tag);
+        Self::new(tag)
+    }
+    fn remove_stale(tag: &str) {
         let prefix = format!("ai-attribution-{tag}-");
         let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
             return;

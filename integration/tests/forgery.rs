@@ -33,9 +33,7 @@ struct Creds {
 fn creds() -> &'static Creds {
     static CREDS: OnceLock<Creds> = OnceLock::new();
     CREDS.get_or_init(|| {
-        // A static is never dropped: this run's directory stays until the next run clears it.
-        TempDir::remove_stale("forgery-pki");
-        let dir = TempDir::new("forgery-pki").unwrap();
+        let dir = TempDir::for_binary("forgery-pki").unwrap();
         let pki = Pki::new(dir.path()).unwrap();
         let gateway = pki
             .issue(

@@ -35,9 +35,7 @@ struct Creds {
 fn creds() -> &'static Creds {
     static CREDS: OnceLock<Creds> = OnceLock::new();
     CREDS.get_or_init(|| {
-        // A static is never dropped: this run's directory stays until the next run clears it.
-        TempDir::remove_stale("pki");
-        let dir = TempDir::new("pki").unwrap();
+        let dir = TempDir::for_binary("pki").unwrap();
         let pki = Pki::new(dir.path()).unwrap();
         let server = pki.issue("server", "/CN=localhost", "DNS:localhost,IP:127.0.0.1,URI:spiffe://example.org/ns/infra/sa/envoy-gw", "serverAuth").unwrap();
         let billing = pki
