@@ -87,13 +87,27 @@ impl CanonicalPath {
         let decoded = percent_decoded(path);
         let text = String::from_utf8_lossy(&decoded);
         let mut segments: Vec<String> = Vec::new();
-        let separators: &[char] = match reading {
-            Reading::Separators => &['/', '\\'],
-            Reading::Literal => &['/'],
-        };
-        for raw in text.split(separators) {
+        // The separators are ASCII, so splitting the bytes keeps every piece on a character
+        // boundary (and costs no character decoding).
+        let separates = |b: u8| b == b'/' || (reading == Reading::Separators && b == b'\\');
+        let mut start = 0;
+        for (end, &b) in text
+            .as_bytes()
+            .iter()
+            .enumerate()
+            .chain(std::iter::once((text.len(), &b'/')))
+        {
+            if !separates(b) {
+                continue;
+            }
+            let raw = text.get(start..end).unwrap_or("");
+            start = end + 1;
             let segment = match reading {
-                Reading::Separators => raw.split(';').next().unwrap_or(""),
+                Reading::Separators => raw
+                    .bytes()
+                    .position(|b| b == b';')
+                    .and_then(|at| raw.get(..at))
+                    .unwrap_or(raw),
                 Reading::Literal => raw,
             };
             match segment {
@@ -160,6 +174,7 @@ pub fn raw_query(target: &[u8]) -> &[u8] {
 }
 
 /// ASCII case-insensitive match of segments against a pattern, where `*` matches any segment.
+#[inline]
 pub fn segments_match(segments: &[String], pattern: &[&str]) -> bool {
     segments.len() == pattern.len()
         && segments

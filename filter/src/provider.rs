@@ -412,13 +412,16 @@ const WHOLE_PATHS: &[(&[&str], &str)] = &[
 fn openai_endpoint(rest: &[String]) -> Option<&'static OpenAiEndpoint> {
     OPENAI_ENDPOINTS
         .iter()
-        .find(|(pattern, ..)| segments_match(rest, pattern))
+        .find(|(pattern, ..)| pattern.len() == rest.len() && segments_match(rest, pattern))
 }
 
 /// OpenAI-shaped paths recognised by their ending, so they may be mounted under any prefix.
 fn openai_suffix(path: &CanonicalPath) -> Option<ModelCall> {
     let segs = path.segments();
-    if let Some((_, op)) = WHOLE_PATHS.iter().find(|(p, _)| segments_match(segs, p)) {
+    if let Some((_, op)) = WHOLE_PATHS
+        .iter()
+        .find(|(p, _)| p.len() == segs.len() && segments_match(segs, p))
+    {
         return Some(call("openai", op, ApiFamily::OpenAiChat));
     }
     let longest = segs.len().min(5);
@@ -502,9 +505,9 @@ fn google_verb(verb: &str) -> Option<(&'static str, bool)> {
 
 /// Splits `{name}:{verb}` at its last `:`.
 fn name_and_verb(segment: &str) -> Option<(&str, &str)> {
-    segment
-        .rsplit_once(':')
-        .filter(|(name, verb)| !name.is_empty() && !verb.is_empty())
+    let at = segment.bytes().rposition(|b| b == b':')?;
+    let (name, verb) = (segment.get(..at)?, segment.get(at + 1..)?);
+    (!name.is_empty() && !verb.is_empty()).then_some((name, verb))
 }
 
 /// Vertex AI: `.../publishers/{publisher}/models/{model}:{verb}`, `.../endpoints/{endpoint}:{verb}`
@@ -570,8 +573,12 @@ fn vertex(segs: &[String]) -> Option<ModelCall> {
 /// unversioned, as LiteLLM serves it), and the live API's `GenerativeService.BidiGenerateContent`.
 fn gemini(segs: &[String]) -> Option<ModelCall> {
     let last = segs.last()?;
-    let lower = last.to_ascii_lowercase();
-    if lower.starts_with("google.ai.generativelanguage.") && lower.contains(".generativeservice.bidigenerate") {
+    const LIVE_API: &str = "google.ai.generativelanguage.";
+    let live = last
+        .get(..LIVE_API.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(LIVE_API))
+        && last.to_ascii_lowercase().contains(".generativeservice.bidigenerate");
+    if live {
         let mut c = call("gcp.gemini", "generate_content", ApiFamily::Gemini);
         c.path_stream = true;
         return Some(c);
@@ -647,11 +654,15 @@ fn bedrock(segs: &[String]) -> Option<ModelCall> {
     Some(c)
 }
 
+/// Whether the path ends with `pattern` (`*` = any one segment). Compares from the end, so most
+/// paths are told apart by their last segment alone.
 fn ends_with(segs: &[String], pattern: &[&str]) -> bool {
     segs.len() >= pattern.len()
         && segs
-            .get(segs.len() - pattern.len()..)
-            .is_some_and(|s| segments_match(s, pattern))
+            .iter()
+            .rev()
+            .zip(pattern.iter().rev())
+            .all(|(s, p)| *p == "*" || s.eq_ignore_ascii_case(p))
 }
 
 /// Anthropic: `/v1/messages`, `/v1/messages/batches`, `/v1/complete`.
