@@ -197,6 +197,50 @@ pub fn pseudonym_otel_name(dimension: &str) -> String {
     }
 }
 
+/// `n` in decimal, without the formatting machinery (four token counts on every call).
+fn decimal(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    digits
+        .get(at..)
+        .map(|d| d.iter().map(|&b| char::from(b)).collect())
+        .unwrap_or_default()
+}
+
+/// A dimension's key names in the record, made once per configuration instead of on every call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DimensionKeys {
+    /// The scalar filter-state key (without `wasm.`): `ai_attribution.<name>`.
+    pub property: String,
+    /// The same for its pseudonym: `ai_attribution.<name>_hash`.
+    pub hash_property: String,
+    /// The structured-record key ([`dimension_otel_name`]).
+    pub otel: String,
+    /// The structured-record key of its pseudonym ([`pseudonym_otel_name`]).
+    pub hash_otel: String,
+}
+
+impl DimensionKeys {
+    pub fn of(dimension: &str) -> DimensionKeys {
+        DimensionKeys {
+            property: format!("{STRUCT_PROPERTY}.{dimension}"),
+            hash_property: format!("{STRUCT_PROPERTY}.{dimension}_hash"),
+            otel: dimension_otel_name(dimension),
+            hash_otel: pseudonym_otel_name(dimension),
+        }
+    }
+}
+
 /// Which kind of AI event a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -434,19 +478,42 @@ impl Record {
         self.dimensions.get(i).map_or("", |(name, _)| name.as_str())
     }
 
-    /// The scalar key of the dimension at `i`: its name, or `<name>_hash` for a pseudonym.
-    fn dimension_scalar_name(&self, i: usize) -> String {
-        let name = self.dimension_name(i);
-        if self.pseudonymised.contains(&i) {
-            format!("{name}_hash")
-        } else {
-            name.to_string()
+    /// The configuration's key names of the dimension at `i`, when the record's dimension is
+    /// the configuration's (always, for a record a call built).
+    fn dimension_keys<'c>(&self, config: &'c Config, i: usize) -> Option<&'c DimensionKeys> {
+        config
+            .dimensions
+            .get(i)
+            .filter(|d| d.name == self.dimension_name(i))
+            .map(|d| &d.keys)
+    }
+
+    /// The scalar key of the dimension at `i`: `ai_attribution.<name>`, or `..._hash` for a
+    /// pseudonym.
+    fn dimension_property<'c>(&self, config: &'c Config, i: usize) -> Cow<'c, str> {
+        let hashed = self.pseudonymised.contains(&i);
+        match self.dimension_keys(config, i) {
+            Some(keys) if hashed => Cow::Borrowed(&keys.hash_property),
+            Some(keys) => Cow::Borrowed(&keys.property),
+            None if hashed => Cow::Owned(format!("{STRUCT_PROPERTY}.{}_hash", self.dimension_name(i))),
+            None => Cow::Owned(format!("{STRUCT_PROPERTY}.{}", self.dimension_name(i))),
+        }
+    }
+
+    /// The structured-record key of the dimension at `i`.
+    fn dimension_otel<'c>(&self, config: &'c Config, i: usize) -> Cow<'c, str> {
+        let hashed = self.pseudonymised.contains(&i);
+        match self.dimension_keys(config, i) {
+            Some(keys) if hashed => Cow::Borrowed(&keys.hash_otel),
+            Some(keys) => Cow::Borrowed(&keys.otel),
+            None if hashed => pseudonym_otel_name(self.dimension_name(i)).into(),
+            None => dimension_otel_name(self.dimension_name(i)).into(),
         }
     }
 
     /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
     /// Text values are borrowed from the record; only numbers and dimension keys are formatted.
-    pub fn scalar_entries(&self, config: &Config) -> Vec<(Cow<'static, str>, Cow<'_, str>)> {
+    pub fn scalar_entries<'a>(&'a self, config: &'a Config) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
         let mut out = Vec::with_capacity(32);
         for (key, value) in self.entries() {
             let base = self.base_name(key);
@@ -455,11 +522,11 @@ impl Record {
             }
             let property = match key {
                 Key::Field(f) => Cow::Borrowed(f.property_name()),
-                Key::Dimension(i) => Cow::Owned(format!("{STRUCT_PROPERTY}.{}", self.dimension_scalar_name(i))),
+                Key::Dimension(i) => self.dimension_property(config, i),
             };
             let text = match value {
                 RecordValue::Text(t) => Cow::Borrowed(t),
-                RecordValue::Count(n) => Cow::Owned(n.to_string()),
+                RecordValue::Count(n) => Cow::Owned(decimal(n)),
                 RecordValue::Flag(b) => Cow::Borrowed(if b { "true" } else { "false" }),
                 RecordValue::Usd(c) => Cow::Owned(format_cost(c)),
             };
@@ -478,10 +545,7 @@ impl Record {
             }
             let name: Cow<str> = match key {
                 Key::Field(f) => Cow::Borrowed(f.otel_name()),
-                Key::Dimension(i) if self.pseudonymised.contains(&i) => {
-                    pseudonym_otel_name(self.dimension_name(i)).into()
-                }
-                Key::Dimension(i) => dimension_otel_name(self.dimension_name(i)).into(),
+                Key::Dimension(i) => self.dimension_otel(config, i),
             };
             let value = match value {
                 RecordValue::Text(t) => StructValue::String(Cow::Borrowed(t)),
@@ -623,6 +687,13 @@ mod tests {
         assert_eq!(format_cost(0.000175), "0.000175");
         assert_eq!(format_cost(1e-12), "0");
         assert_eq!(format_cost(f64::NAN), "0");
+    }
+
+    #[test]
+    fn counts_are_written_in_decimal() {
+        for n in [0, 7, 10, 39, 1_000_000, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct Finished {
 impl Finished {
     /// The scalar filter-state keys (without the `wasm.` prefix) and their values, borrowed
     /// from the record where they are text.
-    pub fn scalars(&self) -> Vec<(Cow<'static, str>, Cow<'_, str>)> {
+    pub fn scalars(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         self.record.scalar_entries(&self.cfg)
     }
 }

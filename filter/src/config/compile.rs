@@ -141,6 +141,7 @@ fn dimensions(raw: &BTreeMap<String, Vec<String>>, max_value_bytes: usize) -> Re
             compiled.push(source);
         }
         out.push(Dimension {
+            keys: crate::record::DimensionKeys::of(name),
             name: name.clone(),
             sources: compiled,
         });

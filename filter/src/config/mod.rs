@@ -69,6 +69,8 @@ pub enum JwtFrom {
 pub struct Dimension {
     pub name: String,
     pub sources: Vec<Source>,
+    /// Its key names in the record.
+    pub keys: crate::record::DimensionKeys,
 }
 
 /// Per-million-token prices for models matching a pattern.
