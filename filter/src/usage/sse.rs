@@ -13,6 +13,27 @@ use super::document::DocumentSink;
 const MAX_FIELD_NAME_BYTES: usize = 16;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Where the first LF or CR in `bytes` is. Data lines are most of a stream, so their bytes are
+/// looked at eight at a time.
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A zero byte of `v` sets its high bit here (false positives only after a true one).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut done = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if has_zero(x ^ (ONES * u64::from(b'\n'))) || has_zero(x ^ (ONES * u64::from(b'\r'))) {
+            break;
+        }
+        done += 8;
+    }
+    let tail = bytes.get(done..).unwrap_or_default();
+    tail.iter().position(|&b| b == b'\n' || b == b'\r').map(|at| done + at)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Line {
     /// Reading the field name, up to `:` or the end of the line.
@@ -84,7 +105,7 @@ impl SseFramer {
     /// Consumes the start of `rest` and returns how much was used (0 only when a field's
     /// value begins without the optional space).
     fn step(&mut self, rest: &[u8], doc: &mut dyn DocumentSink) -> usize {
-        let line_end = || rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        let line_end = || line_end(rest);
         match self.line {
             Line::FieldName => {
                 let stop = rest
@@ -214,6 +235,25 @@ mod tests {
     }
 
     const USAGE: &str = r#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
+
+    #[test]
+    fn line_ends_are_found_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for end in [b'\n', b'\r'] {
+                    let mut bytes = vec![b'x'; len];
+                    // Bytes that differ from LF and CR by one bit, around the line end.
+                    bytes.iter_mut().step_by(3).for_each(|b| *b = 0x0b);
+                    bytes.iter_mut().skip(1).step_by(5).for_each(|b| *b = 0x8d);
+                    let expected = (at < len).then_some(at);
+                    if let Some(slot) = bytes.get_mut(at) {
+                        *slot = end;
+                    }
+                    assert_eq!(super::line_end(&bytes), expected, "len {len} at {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn data_lines_of_one_event_join_with_newlines() {
