@@ -101,6 +101,16 @@ enum State {
     Malformed,
 }
 
+impl State {
+    /// States that [`JsonScanner::structural_byte`] handles one byte at a time.
+    fn is_structural(&self) -> bool {
+        !matches!(
+            self,
+            State::InString { .. } | State::DeepSkip { .. } | State::Done | State::Malformed
+        )
+    }
+}
+
 /// A set of paths compiled once (per configuration or per API family) and shared by every
 /// scanner that looks for them: building these tables is most of what starting a scan costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,10 +300,21 @@ impl JsonScanner {
                     in_string,
                     escaped,
                 } => self.deep_skip(rest, kind, depth, in_string, escaped),
-                _ => match rest.first() {
-                    Some(&b) => self.structural_byte(b),
-                    None => rest.len(),
-                },
+                _ => {
+                    // Structural bytes come in runs (`":`, `},{`, digits, `null,`): one pass
+                    // reads a run, keeping `offset` at the byte being looked at.
+                    let mut used = 0;
+                    while let Some(&b) = rest.get(used) {
+                        let n = self.structural_byte(b);
+                        used += n;
+                        self.offset = self.offset.saturating_add(n);
+                        if !self.state.is_structural() {
+                            break;
+                        }
+                    }
+                    rest = rest.get(used..).unwrap_or(&[]);
+                    continue;
+                }
             };
             self.offset = self.offset.saturating_add(used);
             rest = rest.get(used..).unwrap_or(&[]);
