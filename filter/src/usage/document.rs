@@ -192,6 +192,7 @@ impl DocumentReader {
 
     fn apply(&mut self) {
         let mut filled: u8 = 0;
+        let mut changed = false;
         for (index, (slot, _)) in self.fields.iter().enumerate() {
             let slot_bit = 1u8 << (*slot as u8);
             if filled & slot_bit != 0 {
@@ -199,13 +200,13 @@ impl DocumentReader {
             }
             let taken = match (slot, self.scanner.value(index)) {
                 (Slot::Model | Slot::Id, Some(JsonScalar::String(text))) if !text.is_empty() => {
-                    self.tally.set_text(*slot, text.clone());
+                    changed |= self.tally.set_text(*slot, text);
                     true
                 }
                 (Slot::Model | Slot::Id, _) => false,
                 (_, Some(JsonScalar::Number(raw))) => match parse_count(raw) {
                     Some(count) => {
-                        self.tally.set_count(*slot, count);
+                        changed |= self.tally.set_count(*slot, count);
                         true
                     }
                     None => false,
@@ -216,7 +217,8 @@ impl DocumentReader {
                 filled |= slot_bit;
             }
         }
-        if filled != 0 {
+        // The usage follows the tally: rebuilt only when a document changed it.
+        if changed {
             let tool_calls = std::mem::take(&mut self.usage.tool_calls);
             self.usage = self.tally.usage(self.family);
             self.usage.tool_calls = tool_calls;

@@ -278,24 +278,34 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn set_count(&mut self, slot: Slot, count: u64) {
+    /// Sets a count; true when that changed the tally.
+    pub(crate) fn set_count(&mut self, slot: Slot, count: u64) -> bool {
         let target = match slot {
             Slot::Input => &mut self.input,
             Slot::Output => &mut self.output,
             Slot::CacheRead => &mut self.cache_read,
             Slot::CacheWrite => &mut self.cache_write,
             Slot::Reasoning => &mut self.reasoning,
-            Slot::Model | Slot::Id => return,
+            Slot::Model | Slot::Id => return false,
         };
+        let changed = *target != Some(count);
         *target = Some(count);
+        changed
     }
 
-    pub(crate) fn set_text(&mut self, slot: Slot, text: String) {
-        match slot {
-            Slot::Model => self.model = Some(text),
-            Slot::Id => self.id = Some(text),
-            _ => {}
+    /// Sets the model or the response id; true when that changed the tally. A stream repeats
+    /// both in every event: the same text is not copied again.
+    pub(crate) fn set_text(&mut self, slot: Slot, text: &str) -> bool {
+        let target = match slot {
+            Slot::Model => &mut self.model,
+            Slot::Id => &mut self.id,
+            _ => return false,
+        };
+        if target.as_deref() == Some(text) {
+            return false;
         }
+        *target = Some(text.to_string());
+        true
     }
 
     /// The usage in OpenTelemetry terms: input includes cache reads and writes.
