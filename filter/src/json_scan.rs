@@ -380,6 +380,7 @@ impl JsonScanner {
 
     /// Handles one byte outside strings and deep containers; returns bytes consumed
     /// (0 when a number ended and the byte must be looked at again).
+    #[inline(always)]
     fn structural_byte(&mut self, b: u8) -> usize {
         match self.state {
             State::Value => self.begin_value(b),
@@ -459,6 +460,7 @@ impl JsonScanner {
 
     /// Paths that end at the value being read: the member of the innermost object, or an
     /// element of a tracked array (a path ending in `[]`).
+    #[inline(always)]
     fn member_capture_mask(&self) -> u64 {
         let ends = |level: usize| self.compiled.ends_at.get(level + 1).copied().unwrap_or(0);
         match self.frames.last() {
@@ -550,6 +552,7 @@ impl JsonScanner {
         }
     }
 
+    #[inline(always)]
     fn value_ended(&mut self) {
         self.state = if self.frames.is_empty() {
             State::Done
@@ -558,6 +561,7 @@ impl JsonScanner {
         };
     }
 
+    #[inline(always)]
     fn after_value(&mut self, b: u8) {
         let kind = self.frames.last().map(|f| f.kind);
         match (b, kind) {

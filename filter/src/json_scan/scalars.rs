@@ -58,10 +58,11 @@ pub(super) fn plain_run(bytes: &[u8]) -> usize {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let special = |b: &u8| *b == b'"' || *b == b'\\' || *b < 0x20;
     let mut done = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
+    // Whole words, read as arrays: a slice copy would be a call per word in the size-optimised
+    // build.
+    let (words, _) = bytes.as_chunks::<8>();
+    for word in words {
+        let x = u64::from_le_bytes(*word);
         let quote = x ^ (ONES * u64::from(b'"'));
         let backslash = x ^ (ONES * u64::from(b'\\'));
         // A byte that is zero, or below 0x20, sets its high bit here (with false positives only
@@ -319,6 +320,7 @@ impl JsonScanner {
         rest.len()
     }
 
+    #[inline(always)]
     pub(super) fn start_capture(&mut self, mask: u64, copy: bool, limit: usize) {
         self.capture_mask = mask;
         self.capturing = copy;
@@ -328,10 +330,14 @@ impl JsonScanner {
         self.pending_high_surrogate = None;
     }
 
+    #[inline(always)]
     pub(super) fn append(&mut self, bytes: &[u8]) {
-        if !self.capturing || self.capture_overflow {
-            return;
+        if self.capturing && !self.capture_overflow {
+            self.append_captured(bytes);
         }
+    }
+
+    fn append_captured(&mut self, bytes: &[u8]) {
         let needed = self.capture.len().saturating_add(bytes.len());
         if needed > self.capture_limit {
             self.capture_overflow = true;

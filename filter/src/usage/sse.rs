@@ -21,10 +21,9 @@ fn line_end(bytes: &[u8]) -> Option<usize> {
     // A zero byte of `v` sets its high bit here (false positives only after a true one).
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
     let mut done = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
+    let (words, _) = bytes.as_chunks::<8>();
+    for word in words {
+        let x = u64::from_le_bytes(*word);
         if has_zero(x ^ (ONES * u64::from(b'\n'))) || has_zero(x ^ (ONES * u64::from(b'\r'))) {
             break;
         }
