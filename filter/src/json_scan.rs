@@ -123,6 +123,9 @@ pub struct JsonPaths {
     continues_past: Vec<u64>,
     /// `element_at[d]`: paths whose component `d` is `[]` (an array element).
     element_at: Vec<u64>,
+    /// `components_at[d]`: each distinct object key at component `d`, with the paths that
+    /// name it there, so that a key is compared with each name once, not once per path.
+    components_at: Vec<Vec<(Vec<u8>, u64)>>,
     all_paths: u64,
     max_key_bytes: usize,
 }
@@ -163,11 +166,25 @@ impl JsonPaths {
                 max_key_bytes = max_key_bytes.max(component.len());
             }
         }
+        let depth = paths.iter().map(Vec::len).max().unwrap_or(0);
+        let mut components_at: Vec<Vec<(Vec<u8>, u64)>> = vec![Vec::new(); depth];
+        for (index, path) in paths.iter().enumerate() {
+            for (level, component) in components_at.iter_mut().zip(path) {
+                if component.as_slice() == ELEMENT {
+                    continue;
+                }
+                match level.iter_mut().find(|(name, _)| name == component) {
+                    Some((_, mask)) => *mask |= bit(index),
+                    None => level.push((component.clone(), bit(index))),
+                }
+            }
+        }
         Rc::new(JsonPaths {
             paths,
             ends_at,
             continues_past,
             element_at,
+            components_at,
             all_paths,
             max_key_bytes,
         })
@@ -586,15 +603,15 @@ impl JsonScanner {
     fn key_ended(&mut self) {
         let key: &[u8] = &self.capture;
         let overflow = self.capture_overflow;
-        let paths = &self.compiled.paths;
+        let components = &self.compiled.components_at;
         if let Some(frame) = self.frames.last_mut() {
             let mut member_mask = 0u64;
             if !overflow {
                 // Only the paths still followed here.
-                for index in set_bits(frame.prefix_mask) {
-                    let component = paths.get(index).and_then(|p| p.get(frame.key_level));
-                    if component.is_some_and(|c| c.as_slice() == key && c.as_slice() != ELEMENT) {
-                        member_mask |= bit(index);
+                let names = components.get(frame.key_level).map_or(&[][..], Vec::as_slice);
+                for (name, paths) in names {
+                    if paths & frame.prefix_mask != 0 && name.as_slice() == key {
+                        member_mask |= paths & frame.prefix_mask;
                     }
                 }
             }
