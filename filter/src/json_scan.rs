@@ -601,20 +601,43 @@ impl JsonScanner {
     }
 
     fn key_ended(&mut self) {
-        let key: &[u8] = &self.capture;
-        let overflow = self.capture_overflow;
-        let components = &self.compiled.components_at;
-        if let Some(frame) = self.frames.last_mut() {
-            let mut member_mask = 0u64;
-            if !overflow {
-                // Only the paths still followed here.
-                let names = components.get(frame.key_level).map_or(&[][..], Vec::as_slice);
-                for (name, paths) in names {
-                    if paths & frame.prefix_mask != 0 && name.as_slice() == key {
-                        member_mask |= paths & frame.prefix_mask;
-                    }
-                }
+        let member_mask = match self.frames.last() {
+            Some(frame) => self.member_mask_of(frame, &self.capture, self.capture_overflow),
+            None => 0,
+        };
+        self.set_member(member_mask);
+    }
+
+    /// A key read whole from one chunk, without an escape: matched where it lies, not copied.
+    fn whole_key(&mut self, key: &[u8]) {
+        let member_mask = match self.frames.last() {
+            Some(frame) => self.member_mask_of(frame, key, key.len() > self.capture_limit),
+            None => 0,
+        };
+        self.set_member(member_mask);
+    }
+
+    /// The paths still followed at `frame` that name `key` next.
+    fn member_mask_of(&self, frame: &Frame, key: &[u8], overflow: bool) -> u64 {
+        if overflow || frame.prefix_mask == 0 {
+            return 0;
+        }
+        let names = self
+            .compiled
+            .components_at
+            .get(frame.key_level)
+            .map_or(&[][..], Vec::as_slice);
+        let mut member_mask = 0u64;
+        for (name, paths) in names {
+            if paths & frame.prefix_mask != 0 && name.as_slice() == key {
+                member_mask |= paths & frame.prefix_mask;
             }
+        }
+        member_mask
+    }
+
+    fn set_member(&mut self, member_mask: u64) {
+        if let Some(frame) = self.frames.last_mut() {
             frame.member_mask = member_mask;
         }
         self.capturing = false;

@@ -142,6 +142,15 @@ impl JsonScanner {
         match escape {
             Escape::None => {
                 let plain = plain_run(rest);
+                let whole_key = role == StringRole::Key
+                    && self.capture.is_empty()
+                    && !self.capture_overflow
+                    && self.pending_high_surrogate.is_none()
+                    && rest.get(plain) == Some(&b'"');
+                if whole_key {
+                    self.whole_key(rest.get(..plain).unwrap_or(&[]));
+                    return plain + 1;
+                }
                 if plain > 0 {
                     self.flush_lone_surrogate();
                     self.append(rest.get(..plain).unwrap_or(&[]));
