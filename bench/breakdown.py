@@ -16,6 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import bench  # noqa: E402
+import sse_upstream  # noqa: E402
 from lib import log  # noqa: E402
 
 
@@ -42,7 +43,8 @@ PARTS = [("body-new", "RequestBody::new (scanner set-up)"), ("body-tiny", "reque
          ("usage-json", "response usage: set-up + scan 370 B JSON"),
          ("healthz", "non-model GET /healthz: the request headers' step (headers built by the harness)"),
          ("call", "header-attributed call, every phase: headers, 62 B body, JSON answer, record, metrics"),
-         ("call-2k", "the same call with the 2 KB body")]
+         ("call-2k", "the same call with the 2 KB body"),
+         ("usage-sse", "SSE usage: set-up + one 64 KB write of ~1.1 KB chat chunk events")]
 
 
 def native_costs(workdir):
@@ -54,6 +56,10 @@ def native_costs(workdir):
         with open(path, "w") as f:
             f.write(text)
         files.append(path)
+    sse = os.path.join(workdir, "sse_block.txt")
+    with open(sse, "wb") as f:
+        f.write(sse_upstream.BLOCK)
+    files.append(sse)
     out = {}
     for part, _ in PARTS:
         irs = []

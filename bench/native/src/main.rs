@@ -1,6 +1,7 @@
 //! `bench-native PART N`: runs one part of the filter's per-request work N times, natively.
 //! PART: call | call-2k | healthz | body-new | body-tiny | body-2k | usage-new | usage-json | usage-sse
-//! (one 64 KB write of bench/sse_upstream.py's ~1.1 KB events, SSE_BLOCK). Instruction counts under callgrind at two N
+//! (one 64 KB write of bench/sse_upstream.py's ~1.1 KB events). Arguments after N: the plugin
+//! configuration, the 2 KB body, the JSON answer and the SSE block, as files. Instruction counts under callgrind at two N
 //! give the per-request cost of that part without the proxy-wasm boundary (bench/breakdown.py).
 
 use ai_attribution::body::RequestBody;
@@ -22,7 +23,7 @@ fn main() {
     let body_2k = std::fs::read(args.get(4).map(String::as_str).unwrap_or("body2k.json")).unwrap_or_default();
     let tiny = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}"#.to_vec();
     let response = std::fs::read(args.get(5).map(String::as_str).unwrap_or("response.json")).unwrap_or_default();
-    let sse_block = std::fs::read(std::env::var("SSE_BLOCK").unwrap_or_else(|_| "sse_block.txt".into())).unwrap_or_default();
+    let sse_block = std::fs::read(args.get(6).map(String::as_str).unwrap_or("sse_block.txt")).unwrap_or_default();
     let cfg = std::rc::Rc::new(cfg);
     let mut vm = VmState::new([7; 32], cfg.max_label_values);
     let healthz = encoded(&[
