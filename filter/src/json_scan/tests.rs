@@ -106,6 +106,15 @@ fn picks_nested_values_at_every_split_point() {
 }
 
 #[test]
+fn a_key_matches_every_path_that_names_it_and_nothing_longer_or_shorter() {
+    // Paths share their first names; keys that only start like a name, or are longer than any
+    // name, match nothing, whether read whole or split.
+    let doc = br#"{"usag":{"prompt_tokens":7},"usage_and_more":{"prompt_tokens":8},"usage":{"prompt_tokens":1,"completion_tokens":2},"model":"m"}"#;
+    let out = scan_every_split(&["usage.prompt_tokens", "usage.completion_tokens", "model"], doc, 10);
+    assert_eq!(out.values, vec![number("1"), number("2"), string("m")]);
+}
+
+#[test]
 fn unescapes_strings_fully() {
     let doc = br#"{"s":"a\"b\\c\/d\b\f\n\r\t \u00e9 \ud83d\ude00 \u2713 x"}"#;
     let out = scan_every_split(&["s"], doc, 100);
