@@ -65,11 +65,12 @@ pub(super) fn plain_run(bytes: &[u8]) -> usize {
         let x = u64::from_le_bytes(*word);
         let quote = x ^ (ONES * u64::from(b'"'));
         let backslash = x ^ (ONES * u64::from(b'\\'));
-        // A byte that is zero, or below 0x20, sets its high bit here (with false positives only
-        // after such a byte, which the bytewise scan below sorts out).
+        // A byte that is zero, or below 0x20, sets its high bit here, with false positives only
+        // above a true one: the lowest bit set is the first special byte.
         let zero_or_low = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v;
-        if (zero_or_low(quote, 1) | zero_or_low(backslash, 1) | zero_or_low(x, 0x20)) & HIGHS != 0 {
-            break;
+        let found = (zero_or_low(quote, 1) | zero_or_low(backslash, 1) | zero_or_low(x, 0x20)) & HIGHS;
+        if found != 0 {
+            return done + (found.trailing_zeros() / 8) as usize;
         }
         done += 8;
     }

@@ -18,14 +18,16 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 fn line_end(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A zero byte of `v` sets its high bit here (false positives only after a true one).
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    // A zero byte of `v` sets its high bit here, with false positives only above a true one: the
+    // lowest bit set is the first line end.
+    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     let mut done = 0;
     let (words, _) = bytes.as_chunks::<8>();
     for word in words {
         let x = u64::from_le_bytes(*word);
-        if has_zero(x ^ (ONES * u64::from(b'\n'))) || has_zero(x ^ (ONES * u64::from(b'\r'))) {
-            break;
+        let found = zeros(x ^ (ONES * u64::from(b'\n'))) | zeros(x ^ (ONES * u64::from(b'\r')));
+        if found != 0 {
+            return Some(done + (found.trailing_zeros() / 8) as usize);
         }
         done += 8;
     }
