@@ -488,27 +488,38 @@ impl Record {
             .map(|d| &d.keys)
     }
 
+    /// One of the dimension at `i`'s key names, `pick`ed for its clear value or its pseudonym:
+    /// the configuration's, or made here for a record built without it.
+    fn dimension_key<'c>(
+        &self,
+        config: &'c Config,
+        i: usize,
+        pick: fn(&DimensionKeys, bool) -> &String,
+    ) -> Cow<'c, str> {
+        let hashed = self.pseudonymised.contains(&i);
+        match self.dimension_keys(config, i) {
+            Some(keys) => Cow::Borrowed(pick(keys, hashed)),
+            None => Cow::Owned(pick(&DimensionKeys::of(self.dimension_name(i)), hashed).clone()),
+        }
+    }
+
     /// The scalar key of the dimension at `i`: `ai_attribution.<name>`, or `..._hash` for a
     /// pseudonym.
     fn dimension_property<'c>(&self, config: &'c Config, i: usize) -> Cow<'c, str> {
-        let hashed = self.pseudonymised.contains(&i);
-        match self.dimension_keys(config, i) {
-            Some(keys) if hashed => Cow::Borrowed(&keys.hash_property),
-            Some(keys) => Cow::Borrowed(&keys.property),
-            None if hashed => Cow::Owned(format!("{STRUCT_PROPERTY}.{}_hash", self.dimension_name(i))),
-            None => Cow::Owned(format!("{STRUCT_PROPERTY}.{}", self.dimension_name(i))),
-        }
+        self.dimension_key(
+            config,
+            i,
+            |keys, hashed| if hashed { &keys.hash_property } else { &keys.property },
+        )
     }
 
     /// The structured-record key of the dimension at `i`.
     fn dimension_otel<'c>(&self, config: &'c Config, i: usize) -> Cow<'c, str> {
-        let hashed = self.pseudonymised.contains(&i);
-        match self.dimension_keys(config, i) {
-            Some(keys) if hashed => Cow::Borrowed(&keys.hash_otel),
-            Some(keys) => Cow::Borrowed(&keys.otel),
-            None if hashed => pseudonym_otel_name(self.dimension_name(i)).into(),
-            None => dimension_otel_name(self.dimension_name(i)).into(),
-        }
+        self.dimension_key(
+            config,
+            i,
+            |keys, hashed| if hashed { &keys.hash_otel } else { &keys.otel },
+        )
     }
 
     /// `(key, value)` for each scalar filter-state key to write, key without the `wasm.` prefix.
