@@ -287,16 +287,26 @@ impl JsonScanner {
             if in_string {
                 if escaped {
                     escaped = false;
-                } else if b == b'\\' {
-                    escaped = true;
-                } else if b == b'"' {
-                    in_string = false;
-                } else {
-                    // Message texts are most of what is skipped: their plain runs at word speed.
-                    index += plain_run(rest.get(index..).unwrap_or_default()).max(1);
+                    index += 1;
                     continue;
                 }
-                index += 1;
+                // Message texts are most of what is skipped: their plain runs go at word speed, and
+                // an escape is stepped over whole, straight into the next run.
+                index += plain_run(rest.get(index..).unwrap_or_default());
+                match rest.get(index) {
+                    Some(b'\\') if index + 1 < rest.len() => index += 2,
+                    Some(b'\\') => {
+                        escaped = true;
+                        index += 1;
+                    }
+                    Some(b'"') => {
+                        in_string = false;
+                        index += 1;
+                    }
+                    // A control byte: not valid JSON, but a skip only counts brackets.
+                    Some(_) => index += 1,
+                    None => {}
+                }
                 continue;
             }
             match b {

@@ -187,7 +187,7 @@ fn syntax_errors_are_malformed() {
 fn containers_no_path_enters_are_skipped_by_their_brackets() {
     // Brackets and escaped quotes inside skipped strings do not end the skip.
     let doc =
-        br#"{"messages":[{"role":"user","content":"a ] } [ { \"q\" \\ text"},{"x":[1,{"y":"}"}]}],"model":"gpt-4o"}"#;
+        br#"{"messages":[{"role":"user","content":"a ] } [ { \"q\" \\ text \\\"] \\\\"},{"x":[1,{"y":"}"}]}],"model":"gpt-4o"}"#;
     let out = scan_every_split(&["model", "messages"], doc, 32);
     assert_eq!(out.values, vec![string("gpt-4o"), Some(JsonScalar::Composite)]);
     assert!(out.complete && !out.malformed);
