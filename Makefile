@@ -14,8 +14,9 @@ ENVOY_OLDEST := $(ENVOY_OLDEST_VENV)/bin/envoy
 # sources, failure handling, remote fetch and OpenTelemetry export.
 ENVOY_MATRIX_TESTS := --test scenarios --test usage --test identity --test failure --test remote_fetch --test otel --test envoy_version
 WASM := target/wasm32-wasip1/release/ai_attribution.wasm
-# The wasm features rustc emits for wasm32-wasip1, which wasm-opt must accept and keep.
-WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+# The wasm features rustc emits for wasm32-wasip1 (with simd128, which .cargo/config.toml turns on),
+# which wasm-opt must accept and keep.
+WASM_FEATURES := --enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 # The real-client suites' virtualenv: the official Python SDKs and the MCP client, pinned.
 SDK_VENV := .venv-sdk
 SDK_REQUIREMENTS := integration/sdk/requirements.txt
@@ -50,11 +51,14 @@ PACKAGES_BUILD := $(PACKAGES_RUST) binaryen
 PACKAGES_ENVOY := python3 python3-venv ca-certificates
 # The pipeline tests: a registry and skopeo for the OCI image, Prometheus and promtool for the rules.
 PACKAGES_PIPELINES := skopeo docker-registry prometheus
-PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $(PACKAGES_PIPELINES)
+# The wasm unit tests run in Node's V8 (WASI, vector instructions), through scripts/wasi-test.mjs.
+PACKAGES_WASM_TEST := nodejs
+WASM_TEST_RUNNER := node --experimental-wasi-unstable-preview1 --no-warnings $(CURDIR)/scripts/wasi-test.mjs
+PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $(PACKAGES_PIPELINES) $(PACKAGES_WASM_TEST)
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
-.PHONY: help setup sdk-venv otel-venv test-envoy-matrix cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit rules lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
+.PHONY: help setup sdk-venv otel-venv test-envoy-matrix cli-setup build cli oci oci-push run run-mtls run-jwt run-quota test test-sdk test-mcp unit unit-wasm rules lint validate bench bench-cli soak soak-records fuzz fuzz-smoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -137,12 +141,14 @@ run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, t
 	cargo build --release -p ratelimit-server
 	@scripts/run.sh $(QUOTA_ENVOY)
 
-test: build $(ENVOY) $(ENVOY_OLDEST) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then the smoke subset on the oldest supported Envoy, with summaries
+test: build $(ENVOY) $(ENVOY_OLDEST) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then the smoke subset on the oldest supported Envoy and the unit tests built for wasm32, with summaries
 	@scripts/setup.sh $(PACKAGES_TEST)
 	@scripts/test.sh; all=$$?; \
 	echo; echo "smoke subset on Envoy $(ENVOY_OLDEST_VERSION) (make test-envoy-matrix):"; \
 	ENVOY_BIN=$(CURDIR)/$(ENVOY_OLDEST) ENVOY_EXPECT_VERSION=$(ENVOY_OLDEST_VERSION) scripts/test.sh -p integration $(ENVOY_MATRIX_TESTS); oldest=$$?; \
-	exit $$(( all || oldest ))
+	echo; echo "the filter's unit tests built for wasm32, in Node's V8 (make unit-wasm):"; \
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="$(WASM_TEST_RUNNER)" scripts/test.sh -p ai-attribution --lib --target wasm32-wasip1; wasm=$$?; \
+	exit $$(( all || oldest || wasm ))
 
 test-envoy-matrix: build $(ENVOY_OLDEST) otel-venv ## Run the integration smoke subset on the oldest supported Envoy (1.36), then on the pinned one
 	@scripts/setup.sh $(PACKAGES_TEST)
@@ -158,6 +164,10 @@ test-mcp: build $(ENVOY) sdk-venv ## Run the official MCP client through Envoy o
 unit: ## Run the filter's unit tests only
 	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo test -p ai-attribution
+
+unit-wasm: ## Run the filter's unit tests built for wasm32 (vector byte scans included) in Node's V8 (also part of make test)
+	@scripts/setup.sh --rust $(PACKAGES_RUST) $(PACKAGES_WASM_TEST)
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="$(WASM_TEST_RUNNER)" scripts/test.sh -p ai-attribution --lib --target wasm32-wasip1
 
 validate: build $(ENVOY) ## Check every shipped Envoy config with `envoy --mode validate`
 	@scripts/setup.sh openssl ca-certificates

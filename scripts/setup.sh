@@ -30,6 +30,7 @@ gzip               command -v gzip
 skopeo             command -v skopeo
 docker-registry    command -v docker-registry
 prometheus         command -v prometheus && command -v promtool
+nodejs             command -v node
 '
 
 say() { echo "setup: $*" >&2; }

@@ -11,6 +11,7 @@ pub mod body;
 pub mod call;
 pub mod config;
 pub mod correlation;
+pub mod find;
 pub mod hmac;
 pub mod host;
 pub mod identity;

@@ -4,6 +4,7 @@
 //! the bounded capture buffer.
 
 use super::{bit, set_bits, ContainerKind, JsonScalar, JsonScanner, State, StringRole};
+use crate::find::{first_stop, Stops};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Escape {
@@ -50,32 +51,18 @@ impl Literal {
     }
 }
 
-/// How many leading bytes of a string's contents are plain (not `"`, `\` or a control byte): eight
-/// bytes at a time with the usual word-at-a-time byte tests, since long message texts are most of
-/// what a request or an answer holds.
+/// How many leading bytes of a string's contents are plain (not `"`, `\\` or a control byte): long
+/// message texts are most of what a request or an answer holds.
 pub(super) fn plain_run(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let special = |b: &u8| *b == b'"' || *b == b'\\' || *b < 0x20;
-    let mut done = 0;
-    // Whole words, read as arrays: a slice copy would be a call per word in the size-optimised
-    // build.
-    let (words, _) = bytes.as_chunks::<8>();
-    for word in words {
-        let x = u64::from_le_bytes(*word);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        // A byte that is zero, or below 0x20, sets its high bit here, with false positives only
-        // above a true one: the lowest bit set is the first special byte.
-        let zero_or_low = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v;
-        let found = (zero_or_low(quote, 1) | zero_or_low(backslash, 1) | zero_or_low(x, 0x20)) & HIGHS;
-        if found != 0 {
-            return done + (found.trailing_zeros() / 8) as usize;
-        }
-        done += 8;
-    }
-    let tail = bytes.get(done..).unwrap_or_default();
-    done + tail.iter().position(special).unwrap_or(tail.len())
+    first_stop(
+        bytes,
+        Stops {
+            a: b'"',
+            b: b'\\',
+            controls: true,
+        },
+    )
+    .unwrap_or(bytes.len())
 }
 
 fn hex_value(b: u8) -> Option<u16> {

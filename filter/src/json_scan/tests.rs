@@ -504,32 +504,3 @@ fn collected_paths_keep_every_value_in_order() {
     s.reset();
     assert!(s.collected(0).is_empty());
 }
-
-#[test]
-fn plain_runs_match_a_bytewise_scan() {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    for len in 0..200 {
-        for _ in 0..20 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    // Mostly plain text, sometimes a quote, backslash, control or high byte.
-                    match state % 23 {
-                        0 => b'"',
-                        1 => b'\\',
-                        2 => (state >> 8) as u8 & 0x1f,
-                        3 => 0x80 | (state >> 16) as u8,
-                        _ => b'a' + (state >> 24) as u8 % 26,
-                    }
-                })
-                .collect();
-            let want = bytes
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .unwrap_or(bytes.len());
-            assert_eq!(scalars::plain_run(&bytes), want, "{bytes:?}");
-        }
-    }
-}

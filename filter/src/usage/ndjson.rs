@@ -3,6 +3,7 @@
 //! [`DocumentReader`] without buffering; a CR before the LF is JSON whitespace.
 
 use super::document::DocumentReader;
+use crate::find::{first_stop, Stops};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NdjsonFramer;
@@ -15,7 +16,14 @@ impl NdjsonFramer {
     pub(crate) fn feed(&mut self, chunk: &[u8], doc: &mut DocumentReader) {
         let mut rest = chunk;
         while !rest.is_empty() {
-            match rest.iter().position(|&b| b == b'\n') {
+            match first_stop(
+                rest,
+                Stops {
+                    a: b'\n',
+                    b: b'\n',
+                    controls: false,
+                },
+            ) {
                 Some(at) => {
                     doc.feed(rest.get(..at).unwrap_or(&[]));
                     doc.end_document();

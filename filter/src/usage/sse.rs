@@ -8,31 +8,22 @@
 //! inside the data JSON, so it is read like any unknown field and ignored.
 
 use super::document::DocumentSink;
+use crate::find::{first_stop, Stops};
 
 /// Longest field name kept (with room for a leading UTF-8 BOM); longer names are unknown fields.
 const MAX_FIELD_NAME_BYTES: usize = 16;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Where the first LF or CR in `bytes` is. Data lines are most of a stream, so their bytes are
-/// looked at eight at a time.
+/// Where the first LF or CR in `bytes` is: data lines are most of a stream.
 fn line_end(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A zero byte of `v` sets its high bit here, with false positives only above a true one: the
-    // lowest bit set is the first line end.
-    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let mut done = 0;
-    let (words, _) = bytes.as_chunks::<8>();
-    for word in words {
-        let x = u64::from_le_bytes(*word);
-        let found = zeros(x ^ (ONES * u64::from(b'\n'))) | zeros(x ^ (ONES * u64::from(b'\r')));
-        if found != 0 {
-            return Some(done + (found.trailing_zeros() / 8) as usize);
-        }
-        done += 8;
-    }
-    let tail = bytes.get(done..).unwrap_or_default();
-    tail.iter().position(|&b| b == b'\n' || b == b'\r').map(|at| done + at)
+    first_stop(
+        bytes,
+        Stops {
+            a: b'\n',
+            b: b'\r',
+            controls: false,
+        },
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
