@@ -111,6 +111,29 @@ impl State {
     }
 }
 
+/// An object key that paths name at some depth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyName {
+    bytes: Vec<u8>,
+    /// [`KeyName::head_of`] the name: a key of the same length is told apart here, and its
+    /// bytes compared in full only when the heads agree and it is longer than the head holds.
+    head: u64,
+    /// The paths that name this key at its depth.
+    paths: u64,
+}
+
+impl KeyName {
+    const HEAD_BYTES: usize = 7;
+
+    /// A key's first seven bytes in one word (zero-padded).
+    fn head_of(key: &[u8]) -> u64 {
+        if let Some(word) = key.first_chunk::<8>() {
+            return u64::from_le_bytes(*word) & 0x00ff_ffff_ffff_ffff;
+        }
+        key.iter().rev().fold(0, |head, &b| (head << 8) | u64::from(b))
+    }
+}
+
 /// A set of paths compiled once (per configuration or per API family) and shared by every
 /// scanner that looks for them: building these tables is most of what starting a scan costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +148,7 @@ pub struct JsonPaths {
     element_at: Vec<u64>,
     /// `components_at[d]`: each distinct object key at component `d`, with the paths that
     /// name it there, so that a key is compared with each name once, not once per path.
-    components_at: Vec<Vec<(Vec<u8>, u64)>>,
+    components_at: Vec<Vec<KeyName>>,
     all_paths: u64,
     max_key_bytes: usize,
 }
@@ -167,15 +190,19 @@ impl JsonPaths {
             }
         }
         let depth = paths.iter().map(Vec::len).max().unwrap_or(0);
-        let mut components_at: Vec<Vec<(Vec<u8>, u64)>> = vec![Vec::new(); depth];
+        let mut components_at: Vec<Vec<KeyName>> = vec![Vec::new(); depth];
         for (index, path) in paths.iter().enumerate() {
             for (level, component) in components_at.iter_mut().zip(path) {
                 if component.as_slice() == ELEMENT {
                     continue;
                 }
-                match level.iter_mut().find(|(name, _)| name == component) {
-                    Some((_, mask)) => *mask |= bit(index),
-                    None => level.push((component.clone(), bit(index))),
+                match level.iter_mut().find(|name| name.bytes == *component) {
+                    Some(name) => name.paths |= bit(index),
+                    None => level.push(KeyName {
+                        bytes: component.clone(),
+                        head: KeyName::head_of(component),
+                        paths: bit(index),
+                    }),
                 }
             }
         }
@@ -209,7 +236,11 @@ pub struct JsonScanner {
 
     state: State,
     frames: Vec<Frame>,
+    /// The last value of each path. A value stays after [`JsonScanner::reset`], for its buffer to
+    /// be reused, but counts only while `found` has its path.
     values: Vec<Option<JsonScalar>>,
+    /// Paths with a value in the current document.
+    found: u64,
     /// Paths whose every value is kept (in order, at most [`MAX_COLLECTED`] each), not only the last.
     collect_mask: u64,
     collected: Vec<Vec<JsonScalar>>,
@@ -263,6 +294,7 @@ impl JsonScanner {
             state: State::Value,
             frames: Vec::new(),
             values,
+            found: 0,
             collect_mask: 0,
             collected,
             offset: 0,
@@ -340,6 +372,9 @@ impl JsonScanner {
 
     /// The last value seen at path `path_index`, if any.
     pub fn value(&self, path_index: usize) -> Option<&JsonScalar> {
+        if self.found & bit(path_index) == 0 {
+            return None;
+        }
         self.values.get(path_index).and_then(Option::as_ref)
     }
 
@@ -355,14 +390,14 @@ impl JsonScanner {
 
     /// Every tracked path has a value.
     pub fn all_found(&self) -> bool {
-        self.values.iter().all(Option::is_some)
+        (0..self.values.len()).all(|index| self.found & bit(index) != 0)
     }
 
     /// Start a new document with the same paths; forgets every value found.
     pub fn reset(&mut self) {
         self.state = State::Value;
         self.frames.clear();
-        self.values.iter_mut().for_each(|v| *v = None);
+        self.found = 0;
         self.collected.iter_mut().for_each(Vec::clear);
         self.offset = 0;
         self.object_start = None;
@@ -627,10 +662,15 @@ impl JsonScanner {
             .components_at
             .get(frame.key_level)
             .map_or(&[][..], Vec::as_slice);
+        let mut head = None;
         let mut member_mask = 0u64;
-        for (name, paths) in names {
-            if paths & frame.prefix_mask != 0 && name.as_slice() == key {
-                member_mask |= paths & frame.prefix_mask;
+        for name in names {
+            if name.paths & frame.prefix_mask == 0 || name.bytes.len() != key.len() {
+                continue;
+            }
+            let head = *head.get_or_insert_with(|| KeyName::head_of(key));
+            if name.head == head && (key.len() <= KeyName::HEAD_BYTES || name.bytes == key) {
+                member_mask |= name.paths & frame.prefix_mask;
             }
         }
         member_mask

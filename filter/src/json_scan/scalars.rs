@@ -65,6 +65,12 @@ pub(super) fn plain_run(bytes: &[u8]) -> usize {
     .unwrap_or(bytes.len())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextKind {
+    String,
+    Number,
+}
+
 fn hex_value(b: u8) -> Option<u16> {
     char::from(b).to_digit(16).and_then(|d| u16::try_from(d).ok())
 }
@@ -110,12 +116,11 @@ impl JsonScanner {
             return 1;
         }
         if self.capture_mask != 0 {
-            let scalar = if self.capture_overflow {
-                JsonScalar::TooLong
+            if self.capture_overflow {
+                self.store(self.capture_mask, JsonScalar::TooLong);
             } else {
-                JsonScalar::Number(String::from_utf8_lossy(&self.capture).into_owned())
-            };
-            self.store(self.capture_mask, scalar);
+                self.store_text(self.capture_mask, TextKind::Number);
+            }
         }
         self.capturing = false;
         self.value_ended();
@@ -244,16 +249,12 @@ impl JsonScanner {
     }
 
     pub(super) fn string_value_ended(&mut self) {
-        // Invalid UTF-8 becomes U+FFFD (3 bytes for each bad byte), so the limit is checked
-        // again on the text actually stored.
         if self.capture_mask != 0 {
-            let text = String::from_utf8_lossy(&self.capture);
-            let scalar = if self.capture_overflow || text.len() > self.capture_limit {
-                JsonScalar::TooLong
+            if self.capture_overflow {
+                self.store(self.capture_mask, JsonScalar::TooLong);
             } else {
-                JsonScalar::String(text.into_owned())
-            };
-            self.store(self.capture_mask, scalar);
+                self.store_text(self.capture_mask, TextKind::String);
+            }
         }
         self.capturing = false;
         self.value_ended();
@@ -361,10 +362,44 @@ impl JsonScanner {
         self.capture.extend_from_slice(bytes);
     }
 
+    /// Stores the captured text as a string or number. A path that held text in an earlier
+    /// document keeps its buffer: a stream's events repeat the same fields, and this spares an
+    /// allocation and a free for each of them.
+    fn store_text(&mut self, mask: u64, kind: TextKind) {
+        let single = mask.is_power_of_two() && mask & self.collect_mask == 0;
+        let index = mask.trailing_zeros() as usize;
+        let text = String::from_utf8_lossy(&self.capture);
+        // Invalid UTF-8 becomes U+FFFD (3 bytes for each bad byte), so the limit is checked
+        // again on the text actually stored.
+        if text.len() > self.capture_limit {
+            return self.store(mask, JsonScalar::TooLong);
+        }
+        match self.values.get_mut(index) {
+            Some(Some(JsonScalar::String(held))) if single && kind == TextKind::String => {
+                held.clear();
+                held.push_str(&text);
+            }
+            Some(Some(JsonScalar::Number(held))) if single && kind == TextKind::Number => {
+                held.clear();
+                held.push_str(&text);
+            }
+            _ => {
+                let text = text.into_owned();
+                let scalar = match kind {
+                    TextKind::String => JsonScalar::String(text),
+                    TextKind::Number => JsonScalar::Number(text),
+                };
+                return self.store(mask, scalar);
+            }
+        }
+        self.found |= mask;
+    }
+
     pub(super) fn store(&mut self, mask: u64, scalar: JsonScalar) {
         if mask == 0 {
             return;
         }
+        self.found |= mask;
         if mask & self.collect_mask != 0 {
             for (index, list) in self.collected.iter_mut().enumerate() {
                 if mask & self.collect_mask & bit(index) != 0 && list.len() < super::MAX_COLLECTED {

@@ -258,6 +258,16 @@ fn sibling_keys_with_shared_prefix_do_not_match() {
 }
 
 #[test]
+fn keys_match_only_in_full_whatever_their_first_bytes_and_length() {
+    // Names are told apart by their length and first seven bytes first: keys that agree there
+    // (or whose length differs by 256) must still be compared in full.
+    let long = format!("abcdefg{}", "x".repeat(256));
+    let doc = format!(r#"{{"abcdefgh1":1,"abcdefgh2":2,"ab\u0000":3,"ab":4,"abcdefg":5,"{long}":6,"abcdefg1":7}}"#);
+    let out = scan_every_split(&["abcdefgh2", "ab", "abcdefg", "abcdefg1"], doc.as_bytes(), 10);
+    assert_eq!(out.values, vec![number("2"), number("4"), number("5"), number("7")]);
+}
+
+#[test]
 fn top_level_object_start_counts_leading_whitespace() {
     let mut scanner = JsonScanner::new(paths(&["a"]), 10);
     scanner.feed(b" \r\n\t");
@@ -290,6 +300,38 @@ fn all_found_and_reset() {
     assert_eq!(scanner.value(0), number("2").as_ref());
     assert_eq!(scanner.value(1), None);
     assert_eq!(scanner.value(7), None);
+}
+
+#[test]
+fn values_of_an_earlier_document_never_show_through_a_reset() {
+    // A path's buffer is reused across documents; what it held before must not leak.
+    let mut scanner = JsonScanner::new(paths(&["m", "n", "m"]), 10);
+    scanner.feed(br#"{"m":"a-longer-1","n":12345}"#);
+    assert_eq!(scanner.value(0), string("a-longer-1").as_ref());
+    for doc in [
+        &br#"{"x":1}"#[..],
+        br#"{"m":null,"n":"7"}"#,
+        br#"{"m":"b","n":1.5}"#,
+        b"{\"m\":\"\xff\xff\xff\xff\",\"n\":9}",
+    ] {
+        scanner.reset();
+        assert_eq!(
+            (scanner.value(0), scanner.value(1), scanner.value(2)),
+            (None, None, None)
+        );
+        scanner.feed(doc);
+    }
+    assert_eq!(scanner.value(0), Some(&JsonScalar::TooLong));
+    assert_eq!(scanner.value(2), Some(&JsonScalar::TooLong));
+    scanner.reset();
+    scanner.feed(br#"{"n":"7","m":"b"}"#);
+    assert_eq!(
+        (scanner.value(0), scanner.value(1), scanner.value(2)),
+        (string("b").as_ref(), string("7").as_ref(), string("b").as_ref())
+    );
+    scanner.reset();
+    scanner.feed(br#"{"n":1.5}"#);
+    assert_eq!((scanner.value(0), scanner.value(1)), (None, number("1.5").as_ref()));
 }
 
 #[test]
