@@ -2,13 +2,15 @@
 // unit tests also cover the code only the wasm build has (the vector byte scans of
 // filter/src/find.rs). Cargo calls it as the target's runner (`make unit-wasm`):
 //
-//   node --experimental-wasi-unstable-preview1 scripts/wasi-test.mjs TEST.wasm [libtest args...]
+//   node --experimental-wasi-unstable-preview1 --no-liftoff scripts/wasi-test.mjs TEST.wasm [libtest args...]
+//
+// --no-liftoff: V8 compiles every function with its optimising compiler first, as Envoy's V8 does.
 //
 // The repository is the only directory the test sees (the usage fixtures live in it). Host
 // imports other than WASI (the proxy-wasm ABI the glue declares) trap if a test ever calls one.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { argv, env, exit } from 'node:process';
+import { argv, env } from 'node:process';
 import { WASI } from 'node:wasi';
 
 const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
@@ -26,4 +28,5 @@ for (const { module: name } of WebAssembly.Module.imports(module)) {
 const instance = await WebAssembly.instantiate(module, imports);
 // The library is a proxy-wasm reactor and exports _initialize; its test harness is a command.
 const { memory, _start } = instance.exports;
-exit(wasi.start({ exports: { memory, _start } }));
+// Not process.exit(): Node then exits while V8 may still be compiling on other threads.
+process.exitCode = wasi.start({ exports: { memory, _start } });
