@@ -51,7 +51,7 @@ impl Literal {
     }
 }
 
-/// How many leading bytes of a string's contents are plain (not `"`, `\\` or a control byte): long
+/// How many leading bytes of a string's contents are plain (not `"`, `\` or a control byte): long
 /// message texts are most of what a request or an answer holds.
 pub(super) fn plain_run(bytes: &[u8]) -> usize {
     first_stop(
