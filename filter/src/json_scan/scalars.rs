@@ -147,9 +147,12 @@ impl JsonScanner {
                 if plain > 0 {
                     self.flush_lone_surrogate();
                     self.append(rest.get(..plain).unwrap_or(&[]));
-                    return plain;
                 }
-                match b {
+                // The byte that ended the run is handled in the same step.
+                let Some(&stop) = rest.get(plain) else {
+                    return plain;
+                };
+                match stop {
                     b'"' => {
                         self.flush_lone_surrogate();
                         match role {
@@ -165,6 +168,7 @@ impl JsonScanner {
                     }
                     _ => self.state = State::Malformed,
                 }
+                return plain + 1;
             }
             Escape::Backslash => {
                 let simple = match b {
