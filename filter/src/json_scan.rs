@@ -130,7 +130,11 @@ impl KeyName {
         if let Some(word) = key.first_chunk::<8>() {
             return u64::from_le_bytes(*word) & 0x00ff_ffff_ffff_ffff;
         }
-        key.iter().rev().fold(0, |head, &b| (head << 8) | u64::from(b))
+        let mut word = [0u8; 8];
+        for (slot, &b) in word.iter_mut().zip(key) {
+            *slot = b;
+        }
+        u64::from_le_bytes(word)
     }
 }
 
@@ -149,6 +153,9 @@ pub struct JsonPaths {
     /// `components_at[d]`: each distinct object key at component `d`, with the paths that
     /// name it there, so that a key is compared with each name once, not once per path.
     components_at: Vec<Vec<KeyName>>,
+    /// `lengths_at[d]`: bit `n` for each name at component `d` that is `n` bytes long (bit 63 for
+    /// 63 and longer), so that most keys are turned away without looking at a name.
+    lengths_at: Vec<u64>,
     all_paths: u64,
     max_key_bytes: usize,
 }
@@ -206,12 +213,17 @@ impl JsonPaths {
                 }
             }
         }
+        let lengths_at = components_at
+            .iter()
+            .map(|names| names.iter().fold(0, |lengths, name| lengths | length_bit(&name.bytes)))
+            .collect();
         Rc::new(JsonPaths {
             paths,
             ends_at,
             continues_past,
             element_at,
             components_at,
+            lengths_at,
             all_paths,
             max_key_bytes,
         })
@@ -263,6 +275,11 @@ fn is_whitespace(b: u8) -> bool {
 
 fn bit(index: usize) -> u64 {
     1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX)).unwrap_or(0)
+}
+
+/// A key's length as one bit of a [`JsonPaths::lengths_at`] mask.
+fn length_bit(key: &[u8]) -> u64 {
+    1 << key.len().min(63)
 }
 
 /// The indexes of the bits set in `mask`, lowest first.
@@ -654,7 +671,8 @@ impl JsonScanner {
 
     /// The paths still followed at `frame` that name `key` next.
     fn member_mask_of(&self, frame: &Frame, key: &[u8], overflow: bool) -> u64 {
-        if overflow || frame.prefix_mask == 0 {
+        let lengths = self.compiled.lengths_at.get(frame.key_level).copied().unwrap_or(0);
+        if overflow || frame.prefix_mask == 0 || lengths & length_bit(key) == 0 {
             return 0;
         }
         let names = self

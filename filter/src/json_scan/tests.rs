@@ -268,6 +268,23 @@ fn keys_match_only_in_full_whatever_their_first_bytes_and_length() {
 }
 
 #[test]
+fn keys_of_63_bytes_and_more_are_still_matched_by_their_exact_length() {
+    // A key's length turns it away before any name is looked at; lengths from 63 up share one
+    // bit there, so names of 63, 64 and 70 bytes must still be matched only by their own keys.
+    let name = |n: usize| "k".repeat(n);
+    let doc = format!(
+        r#"{{"{}":1,"{}":2,"{}":3,"{}":4,"{}":5}}"#,
+        name(62),
+        name(63),
+        name(64),
+        name(65),
+        name(70)
+    );
+    let out = scan_every_split(&[&name(63), &name(70), &name(64)], doc.as_bytes(), 10);
+    assert_eq!(out.values, vec![number("2"), number("5"), number("3")]);
+}
+
+#[test]
 fn top_level_object_start_counts_leading_whitespace() {
     let mut scanner = JsonScanner::new(paths(&["a"]), 10);
     scanner.feed(b" \r\n\t");
