@@ -5,6 +5,7 @@
 
 use super::{bit, set_bits, ContainerKind, JsonScalar, JsonScanner, State, StringRole};
 use crate::find::{first_stop, Stops};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Escape {
@@ -372,18 +373,22 @@ impl JsonScanner {
     fn store_text(&mut self, mask: u64, kind: TextKind) {
         let single = mask.is_power_of_two() && mask & self.collect_mask == 0;
         let index = mask.trailing_zeros() as usize;
-        let text = String::from_utf8_lossy(&self.capture);
+        // Valid UTF-8 is checked a word at a time; only invalid text takes the lossy decoder.
+        let text = match std::str::from_utf8(&self.capture) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&self.capture),
+        };
         // Invalid UTF-8 becomes U+FFFD (3 bytes for each bad byte), so the limit is checked
         // again on the text actually stored.
         if text.len() > self.capture_limit {
             return self.store(mask, JsonScalar::TooLong);
         }
-        match self.values.get_mut(index) {
-            Some(Some(JsonScalar::String(held))) if single && kind == TextKind::String => {
-                held.clear();
-                held.push_str(&text);
-            }
-            Some(Some(JsonScalar::Number(held))) if single && kind == TextKind::Number => {
+        // A value held from before keeps its buffer when the new one is of the same kind.
+        match (self.values.get_mut(index), kind) {
+            (Some(Some(JsonScalar::String(held))), TextKind::String)
+            | (Some(Some(JsonScalar::Number(held))), TextKind::Number)
+                if single =>
+            {
                 held.clear();
                 held.push_str(&text);
             }
