@@ -127,11 +127,18 @@ impl KeyName {
 
     /// A key's first seven bytes in one word (zero-padded).
     fn head_of(key: &[u8]) -> u64 {
-        if let Some(word) = key.first_chunk::<8>() {
-            return u64::from_le_bytes(*word) & 0x00ff_ffff_ffff_ffff;
+        Self::head_in(key, key.len())
+    }
+
+    /// [`KeyName::head_of`] the key of `len` bytes at the start of `bytes`: one load when
+    /// `bytes` goes on for eight, as a key read where it lies in a chunk mostly does.
+    fn head_in(bytes: &[u8], len: usize) -> u64 {
+        let kept = len.min(Self::HEAD_BYTES);
+        if let Some(word) = bytes.first_chunk::<8>() {
+            return u64::from_le_bytes(*word) & ((1u64 << (8 * kept)) - 1);
         }
         let mut word = [0u8; 8];
-        for (slot, &b) in word.iter_mut().zip(key) {
+        for (slot, &b) in word.iter_mut().zip(bytes.iter().take(kept)) {
             *slot = b;
         }
         u64::from_le_bytes(word)
@@ -654,23 +661,26 @@ impl JsonScanner {
 
     fn key_ended(&mut self) {
         let member_mask = match self.frames.last() {
-            Some(frame) => self.member_mask_of(frame, &self.capture, self.capture_overflow),
+            Some(frame) => self.member_mask_of(frame, &self.capture, self.capture.len(), self.capture_overflow),
             None => 0,
         };
         self.set_member(member_mask);
     }
 
-    /// A key read whole from one chunk, without an escape: matched where it lies, not copied.
-    fn whole_key(&mut self, key: &[u8]) {
+    /// A key of `len` bytes read whole at the start of `bytes`, without an escape: matched where
+    /// it lies, not copied.
+    fn whole_key(&mut self, bytes: &[u8], len: usize) {
         let member_mask = match self.frames.last() {
-            Some(frame) => self.member_mask_of(frame, key, key.len() > self.capture_limit),
+            Some(frame) => self.member_mask_of(frame, bytes, len, len > self.capture_limit),
             None => 0,
         };
         self.set_member(member_mask);
     }
 
-    /// The paths still followed at `frame` that name `key` next.
-    fn member_mask_of(&self, frame: &Frame, key: &[u8], overflow: bool) -> u64 {
+    /// The paths still followed at `frame` that name the key of `len` bytes at the start of
+    /// `bytes` next.
+    fn member_mask_of(&self, frame: &Frame, bytes: &[u8], len: usize, overflow: bool) -> u64 {
+        let key = bytes.get(..len).unwrap_or(bytes);
         let lengths = self.compiled.lengths_at.get(frame.key_level).copied().unwrap_or(0);
         if overflow || frame.prefix_mask == 0 || lengths & length_bit(key) == 0 {
             return 0;
@@ -686,7 +696,7 @@ impl JsonScanner {
             if name.paths & frame.prefix_mask == 0 || name.bytes.len() != key.len() {
                 continue;
             }
-            let head = *head.get_or_insert_with(|| KeyName::head_of(key));
+            let head = *head.get_or_insert_with(|| KeyName::head_in(bytes, len));
             if name.head == head && (key.len() <= KeyName::HEAD_BYTES || name.bytes == key) {
                 member_mask |= name.paths & frame.prefix_mask;
             }

@@ -142,7 +142,12 @@ impl JsonScanner {
                     && self.pending_high_surrogate.is_none()
                     && rest.get(plain) == Some(&b'"');
                 if whole_key {
-                    self.whole_key(rest.get(..plain).unwrap_or(&[]));
+                    self.whole_key(rest, plain);
+                    // The colon, when it follows at once, is taken in the same step.
+                    if rest.get(plain + 1) == Some(&b':') {
+                        self.state = State::Value;
+                        return plain + 2;
+                    }
                     return plain + 1;
                 }
                 if plain > 0 {
