@@ -422,7 +422,11 @@ impl JsonScanner {
         self.state = State::Value;
         self.frames.clear();
         self.found = 0;
-        self.collected.iter_mut().for_each(Vec::clear);
+        for index in set_bits(self.collect_mask) {
+            if let Some(list) = self.collected.get_mut(index) {
+                list.clear();
+            }
+        }
         self.offset = 0;
         self.object_start = None;
         self.capture_mask = 0;
