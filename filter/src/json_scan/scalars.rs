@@ -247,6 +247,8 @@ impl JsonScanner {
         }
     }
 
+    /// A high surrogate left without its low half becomes U+FFFD (checked at every plain run).
+    #[inline(always)]
     pub(super) fn flush_lone_surrogate(&mut self) {
         if self.pending_high_surrogate.take().is_some() {
             self.append_char(char::REPLACEMENT_CHARACTER);

@@ -120,6 +120,9 @@ impl DocumentReader {
                     .collect()
             };
             let names = text(first + 2 * k);
+            if names.is_empty() {
+                continue;
+            }
             let ids = text(first + 2 * k + 1);
             // Ids pair with names only when every call carries one.
             let ids: Vec<Option<String>> = if ids.len() == names.len() {
