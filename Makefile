@@ -53,8 +53,8 @@ PACKAGES_ENVOY := python3 python3-venv ca-certificates
 PACKAGES_PIPELINES := skopeo docker-registry prometheus
 # The wasm unit tests run in Node's V8 (WASI, vector instructions), through scripts/wasi-test.mjs.
 PACKAGES_WASM_TEST := nodejs
-WASM_TEST_RUNNER := node --experimental-wasi-unstable-preview1 --no-liftoff --no-warnings $(CURDIR)/scripts/wasi-test.mjs
-PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $(PACKAGES_PIPELINES)
+WASM_TEST_RUNNER := node --experimental-wasi-unstable-preview1 --no-liftoff --single-threaded --no-warnings $(CURDIR)/scripts/wasi-test.mjs
+PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $(PACKAGES_PIPELINES) $(PACKAGES_WASM_TEST)
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
 
@@ -141,12 +141,14 @@ run-quota: build $(ENVOY) ## Like run, with budgets (envoy/quota.yaml): Redis, t
 	cargo build --release -p ratelimit-server
 	@scripts/run.sh $(QUOTA_ENVOY)
 
-test: build $(ENVOY) $(ENVOY_OLDEST) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then the smoke subset on the oldest supported Envoy, with summaries
+test: build $(ENVOY) $(ENVOY_OLDEST) sdk-venv otel-venv cli-setup ## Run every test binary (unit tests, integration tests through a real Envoy, the SDK, MCP and CLI suites), then the smoke subset on the oldest supported Envoy and the unit tests built for wasm32, with summaries
 	@scripts/setup.sh $(PACKAGES_TEST)
 	@scripts/test.sh; all=$$?; \
 	echo; echo "smoke subset on Envoy $(ENVOY_OLDEST_VERSION) (make test-envoy-matrix):"; \
 	ENVOY_BIN=$(CURDIR)/$(ENVOY_OLDEST) ENVOY_EXPECT_VERSION=$(ENVOY_OLDEST_VERSION) scripts/test.sh -p integration $(ENVOY_MATRIX_TESTS); oldest=$$?; \
-	exit $$(( all || oldest ))
+	echo; echo "the filter's unit tests built for wasm32, in Node's V8 (make unit-wasm):"; \
+	CARGO_TARGET_WASM32_WASIP1_RUNNER="$(WASM_TEST_RUNNER)" scripts/test.sh -p ai-attribution --lib --target wasm32-wasip1; wasm=$$?; \
+	exit $$(( all || oldest || wasm ))
 
 test-envoy-matrix: build $(ENVOY_OLDEST) otel-venv ## Run the integration smoke subset on the oldest supported Envoy (1.36), then on the pinned one
 	@scripts/setup.sh $(PACKAGES_TEST)
