@@ -566,6 +566,15 @@ class Envoy:
     def rss_kb(self):
         return rss_kb(self.pid)
 
+    def allocator_kb(self):
+        """Envoy's allocator (admin /memory): what is allocated, and the heap it holds (allocated
+        plus freed memory it keeps for reuse), in kB; {} when the admin cannot say."""
+        try:
+            m = json.loads(http_get(self.admin, "/memory", timeout=5))
+            return {"allocated_kb": int(m["allocated"]) // 1024, "heap_kb": int(m["heap_size"]) // 1024}
+        except (OSError, ValueError, KeyError):
+            return {}
+
     def stop(self):
         self.procs.stop(self.proc, timeout=60 if self.callgrind else 20)
 
