@@ -7,8 +7,8 @@
 use ai_attribution::body::RequestBody;
 use ai_attribution::call::{Call, VmState};
 use ai_attribution::config::Config;
-use ai_attribution::host::Attributes;
 use ai_attribution::host::decode_headers;
+use ai_attribution::host::Attributes;
 use ai_attribution::identity::pairs::encode_pairs;
 use ai_attribution::provider::ApiFamily;
 use ai_attribution::usage::{BodyFormat, UsageReader};
@@ -168,7 +168,9 @@ fn call(cfg: &std::rc::Rc<Config>, vm: &mut VmState, exchange: &Exchange) -> (us
     if call.wants_request_body() {
         effects += call.on_request_body(black_box(body), true, &mut host).effects.len();
     }
-    effects += with_headers(&response_headers, |h| call.on_response_headers(h, false)).effects.len();
+    effects += with_headers(&response_headers, |h| call.on_response_headers(h, false))
+        .effects
+        .len();
     if call.wants_response_body() {
         effects += call.on_response_body(black_box(response), true).effects.len();
     }
