@@ -53,7 +53,7 @@ PACKAGES_ENVOY := python3 python3-venv ca-certificates
 PACKAGES_PIPELINES := skopeo docker-registry prometheus
 # The wasm unit tests run in Node's V8 (WASI, vector instructions), through scripts/wasi-test.mjs.
 PACKAGES_WASM_TEST := nodejs
-WASM_TEST_RUNNER := node --experimental-wasi-unstable-preview1 --no-liftoff --single-threaded --no-warnings $(CURDIR)/scripts/wasi-test.mjs
+WASM_TEST_RUNNER := node --experimental-wasi-unstable-preview1 --no-liftoff --no-turbo-fast-api-calls --no-warnings $(CURDIR)/scripts/wasi-test.mjs
 PACKAGES_TEST := $(PACKAGES_BUILD) $(PACKAGES_ENVOY) openssl curl redis-server $(PACKAGES_PIPELINES) $(PACKAGES_WASM_TEST)
 PACKAGES_FUZZ := $(PACKAGES_RUST) python3
 PACKAGES_CLI := chromium gzip
