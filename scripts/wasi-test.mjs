@@ -7,7 +7,7 @@
 // --no-liftoff: V8 compiles every function with its optimising compiler first, as Envoy's V8 does.
 // --no-turbo-fast-api-calls: optimised code calls Node's WASI functions the ordinary way. With V8's
 // fast calls, Node 20 ended with a segmentation fault (in JavaScript, after every test had passed)
-// depending only on the environment's size, as in nodejs/node#53087.
+// when run from make, and not when the same command ran outside it, as in nodejs/node#53087.
 //
 // The repository is the only directory the test sees (the usage fixtures live in it). Host
 // imports other than WASI (the proxy-wasm ABI the glue declares) trap if a test ever calls one.
