@@ -68,40 +68,23 @@ fn words_first_stop(bytes: &[u8], stops: Stops) -> Result<usize, usize> {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod vector {
     use super::Stops;
-    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_any_true, v128_load, v128_or};
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_load, v128_or};
 
     /// The first stop in `bytes`' whole sixteen-byte blocks (`Ok`), or how many bytes those blocks
-    /// hold when none has one (`Err`). Two blocks per step while they last: a long text costs one
-    /// test per thirty-two bytes.
+    /// hold when none has one (`Err`).
     #[inline(always)]
     pub(super) fn first_stop(bytes: &[u8], stops: Stops) -> Result<usize, usize> {
         let (a, b, controls) = (u8x16_splat(stops.a), u8x16_splat(stops.b), u8x16_splat(0x20));
-        let found_in = |block: &[u8; 16]| {
+        let mut done = 0;
+        let (blocks, _) = bytes.as_chunks::<16>();
+        for block in blocks {
             // SAFETY: `block` is sixteen readable bytes, and a wasm vector load needs no alignment.
             let v = unsafe { v128_load(block.as_ptr().cast::<v128>()) };
-            let found = v128_or(u8x16_eq(v, a), u8x16_eq(v, b));
+            let mut found = v128_or(u8x16_eq(v, a), u8x16_eq(v, b));
             if stops.controls {
-                v128_or(found, u8x16_lt(v, controls))
-            } else {
-                found
+                found = v128_or(found, u8x16_lt(v, controls));
             }
-        };
-        let mut done = 0;
-        let (pairs, _) = bytes.as_chunks::<32>();
-        for pair in pairs {
-            let ([low, high], []) = pair.as_chunks::<16>() else {
-                break;
-            };
-            let (first, second) = (found_in(low), found_in(high));
-            if v128_any_true(v128_or(first, second)) {
-                let mask = u32::from(u8x16_bitmask(first)) | (u32::from(u8x16_bitmask(second)) << 16);
-                return Ok(done + mask.trailing_zeros() as usize);
-            }
-            done += 32;
-        }
-        let (blocks, _) = bytes.get(done..).unwrap_or_default().as_chunks::<16>();
-        for block in blocks {
-            let mask = u8x16_bitmask(found_in(block));
+            let mask = u8x16_bitmask(found);
             if mask != 0 {
                 return Ok(done + mask.trailing_zeros() as usize);
             }
