@@ -708,6 +708,7 @@ impl JsonScanner {
         member_mask
     }
 
+    #[inline(always)]
     fn set_member(&mut self, member_mask: u64) {
         if let Some(frame) = self.frames.last_mut() {
             frame.member_mask = member_mask;
