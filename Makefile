@@ -165,7 +165,7 @@ unit: ## Run the filter's unit tests only
 	@scripts/setup.sh --rust $(PACKAGES_RUST)
 	cargo test -p ai-attribution
 
-unit-wasm: ## Run the filter's unit tests built for wasm32 (vector byte scans included) in Node's V8
+unit-wasm: ## Run the filter's unit tests built for wasm32 (vector byte scans included) in Node's V8 (also part of make test)
 	@scripts/setup.sh --rust $(PACKAGES_RUST) $(PACKAGES_WASM_TEST)
 	CARGO_TARGET_WASM32_WASIP1_RUNNER="$(WASM_TEST_RUNNER)" scripts/test.sh -p ai-attribution --lib --target wasm32-wasip1
 

@@ -31,5 +31,5 @@ for (const { module: name } of WebAssembly.Module.imports(module)) {
 const instance = await WebAssembly.instantiate(module, imports);
 // The library is a proxy-wasm reactor and exports _initialize; its test harness is a command.
 const { memory, _start } = instance.exports;
-// Not process.exit(): Node then exits while V8 may still be compiling on other threads.
+// The exit code is set rather than process.exit() called: Node ends once nothing is left to run.
 process.exitCode = wasi.start({ exports: { memory, _start } });
