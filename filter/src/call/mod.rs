@@ -66,6 +66,21 @@ pub enum Effect {
     SetFilterState(String, String),
 }
 
+impl Effect {
+    /// What the effect does, for the host's log when it cannot be carried out.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Effect::RemoveRequestHeader(_) => "a request header removal",
+            Effect::SetRequestHeader(..) => "a request header",
+            Effect::SetResponseHeader(..) => "a response header",
+            Effect::ReplaceRequestBody { .. } => "a request body rewrite",
+            Effect::LocalReply(_) => "the local reply",
+            Effect::SetFilterState(..) => "a filter-state key",
+            Effect::CheckQuota { .. } => "the quota check",
+        }
+    }
+}
+
 /// The answer to one callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]

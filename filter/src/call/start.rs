@@ -8,10 +8,21 @@ use crate::config::Config;
 use crate::host::{header_text, Attributes, Headers};
 use crate::mcp::trace_id;
 use crate::provider::{is_mcp_target, mcp_call, recognize_target, RequestTarget};
+use crate::reject::LocalReply;
 use crate::request::{correlation_id, plan_request, spoofed_header_edits, trusted_peer, Inbound, RequestPlan};
 use std::rc::Rc;
 
 impl Call {
+    /// The step for a request whose headers the host could not hand over: nothing can be
+    /// attributed, so it is answered 500 and never forwarded.
+    pub fn unreadable_request() -> Step {
+        Step::reject(LocalReply {
+            status: 500,
+            headers: Vec::new(),
+            body: String::new(),
+        })
+    }
+
     /// Handles a request's headers. Returns the call when the request is an AI event; either way
     /// the step strips spoofed attribution headers sent by an untrusted peer.
     pub fn start(

@@ -141,6 +141,34 @@ fn an_unattributed_call_is_rejected_at_the_headers() {
 }
 
 #[test]
+fn a_request_whose_headers_cannot_be_read_is_answered_500_and_held() {
+    let step = Call::unreadable_request();
+    assert_eq!(step.flow, Flow::Pause);
+    assert_eq!(reply_of(&step).map(|r| r.status), Some(500));
+    assert_eq!(step.effects.len(), 1);
+}
+
+#[test]
+fn a_series_is_defined_on_the_host_once_and_asked_again_only_while_undefined() {
+    let mut vm = vm();
+    let series = vm.series("ai_attribution_requests_total", &[("decision", "attributed")]);
+    let mut asked = Vec::new();
+    // The host refuses the first definition: nothing is kept, so the next call asks again.
+    assert_eq!(
+        vm.host_metric_id(series, |name| {
+            asked.push(name.to_string());
+            None
+        }),
+        None
+    );
+    assert_eq!(vm.host_metric_id(series, |_| Some(7)), Some(7));
+    assert_eq!(vm.host_metric_id(series, |_| panic!("defined twice")), Some(7));
+    assert_eq!(asked, ["ai_attribution_requests_total;decision=attributed"]);
+    // A series the VM never named has no id to define.
+    assert_eq!(vm.host_metric_id(series + 1, |_| Some(8)), None);
+}
+
+#[test]
 fn other_requests_pass_but_lose_spoofed_headers() {
     let c = cfg(USER_CONFIG);
     let mut host = MapAttributes::default();

@@ -37,6 +37,8 @@ pub struct VmState {
     ids: IdGenerator,
     /// Full metric names (tags in the name), by series id.
     names: Vec<String>,
+    /// The host's metric id of each series, once defined there.
+    host_ids: Vec<Option<u32>>,
     by_name: NameMap,
     /// Series per metric family (e.g. `ai_attribution_tokens_total`) so far, for the cap.
     per_metric: HashMap<&'static str, usize>,
@@ -58,6 +60,7 @@ impl VmState {
         VmState {
             ids: IdGenerator::new(seed),
             names: Vec::new(),
+            host_ids: Vec::new(),
             by_name: NameMap::default(),
             per_metric: HashMap::new(),
             max_series,
@@ -135,5 +138,22 @@ impl VmState {
     /// The full metric name of a series, for defining it on the host.
     pub fn series_name(&self, id: SeriesId) -> Option<&str> {
         self.names.get(id as usize).map(String::as_str)
+    }
+
+    /// The host's id for a series: the one `define` gave the first time, asked again only while
+    /// it gives none.
+    pub fn host_metric_id(&mut self, id: SeriesId, define: impl FnOnce(&str) -> Option<u32>) -> Option<u32> {
+        let slot = id as usize;
+        if let Some(known) = self.host_ids.get(slot).copied().flatten() {
+            return Some(known);
+        }
+        let defined = define(self.names.get(slot)?)?;
+        if self.host_ids.len() <= slot {
+            self.host_ids.resize(slot + 1, None);
+        }
+        if let Some(held) = self.host_ids.get_mut(slot) {
+            *held = Some(defined);
+        }
+        Some(defined)
     }
 }

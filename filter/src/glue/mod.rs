@@ -3,7 +3,7 @@
 
 mod host;
 
-use crate::call::{Call, Effect, Flow, SeriesId, Step, VmState};
+use crate::call::{Call, Effect, Flow, Step, VmState};
 use crate::config::Config;
 use crate::correlation::fallback_seed;
 use crate::host::Attributes;
@@ -25,17 +25,10 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, config: None, vm: None }) });
 }}
 
-/// What every stream of a VM shares: the core's per-VM state and the host's metric ids.
-struct Shared {
-    state: VmState,
-    /// Host metric id of each series, once defined.
-    metric_ids: Vec<Option<u32>>,
-}
-
 struct Root {
     id: u32,
     config: Option<Rc<Config>>,
-    vm: Option<Rc<RefCell<Shared>>>,
+    vm: Option<Rc<RefCell<VmState>>>,
 }
 
 impl Context for Root {}
@@ -61,11 +54,7 @@ impl RootContext for Root {
             warn!("the host gave no entropy; correlation IDs are seeded from the clock");
             fallback_seed(host::clock_nanos(), self.id)
         });
-        let state = VmState::new(seed, config.max_label_values);
-        self.vm = Some(Rc::new(RefCell::new(Shared {
-            state,
-            metric_ids: Vec::new(),
-        })));
+        self.vm = Some(Rc::new(RefCell::new(VmState::new(seed, config.max_label_values))));
         self.config = Some(Rc::new(config));
         true
     }
@@ -105,7 +94,7 @@ struct Stream {
     id: u32,
     root_id: u32,
     config: Rc<Config>,
-    vm: Rc<RefCell<Shared>>,
+    vm: Rc<RefCell<VmState>>,
     call: Option<Call>,
     /// While the request body is held, how much of Envoy's buffer the core has already seen.
     held_request_bytes: Option<usize>,
@@ -170,7 +159,10 @@ impl Stream {
                 }
                 continue;
             }
-            carry_out_effect(&effect);
+            if let Err(e) = carry_out_effect(&effect) {
+                // A failed local reply still pauses the stream: an unattributed call never goes on.
+                warn!("cannot carry out {}: {e}", effect.what());
+            }
         }
         match flow {
             Flow::Continue => Action::Continue,
@@ -180,36 +172,18 @@ impl Stream {
 }
 
 /// Carries out one effect (all but the quota check, which needs the stream).
-fn carry_out_effect(effect: &Effect) {
-    {
-        let result = match effect {
-            Effect::RemoveRequestHeader(name) => host::remove_request_header(name),
-            Effect::SetRequestHeader(name, value) => host::set_request_header(name, value),
-            Effect::SetResponseHeader(name, value) => host::set_response_header(name, value),
-            Effect::ReplaceRequestBody { len, with } => host::set_buffer(BufferType::HttpRequestBody, 0, *len, with),
-            Effect::LocalReply(reply) => {
-                let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers)
-            }
-            Effect::SetFilterState(key, value) => host::set_property(key, value.as_bytes()),
-            Effect::CheckQuota { .. } => Ok(()),
-        };
-        if let Err(e) = result {
-            // A failed local reply still pauses the stream: an unattributed call never goes on.
-            warn!("cannot carry out {}: {e}", effect_name(effect));
-        }
-    }
-}
-
-fn effect_name(effect: &Effect) -> &'static str {
+fn carry_out_effect(effect: &Effect) -> Result<(), host::HostError> {
     match effect {
-        Effect::RemoveRequestHeader(_) => "a request header removal",
-        Effect::SetRequestHeader(..) => "a request header",
-        Effect::SetResponseHeader(..) => "a response header",
-        Effect::ReplaceRequestBody { .. } => "a request body rewrite",
-        Effect::LocalReply(_) => "the local reply",
-        Effect::SetFilterState(..) => "a filter-state key",
-        Effect::CheckQuota { .. } => "the quota check",
+        Effect::RemoveRequestHeader(name) => host::remove_request_header(name),
+        Effect::SetRequestHeader(name, value) => host::set_request_header(name, value),
+        Effect::SetResponseHeader(name, value) => host::set_response_header(name, value),
+        Effect::ReplaceRequestBody { len, with } => host::set_buffer(BufferType::HttpRequestBody, 0, *len, with),
+        Effect::LocalReply(reply) => {
+            let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers)
+        }
+        Effect::SetFilterState(key, value) => host::set_property(key, value.as_bytes()),
+        Effect::CheckQuota { .. } => Ok(()),
     }
 }
 
@@ -220,20 +194,16 @@ impl HttpContext for Stream {
             Ok(h) => h,
             Err(e) => {
                 error!("cannot read the request headers ({e}); the request is answered 500");
-                let _ = host::send_local_response(500, RESPONSE_CODE_DETAILS, b"", &[]);
-                return Action::Pause;
+                return self.carry_out(Call::unreadable_request());
             }
         };
-        let (call, step) = {
-            let mut vm = self.vm.borrow_mut();
-            Call::start(
-                &self.config,
-                &headers,
-                end_of_stream,
-                &mut HostAttributes,
-                &mut vm.state,
-            )
-        };
+        let (call, step) = Call::start(
+            &self.config,
+            &headers,
+            end_of_stream,
+            &mut HostAttributes,
+            &mut self.vm.borrow_mut(),
+        );
         self.call = call;
         self.carry_out(step)
     }
@@ -282,7 +252,7 @@ impl HttpContext for Stream {
             return;
         };
         let mut vm = self.vm.borrow_mut();
-        let finished = call.finish(&mut HostAttributes, &mut vm.state);
+        let finished = call.finish(&mut HostAttributes, &mut vm);
         for (key, value) in finished.scalars() {
             if let Err(e) = host::set_property(&key, value.as_bytes()) {
                 warn!("cannot write record key {key}: {e}");
@@ -292,7 +262,16 @@ impl HttpContext for Stream {
             warn!("cannot write the structured record: {e}");
         }
         for (series, by) in finished.counts {
-            vm.count(series, by);
+            let Some(id) = vm.host_metric_id(series, |name| {
+                host::define_counter(name)
+                    .map_err(|e| warn!("cannot define metric {name}: {e}"))
+                    .ok()
+            }) else {
+                continue;
+            };
+            if let Err(e) = host::increment(id, i64::try_from(by).unwrap_or(i64::MAX)) {
+                warn!("cannot increment a metric: {e}");
+            }
         }
         if let Some(report) = finished.quota_report {
             // On behalf of the root context: the stream ends now, and the report must not be
@@ -313,39 +292,6 @@ impl HttpContext for Stream {
                     report.cluster
                 );
             }
-        }
-    }
-}
-
-impl Shared {
-    /// Adds to a series' counter, defining it on the host the first time.
-    fn count(&mut self, series: SeriesId, by: u64) {
-        let slot = series as usize;
-        if self.metric_ids.len() <= slot {
-            self.metric_ids.resize(slot + 1, None);
-        }
-        let id = match self.metric_ids.get(slot).copied().flatten() {
-            Some(id) => id,
-            None => {
-                let Some(name) = self.state.series_name(series) else {
-                    return;
-                };
-                match host::define_counter(name) {
-                    Ok(id) => {
-                        if let Some(s) = self.metric_ids.get_mut(slot) {
-                            *s = Some(id);
-                        }
-                        id
-                    }
-                    Err(e) => {
-                        warn!("cannot define metric {name}: {e}");
-                        return;
-                    }
-                }
-            }
-        };
-        if let Err(e) = host::increment(id, i64::try_from(by).unwrap_or(i64::MAX)) {
-            warn!("cannot increment a metric: {e}");
         }
     }
 }
