@@ -210,7 +210,6 @@ pub(super) fn quota(
     dimensions: &[Dimension],
     require: &RequireAt<'_>,
 ) -> Result<QuotaConfig, ConfigError> {
-    let index_of = |name: &str| dimensions.iter().position(|d| d.name == name);
     let fail_open = match raw.failure_mode.as_str() {
         "allow" => true,
         "deny" => false,
@@ -232,66 +231,8 @@ pub(super) fn quota(
     }
     let mut budgets: Vec<Budget> = Vec::new();
     for (i, b) in raw.budgets.iter().enumerate() {
-        let at = format!("quota.budgets[{i}]");
-        if !is_budget_name(&b.name) {
-            return Err(err(
-                format!("{at}.name"),
-                "letters, digits, '_', '-' or '.', at most 64 bytes",
-            ));
-        }
-        if budgets.iter().any(|o| o.name == b.name) {
-            return Err(err(format!("{at}.name"), format!("\"{}\" is used twice", b.name)));
-        }
-        let mut keys = Vec::new();
-        for (j, key) in b.descriptors.iter().enumerate() {
-            let source = match key.as_str() {
-                "model" => KeySource::Model,
-                "provider" => KeySource::Provider,
-                name => KeySource::Dimension(index_of(name).ok_or_else(|| {
-                    err(
-                        format!("{at}.descriptors[{j}]"),
-                        format!("\"{name}\" is not a configured dimension (nor model or provider)"),
-                    )
-                })?),
-            };
-            if keys.iter().any(|k: &BudgetKey| k.name == *key) {
-                return Err(err(
-                    format!("{at}.descriptors[{j}]"),
-                    format!("\"{key}\" is listed twice"),
-                ));
-            }
-            keys.push(BudgetKey {
-                name: key.clone(),
-                source,
-            });
-        }
-        if keys.is_empty() {
-            return Err(err(
-                format!("{at}.descriptors"),
-                "name at least one dimension (or model, provider)",
-            ));
-        }
-        let hits = match b.hits.as_str() {
-            "requests" => Hits::Requests,
-            "tokens" => Hits::Tokens,
-            "cost_microusd" => Hits::CostMicroUsd,
-            other => {
-                return Err(err(
-                    format!("{at}.hits"),
-                    format!("expected \"requests\", \"tokens\" or \"cost_microusd\", got \"{other}\""),
-                ))
-            }
-        };
-        let require = match &b.require {
-            None => None,
-            Some(alternatives) => Some(require(alternatives, &format!("{at}.require"))?),
-        };
-        budgets.push(Budget {
-            name: b.name.clone(),
-            keys,
-            hits,
-            require,
-        });
+        let budget = budget(&format!("quota.budgets[{i}]"), b, &budgets, dimensions, require)?;
+        budgets.push(budget);
     }
     Ok(QuotaConfig {
         cluster: raw.cluster.trim().to_string(),
@@ -301,6 +242,82 @@ pub(super) fn quota(
         budgets,
         filter_state: raw.filter_state,
     })
+}
+
+/// One budget at `at`, checked against the budgets before it.
+fn budget(
+    at: &str,
+    b: &RawBudget,
+    before: &[Budget],
+    dimensions: &[Dimension],
+    require: &RequireAt<'_>,
+) -> Result<Budget, ConfigError> {
+    if !is_budget_name(&b.name) {
+        return Err(err(
+            format!("{at}.name"),
+            "letters, digits, '_', '-' or '.', at most 64 bytes",
+        ));
+    }
+    if before.iter().any(|o| o.name == b.name) {
+        return Err(err(format!("{at}.name"), format!("\"{}\" is used twice", b.name)));
+    }
+    let keys = budget_keys(at, &b.descriptors, dimensions)?;
+    let hits = match b.hits.as_str() {
+        "requests" => Hits::Requests,
+        "tokens" => Hits::Tokens,
+        "cost_microusd" => Hits::CostMicroUsd,
+        other => {
+            return Err(err(
+                format!("{at}.hits"),
+                format!("expected \"requests\", \"tokens\" or \"cost_microusd\", got \"{other}\""),
+            ))
+        }
+    };
+    let require = match &b.require {
+        None => None,
+        Some(alternatives) => Some(require(alternatives, &format!("{at}.require"))?),
+    };
+    Ok(Budget {
+        name: b.name.clone(),
+        keys,
+        hits,
+        require,
+    })
+}
+
+/// The descriptor keys of the budget at `at`: dimensions by name, or the model or provider.
+fn budget_keys(at: &str, descriptors: &[String], dimensions: &[Dimension]) -> Result<Vec<BudgetKey>, ConfigError> {
+    let index_of = |name: &str| dimensions.iter().position(|d| d.name == name);
+    let mut keys = Vec::new();
+    for (j, key) in descriptors.iter().enumerate() {
+        let source = match key.as_str() {
+            "model" => KeySource::Model,
+            "provider" => KeySource::Provider,
+            name => KeySource::Dimension(index_of(name).ok_or_else(|| {
+                err(
+                    format!("{at}.descriptors[{j}]"),
+                    format!("\"{name}\" is not a configured dimension (nor model or provider)"),
+                )
+            })?),
+        };
+        if keys.iter().any(|k: &BudgetKey| k.name == *key) {
+            return Err(err(
+                format!("{at}.descriptors[{j}]"),
+                format!("\"{key}\" is listed twice"),
+            ));
+        }
+        keys.push(BudgetKey {
+            name: key.clone(),
+            source,
+        });
+    }
+    if keys.is_empty() {
+        return Err(err(
+            format!("{at}.descriptors"),
+            "name at least one dimension (or model, provider)",
+        ));
+    }
+    Ok(keys)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.

@@ -130,52 +130,65 @@ impl JsonScanner {
 
     /// Handles bytes inside a string; returns bytes consumed (at least 1).
     pub(super) fn string_bytes(&mut self, rest: &[u8], role: StringRole, escape: Escape) -> usize {
-        let Some(&b) = rest.first() else {
-            return 0;
-        };
-        match escape {
-            Escape::None => {
-                let plain = plain_run(rest);
-                let whole_key = role == StringRole::Key
-                    && self.capture.is_empty()
-                    && !self.capture_overflow
-                    && self.pending_high_surrogate.is_none()
-                    && rest.get(plain) == Some(&b'"');
-                if whole_key {
-                    self.whole_key(rest, plain);
-                    // The colon, when it follows at once, is taken in the same step.
-                    if rest.get(plain + 1) == Some(&b':') {
-                        self.state = State::Value;
-                        return plain + 2;
-                    }
-                    return plain + 1;
-                }
-                if plain > 0 {
-                    self.flush_lone_surrogate();
-                    self.append(rest.get(..plain).unwrap_or(&[]));
-                }
-                // The byte that ended the run is handled in the same step.
-                let Some(&stop) = rest.get(plain) else {
-                    return plain;
-                };
-                match stop {
-                    b'"' => {
-                        self.flush_lone_surrogate();
-                        match role {
-                            StringRole::Key => self.key_ended(),
-                            StringRole::Value => self.string_value_ended(),
-                        }
-                    }
-                    b'\\' => {
-                        self.state = State::InString {
-                            role,
-                            escape: Escape::Backslash,
-                        }
-                    }
-                    _ => self.state = State::Malformed,
-                }
-                return plain + 1;
+        match (escape, rest.first()) {
+            (_, None) => 0,
+            (Escape::None, Some(_)) => self.plain_string_bytes(rest, role),
+            (_, Some(&b)) => {
+                self.escape_byte(b, role, escape);
+                1
             }
+        }
+    }
+
+    /// A plain run of a string's bytes and the byte that ends it: the closing quote, a backslash,
+    /// or a control byte (malformed).
+    fn plain_string_bytes(&mut self, rest: &[u8], role: StringRole) -> usize {
+        let plain = plain_run(rest);
+        let whole_key = role == StringRole::Key
+            && self.capture.is_empty()
+            && !self.capture_overflow
+            && self.pending_high_surrogate.is_none()
+            && rest.get(plain) == Some(&b'"');
+        if whole_key {
+            self.whole_key(rest, plain);
+            // The colon, when it follows at once, is taken in the same step.
+            if rest.get(plain + 1) == Some(&b':') {
+                self.state = State::Value;
+                return plain + 2;
+            }
+            return plain + 1;
+        }
+        if plain > 0 {
+            self.flush_lone_surrogate();
+            self.append(rest.get(..plain).unwrap_or(&[]));
+        }
+        // The byte that ended the run is handled in the same step.
+        let Some(&stop) = rest.get(plain) else {
+            return plain;
+        };
+        match stop {
+            b'"' => {
+                self.flush_lone_surrogate();
+                match role {
+                    StringRole::Key => self.key_ended(),
+                    StringRole::Value => self.string_value_ended(),
+                }
+            }
+            b'\\' => {
+                self.state = State::InString {
+                    role,
+                    escape: Escape::Backslash,
+                }
+            }
+            _ => self.state = State::Malformed,
+        }
+        plain + 1
+    }
+
+    /// One byte of an escape sequence (after the backslash, or a `\u` digit).
+    fn escape_byte(&mut self, b: u8, role: StringRole, escape: Escape) {
+        match escape {
+            Escape::None => {}
             Escape::Backslash => {
                 let simple = match b {
                     b'"' => Some(b'"'),
@@ -196,14 +209,14 @@ impl JsonScanner {
                     Escape::Unicode { digits: 0, code: 0 }
                 } else {
                     self.state = State::Malformed;
-                    return 1;
+                    return;
                 };
                 self.state = State::InString { role, escape };
             }
             Escape::Unicode { digits, code } => {
                 let Some(digit) = hex_value(b) else {
                     self.state = State::Malformed;
-                    return 1;
+                    return;
                 };
                 let code = (code << 4) | digit;
                 if digits + 1 == 4 {
@@ -223,7 +236,6 @@ impl JsonScanner {
                 }
             }
         }
-        1
     }
 
     /// A `\uXXXX` UTF-16 code unit, combining surrogate pairs.
