@@ -16,7 +16,6 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 import bench  # noqa: E402
-import sse_upstream  # noqa: E402
 from lib import log  # noqa: E402
 
 
@@ -49,17 +48,7 @@ PARTS = [("body-new", "RequestBody::new (scanner set-up)"), ("body-tiny", "reque
 
 def native_costs(workdir):
     """Instructions per iteration of each pure-Rust part, natively (x86-64, opt-level z), under callgrind."""
-    files = []
-    for name, text in (("config.json", lib.plugin_config("envoy.yaml")), ("body2k.json", lib.BODY_2K),
-                       ("response.json", lib.NGINX_CHAT_JSON)):
-        path = os.path.join(workdir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        files.append(path)
-    sse = os.path.join(workdir, "sse_block.txt")
-    with open(sse, "wb") as f:
-        f.write(sse_upstream.BLOCK)
-    files.append(sse)
+    files = lib.write_native_inputs(workdir)
     out = {}
     for part, _ in PARTS:
         # One usage-sse iteration reads 64 KB: a few dozen of them are as steady as thousands of the rest.

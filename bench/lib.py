@@ -332,6 +332,21 @@ def make_jwt(workdir):
 
 # ------------------------------------------------------------------------------------ Envoy configs
 
+def write_native_inputs(workdir):
+    """bench/native's inputs, as files in `workdir`: the plugin configuration of envoy/envoy.yaml, the
+    2 KB body, the JSON answer and one 64 KB block of bench/sse_upstream.py's events (its argument
+    order)."""
+    import sse_upstream  # noqa: E402 (beside this file; only bench/native's users need it)
+    files = []
+    for name, data in (("config.json", plugin_config("envoy.yaml").encode()), ("body2k.json", BODY_2K.encode()),
+                       ("response.json", NGINX_CHAT_JSON.encode()), ("sse_block.txt", sse_upstream.BLOCK)):
+        path = os.path.join(workdir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        files.append(path)
+    return files
+
+
 def plugin_config(yaml_name):
     """The filter configuration JSON of envoy/<yaml_name>, taken verbatim from its `value: |` block."""
     with open(os.path.join(ROOT, "envoy", yaml_name)) as f:

@@ -20,7 +20,6 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
-import sse_upstream  # noqa: E402
 
 TARGET_DIR = os.path.join(lib.ROOT, "target", "bench-native-wasm")
 BUILT = os.path.join(TARGET_DIR, "wasm32-wasip1", "release", "bench-native.wasm")
@@ -36,15 +35,6 @@ def build(out):
     print(out)
 
 
-def write_inputs(workdir):
-    for name, text in (("config.json", lib.plugin_config("envoy.yaml")), ("body2k.json", lib.BODY_2K),
-                       ("response.json", lib.NGINX_CHAT_JSON)):
-        with open(os.path.join(workdir, name), "w") as f:
-            f.write(text)
-    with open(os.path.join(workdir, "sse_block.txt"), "wb") as f:
-        f.write(sse_upstream.BLOCK)
-
-
 def run(part, builds, iterations, rounds):
     if shutil.which("node") is None:
         sys.exit("node is missing: `make test` installs it (Debian nodejs)")
@@ -52,7 +42,7 @@ def run(part, builds, iterations, rounds):
     if missing:
         sys.exit("no such build: " + ", ".join(missing))
     with tempfile.TemporaryDirectory(prefix="v8-ab-") as workdir:
-        write_inputs(workdir)
+        lib.write_native_inputs(workdir)
         subprocess.run(["node", "--experimental-wasi-unstable-preview1", "--no-liftoff", "--no-warnings",
                         os.path.join(lib.ROOT, "bench", "v8_ab.mjs"), part, str(iterations), str(rounds), workdir]
                        + [os.path.abspath(b) for b in builds], check=True)
