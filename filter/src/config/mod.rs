@@ -482,6 +482,62 @@ mod tests {
     }
 
     #[test]
+    fn budget_and_exception_names_and_keys_are_checked() {
+        let quota = |budgets: &str, exceptions: &str| {
+            parse(&format!(
+                r#"{{"dimensions":{{"user":["header:x-user-id"]}},"require":[["user"]],
+                    "quota":{{"cluster":"rl","budgets":[{budgets}]}},"exceptions":[{exceptions}]}}"#
+            ))
+        };
+        let budget = |name: &str, descriptors: &str| {
+            format!(r#"{{"name":"{name}","descriptors":[{descriptors}],"hits":"tokens"}}"#)
+        };
+        let exception = |name: &str| {
+            format!(
+                r#"{{"name":"{name}","covers":{{"dimensions":{{"user":["bob"]}}}},"relaxes":{{"budgets":["b"]}},"until":"2030-01-01T00:00:00Z"}}"#
+            )
+        };
+        assert!(quota(&budget("b", r#""user","model""#), &exception("INC-1")).is_ok());
+        let cases = [
+            (
+                quota(&budget("b c", r#""user""#), ""),
+                "quota.budgets[0].name: letters, digits",
+            ),
+            (
+                quota(&[budget("b", r#""user""#), budget("b", r#""model""#)].join(","), ""),
+                "quota.budgets[1].name: \"b\" is used twice",
+            ),
+            (
+                quota(&budget("b", r#""team""#), ""),
+                "quota.budgets[0].descriptors[0]: \"team\" is not a configured dimension",
+            ),
+            (
+                quota(&budget("b", r#""user","user""#), ""),
+                "quota.budgets[0].descriptors[1]: \"user\" is listed twice",
+            ),
+            (
+                quota(&budget("b", ""), ""),
+                "quota.budgets[0].descriptors: name at least one",
+            ),
+            (
+                quota(&budget("b", r#""user""#), &exception("")),
+                "exceptions[0].name: letters, digits",
+            ),
+            (
+                quota(
+                    &budget("b", r#""user""#),
+                    &[exception("INC-1"), exception("INC-1")].join(","),
+                ),
+                "exceptions[1].name: \"INC-1\" is used twice",
+            ),
+        ];
+        for (got, want) in cases {
+            let e = got.unwrap_err();
+            assert!(e.starts_with(want), "{e} (expected {want})");
+        }
+    }
+
+    #[test]
     fn pseudonymisation_needs_a_key_from_the_vm_environment() {
         let json = br#"{"dimensions":{"user":["header:x-user-id"]},"require":[["user"]],
             "privacy":{"pseudonymise":["user"],"key_env":"TEST_PSEUDONYM_KEY"}}"#;

@@ -197,6 +197,21 @@ impl Exception {
 /// Compiles `require` alternatives found at the given field path.
 pub(super) type RequireAt<'a> = dyn Fn(&[Vec<String>], &str) -> Result<Vec<Vec<usize>>, ConfigError> + 'a;
 
+/// The `name` of the budget or exception at `at`: well formed, and not one of the names `taken`
+/// before it.
+fn check_name<'a>(at: &str, name: &str, mut taken: impl Iterator<Item = &'a str>) -> Result<(), ConfigError> {
+    if !is_budget_name(name) {
+        return Err(err(
+            format!("{at}.name"),
+            "letters, digits, '_', '-' or '.', at most 64 bytes",
+        ));
+    }
+    if taken.any(|other| other == name) {
+        return Err(err(format!("{at}.name"), format!("\"{name}\" is used twice")));
+    }
+    Ok(())
+}
+
 fn is_budget_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -252,15 +267,7 @@ fn budget(
     dimensions: &[Dimension],
     require: &RequireAt<'_>,
 ) -> Result<Budget, ConfigError> {
-    if !is_budget_name(&b.name) {
-        return Err(err(
-            format!("{at}.name"),
-            "letters, digits, '_', '-' or '.', at most 64 bytes",
-        ));
-    }
-    if before.iter().any(|o| o.name == b.name) {
-        return Err(err(format!("{at}.name"), format!("\"{}\" is used twice", b.name)));
-    }
+    check_name(at, &b.name, before.iter().map(|o| o.name.as_str()))?;
     let keys = budget_keys(at, &b.descriptors, dimensions)?;
     let hits = match b.hits.as_str() {
         "requests" => Hits::Requests,
@@ -389,15 +396,7 @@ pub(super) fn exceptions(
     let mut out: Vec<Exception> = Vec::new();
     for (i, e) in raw.iter().enumerate() {
         let at = format!("exceptions[{i}]");
-        if !is_budget_name(&e.name) {
-            return Err(err(
-                format!("{at}.name"),
-                "letters, digits, '_', '-' or '.', at most 64 bytes",
-            ));
-        }
-        if out.iter().any(|o| o.name == e.name) {
-            return Err(err(format!("{at}.name"), format!("\"{}\" is used twice", e.name)));
-        }
+        check_name(&at, &e.name, out.iter().map(|o| o.name.as_str()))?;
         let mut dims = Vec::new();
         for (name, values) in &e.covers.dimensions {
             let idx = index_of(name)
