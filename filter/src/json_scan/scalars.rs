@@ -133,8 +133,12 @@ impl JsonScanner {
         match (escape, rest.first()) {
             (_, None) => 0,
             (Escape::None, Some(_)) => self.plain_string_bytes(rest, role),
-            (_, Some(&b)) => {
-                self.escape_byte(b, role, escape);
+            (Escape::Backslash, Some(&b)) => {
+                self.backslash_byte(b, role);
+                1
+            }
+            (Escape::Unicode { digits, code }, Some(&b)) => {
+                self.unicode_digit(b, role, digits, code);
                 1
             }
         }
@@ -185,57 +189,49 @@ impl JsonScanner {
         plain + 1
     }
 
-    /// One byte of an escape sequence (after the backslash, or a `\u` digit).
-    fn escape_byte(&mut self, b: u8, role: StringRole, escape: Escape) {
-        match escape {
-            Escape::None => {}
-            Escape::Backslash => {
-                let simple = match b {
-                    b'"' => Some(b'"'),
-                    b'\\' => Some(b'\\'),
-                    b'/' => Some(b'/'),
-                    b'b' => Some(0x08),
-                    b'f' => Some(0x0c),
-                    b'n' => Some(b'\n'),
-                    b'r' => Some(b'\r'),
-                    b't' => Some(b'\t'),
-                    _ => None,
-                };
-                let escape = if let Some(c) = simple {
-                    self.flush_lone_surrogate();
-                    self.append(&[c]);
-                    Escape::None
-                } else if b == b'u' {
-                    Escape::Unicode { digits: 0, code: 0 }
-                } else {
-                    self.state = State::Malformed;
-                    return;
-                };
-                self.state = State::InString { role, escape };
+    /// The byte after a backslash: a one-character escape, or the `u` of a `\uXXXX`.
+    fn backslash_byte(&mut self, b: u8, role: StringRole) {
+        let simple = match b {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        let escape = if let Some(c) = simple {
+            self.flush_lone_surrogate();
+            self.append(&[c]);
+            Escape::None
+        } else if b == b'u' {
+            Escape::Unicode { digits: 0, code: 0 }
+        } else {
+            self.state = State::Malformed;
+            return;
+        };
+        self.state = State::InString { role, escape };
+    }
+
+    /// One hex digit of a `\uXXXX` escape, after `digits` of them made `code`.
+    fn unicode_digit(&mut self, b: u8, role: StringRole, digits: u8, code: u16) {
+        let Some(digit) = hex_value(b) else {
+            self.state = State::Malformed;
+            return;
+        };
+        let code = (code << 4) | digit;
+        let escape = if digits + 1 == 4 {
+            self.code_unit(code);
+            Escape::None
+        } else {
+            Escape::Unicode {
+                digits: digits + 1,
+                code,
             }
-            Escape::Unicode { digits, code } => {
-                let Some(digit) = hex_value(b) else {
-                    self.state = State::Malformed;
-                    return;
-                };
-                let code = (code << 4) | digit;
-                if digits + 1 == 4 {
-                    self.code_unit(code);
-                    self.state = State::InString {
-                        role,
-                        escape: Escape::None,
-                    };
-                } else {
-                    self.state = State::InString {
-                        role,
-                        escape: Escape::Unicode {
-                            digits: digits + 1,
-                            code,
-                        },
-                    };
-                }
-            }
-        }
+        };
+        self.state = State::InString { role, escape };
     }
 
     /// A `\uXXXX` UTF-16 code unit, combining surrogate pairs.
