@@ -3,14 +3,21 @@
 // flips every round, so that a slower stretch of a shared machine falls on all of them alike; the
 // figure to read is the median of each round's ratio to the first build. Run by bench/v8_ab.py:
 //
-//   node --experimental-wasi-unstable-preview1 --no-liftoff bench/v8_ab.mjs PART ITERATIONS ROUNDS INPUTS_DIR A.wasm B.wasm...
+//   node --experimental-wasi-unstable-preview1 --no-liftoff bench/v8_ab.mjs PART ITERATIONS ROUNDS INPUTS_DIR INPUT... -- A.wasm B.wasm...
+//
+// INPUT...: bench/native's input files, in its order, all inside INPUTS_DIR (bench/lib.py's
+// write_native_inputs).
 import { openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { argv } from 'node:process';
 import { WASI } from 'node:wasi';
 
-const [part, iterations, rounds, inputs, ...builds] = argv.slice(2);
-const files = ['config.json', 'body2k.json', 'response.json', 'sse_block.txt'].map((f) => `${inputs}/${f}`);
+const [part, iterations, rounds, inputs, ...rest] = argv.slice(2);
+const files = rest.slice(0, rest.indexOf('--'));
+const builds = rest.slice(rest.indexOf('--') + 1);
+if (!rest.includes('--') || builds.length === 0) {
+  throw new Error('usage: PART ITERATIONS ROUNDS INPUTS_DIR INPUT... -- A.wasm B.wasm...');
+}
 const modules = await Promise.all(builds.map(async (b) => WebAssembly.compile(await readFile(b))));
 const times = builds.map(() => []);
 // What bench/native prints (a checksum per run) is not wanted here.

@@ -42,10 +42,10 @@ def run(part, builds, iterations, rounds):
     if missing:
         sys.exit("no such build: " + ", ".join(missing))
     with tempfile.TemporaryDirectory(prefix="v8-ab-") as workdir:
-        lib.write_native_inputs(workdir)
+        inputs = lib.write_native_inputs(workdir)
         subprocess.run(["node", "--experimental-wasi-unstable-preview1", "--no-liftoff", "--no-warnings",
                         os.path.join(lib.ROOT, "bench", "v8_ab.mjs"), part, str(iterations), str(rounds), workdir]
-                       + [os.path.abspath(b) for b in builds], check=True)
+                       + inputs + ["--"] + [os.path.abspath(b) for b in builds], check=True)
 
 
 def main():
