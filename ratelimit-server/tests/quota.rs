@@ -434,6 +434,29 @@ fn a_service_that_is_down_fails_open_or_closed_as_configured() {
 }
 
 #[test]
+fn a_check_envoy_cannot_send_fails_open_or_closed_as_configured() {
+    let model = ModelServer::start().unwrap();
+    // A cluster the bootstrap does not have: Envoy refuses the call when it is made, and the
+    // usage report at the end of an allowed call goes nowhere either.
+    let unknown = |mode| {
+        move |plugin: &mut Value, bootstrap: &mut Value| {
+            failure_mode(mode, 200)(plugin, bootstrap);
+            plugin["quota"]["cluster"] = json!("no_such_cluster");
+        }
+    };
+    let open = Gateway::start_with(&model, free_port(), unknown("allow"));
+    let closed = Gateway::start_with(&model, free_port(), unknown("deny"));
+    unanswered(&model, &open, &closed, Duration::from_secs(2));
+    for gateway in [&open, &closed] {
+        assert!(
+            gateway.envoy.log().contains("cannot carry out the quota check"),
+            "{}",
+            gateway.envoy.log()
+        );
+    }
+}
+
+#[test]
 fn a_slow_service_times_out_and_fails_open_or_closed_as_configured() {
     let dir = TempDir::new("quota").unwrap();
     let limits = write(&dir, "limits.yaml", &limits());

@@ -5,8 +5,10 @@
 
 #![allow(unsafe_code)]
 
+use crate::host::Attributes;
 use crate::identity::pairs::encode_pairs;
 use crate::protobuf::declare_struct_property_args;
+use crate::quota::{METHOD as QUOTA_METHOD, SERVICE as QUOTA_SERVICE};
 use proxy_wasm::types::{BufferType, MapType};
 use std::ptr::null_mut;
 
@@ -321,11 +323,6 @@ fn log_at(level: u32, message: &str) {
     let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
 }
 
-/// Logs at critical level (used by the panic hook).
-pub fn log_critical(message: &str) {
-    log_at(5, message);
-}
-
 /// The `log` crate's backend: straight to `proxy_log`, never panicking (the SDK's logger
 /// unwraps the host's answer).
 struct HostLogger;
@@ -354,33 +351,57 @@ impl log::Log for HostLogger {
 
 static LOGGER: HostLogger = HostLogger;
 
-/// Routes `log` macros to Envoy's log at info level and above.
+/// Routes `log` macros to Envoy's log at info level and above, and has a panic say at critical
+/// level that the VM is now unusable.
 pub fn install_logger() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
+    std::panic::set_hook(Box::new(|info| {
+        log_at(5, &format!("ai-attribution panicked, the VM is now unusable: {info}"));
+    }));
 }
 
-/// A gRPC call that nobody waits for: made on behalf of `owner` (the root context, which outlives
-/// the stream), then the effective context is set back to `current`. Its answer goes to a context
+/// Envoy's attributes, for the core.
+pub struct Envoy;
+
+impl Attributes for Envoy {
+    fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
+        property(path)
+    }
+
+    fn now_unix_seconds(&mut self) -> Option<u64> {
+        Some(clock_nanos() / 1_000_000_000).filter(|&s| s > 0)
+    }
+}
+
+/// Sends a usage report to the rate-limit service on `cluster` that nobody waits for: made on
+/// behalf of `owner` (the root context, which outlives the stream, so the call is not cancelled
+/// with it), then the effective context is set back to `current`. Its answer goes to a context
 /// that does not expect it and is dropped.
-pub fn fire_grpc_call(
-    owner: u32,
-    current: u32,
-    cluster: &str,
-    service: &str,
-    method: &str,
-    message: &[u8],
-    timeout_ms: u32,
-) -> Result<(), HostError> {
+pub fn report_quota(owner: u32, current: u32, cluster: &str, message: &[u8], timeout_ms: u64) -> Result<(), HostError> {
     // SAFETY: plain value.
     let rc = unsafe { proxy_set_effective_context(owner) };
     if rc != OK {
         return Err(HostError(rc));
     }
+    let sent = grpc_call(cluster, message, u32::try_from(timeout_ms).unwrap_or(u32::MAX));
+    // SAFETY: plain value.
+    let back = unsafe { proxy_set_effective_context(current) };
+    sent?;
+    if back != OK {
+        return Err(HostError(back));
+    }
+    Ok(())
+}
+
+/// A call of the rate-limit service's method, with no initial metadata. Not registered with the
+/// SDK's dispatcher, which therefore drops its answer.
+fn grpc_call(cluster: &str, message: &[u8], timeout_ms: u32) -> Result<(), HostError> {
     let mut token = 0u32;
     // An empty header map, as the ABI encodes it: a zero count.
     let metadata = [0u8; 4];
+    let (service, method) = (QUOTA_SERVICE, QUOTA_METHOD);
     // SAFETY: pointers and lengths describe live slices; `token` is a valid out-pointer.
     let rc = unsafe {
         proxy_grpc_call(
@@ -398,15 +419,11 @@ pub fn fire_grpc_call(
             &mut token,
         )
     };
-    // SAFETY: plain value.
-    let back = unsafe { proxy_set_effective_context(current) };
-    if rc != OK {
-        return Err(HostError(rc));
+    if rc == OK {
+        Ok(())
+    } else {
+        Err(HostError(rc))
     }
-    if back != OK {
-        return Err(HostError(back));
-    }
-    Ok(())
 }
 
 /// Resumes the request after the filter paused it (`proxy_continue_stream`, HTTP request).

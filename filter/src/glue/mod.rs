@@ -6,10 +6,10 @@ mod host;
 use crate::call::{Call, Effect, Flow, Step, VmState};
 use crate::config::Config;
 use crate::correlation::fallback_seed;
-use crate::host::Attributes;
 use crate::quota::{CheckAnswer, METHOD as QUOTA_METHOD, SERVICE as QUOTA_SERVICE};
 use crate::record::{FILTER_VERSION, STRUCT_PROPERTY};
 use crate::reject::RESPONSE_CODE_DETAILS;
+use host::Envoy;
 use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
@@ -19,9 +19,6 @@ use std::time::Duration;
 
 proxy_wasm::main! {{
     host::install_logger();
-    std::panic::set_hook(Box::new(|info| {
-        host::log_critical(&format!("ai-attribution panicked, the VM is now unusable: {info}"));
-    }));
     proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, config: None, vm: None }) });
 }}
 
@@ -76,19 +73,6 @@ impl RootContext for Root {
     }
 }
 
-/// Envoy attributes through the host boundary.
-struct HostAttributes;
-
-impl Attributes for HostAttributes {
-    fn property(&mut self, path: &[&str]) -> Option<Vec<u8>> {
-        host::property(path)
-    }
-
-    fn now_unix_seconds(&mut self) -> Option<u64> {
-        Some(host::clock_nanos() / 1_000_000_000).filter(|&s| s > 0)
-    }
-}
-
 /// One HTTP stream; `call` stays `None` for requests that are not AI events.
 struct Stream {
     id: u32,
@@ -130,38 +114,17 @@ impl Stream {
     fn carry_out(&mut self, step: Step) -> Action {
         let mut flow = step.flow;
         for effect in step.effects {
-            if let Effect::CheckQuota {
-                cluster,
-                message,
-                timeout_ms,
-            } = &effect
-            {
-                let sent = self.dispatch_grpc_call(
-                    cluster,
-                    QUOTA_SERVICE,
-                    QUOTA_METHOD,
-                    Vec::new(),
-                    Some(message),
-                    Duration::from_millis(*timeout_ms),
-                );
-                match sent {
-                    Ok(token) => self.quota_token = Some(token),
-                    Err(e) => {
-                        warn!("cannot call the rate-limit service on cluster {cluster}: {e:?}");
-                        if let Some(call) = self.call.as_mut() {
-                            let next = call.on_quota_answer(&CheckAnswer::Failed);
-                            flow = match self.carry_out(next) {
-                                Action::Continue => Flow::Continue,
-                                _ => Flow::Pause,
-                            };
-                        }
-                    }
-                }
+            let Err(e) = self.carry_out_effect(&effect) else {
                 continue;
-            }
-            if let Err(e) = carry_out_effect(&effect) {
-                // A failed local reply still pauses the stream: an unattributed call never goes on.
-                warn!("cannot carry out {}: {e}", effect.what());
+            };
+            // A failed local reply still pauses the stream: an unattributed call never goes on.
+            warn!("cannot carry out {}: {e}", effect.what());
+            if let (Effect::CheckQuota { .. }, Some(call)) = (&effect, self.call.as_mut()) {
+                let next = call.on_quota_answer(&CheckAnswer::Failed);
+                flow = match self.carry_out(next) {
+                    Action::Continue => Flow::Continue,
+                    _ => Flow::Pause,
+                };
             }
         }
         match flow {
@@ -169,21 +132,31 @@ impl Stream {
             Flow::Pause => Action::Pause,
         }
     }
-}
 
-/// Carries out one effect (all but the quota check, which needs the stream).
-fn carry_out_effect(effect: &Effect) -> Result<(), host::HostError> {
-    match effect {
-        Effect::RemoveRequestHeader(name) => host::remove_request_header(name),
-        Effect::SetRequestHeader(name, value) => host::set_request_header(name, value),
-        Effect::SetResponseHeader(name, value) => host::set_response_header(name, value),
-        Effect::ReplaceRequestBody { len, with } => host::set_buffer(BufferType::HttpRequestBody, 0, *len, with),
-        Effect::LocalReply(reply) => {
-            let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers)
+    fn carry_out_effect(&mut self, effect: &Effect) -> Result<(), host::HostError> {
+        match effect {
+            Effect::RemoveRequestHeader(name) => host::remove_request_header(name),
+            Effect::SetRequestHeader(name, value) => host::set_request_header(name, value),
+            Effect::SetResponseHeader(name, value) => host::set_response_header(name, value),
+            Effect::ReplaceRequestBody { len, with } => host::set_buffer(BufferType::HttpRequestBody, 0, *len, with),
+            Effect::LocalReply(reply) => {
+                let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                host::send_local_response(reply.status, RESPONSE_CODE_DETAILS, reply.body.as_bytes(), &headers)
+            }
+            Effect::SetFilterState(key, value) => host::set_property(key, value.as_bytes()),
+            Effect::CheckQuota {
+                cluster,
+                message,
+                timeout_ms,
+            } => {
+                // Through the SDK, whose dispatcher then routes the answer to this stream.
+                let timeout = Duration::from_millis(*timeout_ms);
+                let sent =
+                    self.dispatch_grpc_call(cluster, QUOTA_SERVICE, QUOTA_METHOD, Vec::new(), Some(message), timeout);
+                sent.map(|token| self.quota_token = Some(token))
+                    .map_err(|status| host::HostError(status as u32))
+            }
         }
-        Effect::SetFilterState(key, value) => host::set_property(key, value.as_bytes()),
-        Effect::CheckQuota { .. } => Ok(()),
     }
 }
 
@@ -201,7 +174,7 @@ impl HttpContext for Stream {
             &self.config,
             &headers,
             end_of_stream,
-            &mut HostAttributes,
+            &mut Envoy,
             &mut self.vm.borrow_mut(),
         );
         self.call = call;
@@ -219,7 +192,7 @@ impl HttpContext for Stream {
         let start = self.held_request_bytes.unwrap_or(0);
         let chunk =
             host::buffer(BufferType::HttpRequestBody, start, body_size.saturating_sub(start)).unwrap_or_default();
-        let step = call.on_request_body(&chunk, end_of_stream, &mut HostAttributes);
+        let step = call.on_request_body(&chunk, end_of_stream, &mut Envoy);
         self.held_request_bytes = (step.flow == Flow::Pause).then_some(body_size);
         self.carry_out(step)
     }
@@ -252,7 +225,7 @@ impl HttpContext for Stream {
             return;
         };
         let mut vm = self.vm.borrow_mut();
-        let finished = call.finish(&mut HostAttributes, &mut vm);
+        let finished = call.finish(&mut Envoy, &mut vm);
         for (key, value) in finished.scalars() {
             if let Err(e) = host::set_property(&key, value.as_bytes()) {
                 warn!("cannot write record key {key}: {e}");
@@ -273,23 +246,11 @@ impl HttpContext for Stream {
                 warn!("cannot increment a metric: {e}");
             }
         }
-        if let Some(report) = finished.quota_report {
-            // On behalf of the root context: the stream ends now, and the report must not be
-            // cancelled with it.
-            let timeout = u32::try_from(report.timeout_ms).unwrap_or(u32::MAX);
-            let sent = host::fire_grpc_call(
-                self.root_id,
-                self.id,
-                &report.cluster,
-                QUOTA_SERVICE,
-                QUOTA_METHOD,
-                &report.message,
-                timeout,
-            );
-            if let Err(e) = sent {
+        if let Some(r) = finished.quota_report {
+            if let Err(e) = host::report_quota(self.root_id, self.id, &r.cluster, &r.message, r.timeout_ms) {
                 warn!(
                     "cannot report usage to the rate-limit service on cluster {}: {e}",
-                    report.cluster
+                    r.cluster
                 );
             }
         }
