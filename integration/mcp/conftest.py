@@ -20,11 +20,11 @@ import http.client
 import json
 import os
 import ssl
-import time
 import urllib.parse
 import uuid
 from contextlib import asynccontextmanager
 
+import access_log
 import httpx2
 import pytest
 from mcp import Client
@@ -128,19 +128,13 @@ def text(value):
     return str(value)
 
 
-class Record:
-    """One access-log line."""
+class Record(access_log.Record):
+    """One access-log line, its values as the flat line writes them (the status as a number)."""
 
-    def __init__(self, line):
-        self.line = line
-        record = line.get("record")
-        value = record.get("value") if isinstance(record, dict) else None
-        self.structured = value if isinstance(value, dict) else {}
+    STRUCTURED = STRUCTURED
 
     def get(self, key):
-        value = self.line.get(key)
-        if value is None and key in STRUCTURED:
-            value = self.structured.get(STRUCTURED[key])
+        value = self.raw(key)
         return text(value) if key != "status" else value
 
     def __repr__(self):
@@ -149,24 +143,9 @@ class Record:
 
 
 def read_record(request_id, timeout=10.0):
-    """The access-log line of the request sent with `x-request-id: request_id`. Envoy writes it
-    when the stream ends, flushing every 20 ms."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(ACCESS_LOG, encoding="utf-8") as f:
-                for line_text in f:
-                    try:
-                        line = json.loads(line_text)
-                    except ValueError:
-                        continue
-                    if line.get("request_id") == request_id:
-                        return Record(line)
-        except FileNotFoundError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no access-log line for request {request_id}")
-        time.sleep(0.02)
+    """The access-log line of the request sent with `x-request-id: request_id` (see
+    `access_log.read_record`)."""
+    return access_log.read_record(ACCESS_LOG, request_id, Record, timeout)
 
 
 def new_request_id(tag):

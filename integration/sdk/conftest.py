@@ -10,9 +10,9 @@ The suite is started by `integration/tests/sdk.rs`, which sets:
 
 import json
 import os
-import time
 import uuid
 
+import access_log
 import pytest
 
 BASE_URL = os.environ.get("AI_ATTRIBUTION_BASE_URL", "")
@@ -69,20 +69,10 @@ def pytest_configure(config):
         )
 
 
-class Record:
+class Record(access_log.Record):
     """One access-log line."""
 
-    def __init__(self, line):
-        self.line = line
-        record = line.get("record")
-        value = record.get("value") if isinstance(record, dict) else None
-        self.structured = value if isinstance(value, dict) else {}
-
-    def get(self, key):
-        value = self.line.get(key)
-        if value is None and key in STRUCTURED:
-            value = self.structured.get(STRUCTURED[key])
-        return value
+    STRUCTURED = STRUCTURED
 
     def tokens(self, key):
         value = self.get(key)
@@ -96,29 +86,9 @@ class Record:
 
 
 def read_record(request_id, timeout=10.0, settle=None):
-    """The access-log line of the call sent with `x-request-id: request_id`. Envoy writes it when the
-    stream ends, flushing every 20 ms. `settle`, if given, is a predicate the line must satisfy."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            with open(ACCESS_LOG, encoding="utf-8") as f:
-                for text in f:
-                    try:
-                        line = json.loads(text)
-                    except ValueError:
-                        continue
-                    if line.get("request_id") == request_id:
-                        last = Record(line)
-        except FileNotFoundError:
-            pass
-        if last is not None and (settle is None or settle(last)):
-            return last
-        if time.monotonic() > deadline:
-            if last is not None:
-                return last
-            raise AssertionError(f"no access-log line for request {request_id}")
-        time.sleep(0.02)
+    """The access-log line of the call sent with `x-request-id: request_id` (see
+    `access_log.read_record`)."""
+    return access_log.read_record(ACCESS_LOG, request_id, Record, timeout, settle)
 
 
 class Call:

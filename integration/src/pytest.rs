@@ -51,6 +51,8 @@ pub fn command(suite: &str, args: &[&str], prefix: &str, base_url: &str, access_
         .current_dir(&root)
         .env("AI_ATTRIBUTION_BASE_URL", base_url)
         .env("AI_ATTRIBUTION_ACCESS_LOG", access_log)
+        // The suites' shared helpers (integration/pylib/access_log.py).
+        .env("PYTHONPATH", root.join("integration/pylib"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("NO_PROXY", "*")
         .env("AWS_EC2_METADATA_DISABLED", "true")
