@@ -499,16 +499,19 @@ def report(results):
             L.append("")
         L.append("## Envoy RSS per config")
         L.append("")
-        L.append("| config | after first warm-up | after all rounds | allocated (after warm-up) | allocator's heap |")
-        L.append("|---|---|---|---|---|")
+        L.append("| config | after first warm-up | after all rounds | allocated (after warm-up) | allocator's heap "
+                 "| of it free: page heap | free: thread caches |")
+        L.append("|---|---|---|---|---|---|---|")
         for c in ["A", "B", "C", "D", "J0", "J1"]:
             al = results["wrk"].get("allocator_after_warmup", {}).get(c) or {}
-            L.append("| %s | %s | %s | %s | %s |" % (c, mib(results["wrk"]["rss_after_warmup_kb"].get(c)),
-                                                   mib(results["wrk"]["rss_after_rounds_kb"].get(c)),
-                                                   mib(al.get("allocated_kb")), mib(al.get("heap_kb"))))
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                c, mib(results["wrk"]["rss_after_warmup_kb"].get(c)), mib(results["wrk"]["rss_after_rounds_kb"].get(c)),
+                mib(al.get("allocated_kb")), mib(al.get("heap_kb")), mib(al.get("free_kb")),
+                mib(al.get("thread_caches_kb"))))
         L.append("")
         L.append("Allocated: what Envoy's allocator has handed out and not had back (admin `/memory`); "
-                 "its heap also holds freed memory it keeps for reuse, which RSS counts.")
+                 "its heap also holds freed memory it keeps for reuse (in its page heap and its "
+                 "threads' caches), which RSS counts.")
         L.append("")
     L.append("## Binary size")
     L.append("")

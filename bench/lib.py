@@ -582,11 +582,17 @@ class Envoy:
         return rss_kb(self.pid)
 
     def allocator_kb(self):
-        """Envoy's allocator (admin /memory): what is allocated, and the heap it holds (allocated
-        plus freed memory it keeps for reuse), in kB; {} when the admin cannot say."""
+        """Envoy's allocator (admin /memory): what is allocated, the heap it holds (allocated plus
+        freed memory it keeps for reuse), and where the freed memory sits, in kB; {} when the admin
+        cannot say."""
         try:
             m = json.loads(http_get(self.admin, "/memory", timeout=5))
-            return {"allocated_kb": int(m["allocated"]) // 1024, "heap_kb": int(m["heap_size"]) // 1024}
+            out = {"allocated_kb": int(m["allocated"]) // 1024, "heap_kb": int(m["heap_size"]) // 1024}
+            # Freed memory the allocator keeps: in its page heap, and in its per-thread caches.
+            for key, name in (("pageheap_free", "free_kb"), ("total_thread_cache", "thread_caches_kb")):
+                if key in m:
+                    out[name] = int(m[key]) // 1024
+            return out
         except (OSError, ValueError, KeyError):
             return {}
 
